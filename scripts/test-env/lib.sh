@@ -1,0 +1,37 @@
+# Shared helpers for the test environment scripts (sourced, not run).
+# Everything slow is cached outside the checkout so a second run takes seconds.
+
+: "${OPENCLOUD_TEST_CACHE:=/var/cache/opencloud-test}"
+BIN_CACHE="$OPENCLOUD_TEST_CACHE/bin"
+BUILDKIT_VERSION=v0.16.0
+CONTAINERD_SOCK=/run/containerd/containerd.sock
+BUILDKIT_SOCK=/run/buildkit/buildkitd.sock
+APT_PACKAGES="containerd runc skopeo busybox-static"
+
+log() { printf '[test-env] %s\n' "$*" >&2; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then log "timed out after ${seconds}s waiting for $what"; return 1; fi
+    sleep 0.2
+  done
+}
+
+# stop_pid NAME PIDFILE: SIGTERM, wait up to 15 s, then SIGKILL.
+stop_pid() {
+  local name=$1 pidfile=$2 pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 15 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$pidfile"
+}

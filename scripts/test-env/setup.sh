@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Brings up what the integration tests need, on a fresh machine as root:
+#   apt packages, BuildKit v0.16.0 built from the Go module proxy (cached), containerd and
+#   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR.
+# Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
+# the tests skip with that reason instead of passing silently.
+# Usage: setup.sh RUN_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+RUN_DIR=$1
+mkdir -p "$RUN_DIR"
+
+containerd_state=unavailable containerd_reason="" buildkit_state=unavailable buildkit_reason=""
+skopeo_state=unavailable skopeo_reason=""
+
+install_apt() {
+  local missing=()
+  for p in $APT_PACKAGES; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && { log "apt packages present: $APT_PACKAGES"; return 0; }
+  log "installing apt packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  local i
+  for i in 1 2 3; do apt-get -o DPkg::Lock::Timeout=120 update -q >"$RUN_DIR/apt.log" 2>&1 && break; log "apt-get update failed (try $i)"; sleep 5; done
+  apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends "${missing[@]}" >>"$RUN_DIR/apt.log" 2>&1 \
+    || { log "apt-get install failed; see $RUN_DIR/apt.log"; tail -5 "$RUN_DIR/apt.log" >&2; return 1; }
+}
+
+build_buildkit() {
+  if "$BIN_CACHE/buildkitd" --version 2>/dev/null | grep -q " $BUILDKIT_VERSION" \
+    && "$BIN_CACHE/buildctl" --version 2>/dev/null | grep -q " $BUILDKIT_VERSION"; then
+    log "buildkit $BUILDKIT_VERSION cached in $BIN_CACHE"; return 0
+  fi
+  command -v go >/dev/null || { buildkit_reason="the Go toolchain is not installed (needed to build buildkit $BUILDKIT_VERSION)"; return 1; }
+  log "building buildkitd and buildctl $BUILDKIT_VERSION with go install (first run only, a few minutes)"
+  mkdir -p "$BIN_CACHE"
+  # The version is stamped the way release builds do, so `buildkitd --version` and the Info API report it.
+  if ! GOBIN="$BIN_CACHE" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install \
+      -ldflags "-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
+      "github.com/moby/buildkit/cmd/buildkitd@$BUILDKIT_VERSION" "github.com/moby/buildkit/cmd/buildctl@$BUILDKIT_VERSION" \
+      >"$RUN_DIR/go-build.log" 2>&1; then
+    buildkit_reason="go install of buildkit $BUILDKIT_VERSION failed (see $RUN_DIR/go-build.log)"
+    tail -5 "$RUN_DIR/go-build.log" >&2
+    return 1
+  fi
+}
+
+containerd_answers() { ctr --address "$CONTAINERD_SOCK" version; }
+buildkit_has_containerd_worker() { "$BIN_CACHE/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers -v 2>/dev/null | grep -q 'executor:.*containerd'; }
+
+start_containerd() {
+  if containerd_answers >/dev/null 2>&1; then log "containerd already running: reusing it"; return 0; fi
+  command -v containerd >/dev/null || { containerd_reason="containerd is not installed"; return 1; }
+  log "starting containerd (log: $RUN_DIR/containerd.log)"
+  setsid containerd >"$RUN_DIR/containerd.log" 2>&1 < /dev/null &
+  echo $! >"$RUN_DIR/containerd.pid"
+  wait_for "containerd to answer on $CONTAINERD_SOCK" 60 containerd_answers \
+    || { containerd_reason="containerd did not come up; see $RUN_DIR/containerd.log"; tail -20 "$RUN_DIR/containerd.log" >&2; return 1; }
+}
+
+start_buildkitd() {
+  if buildkit_has_containerd_worker; then log "buildkitd already running with a containerd worker: reusing it"; return 0; fi
+  getent group buildkit >/dev/null || groupadd --system buildkit
+  cat >"$RUN_DIR/buildkitd.toml" <<TOML
+# Test daemon: the containerd worker only, like the installed service.
+[worker.oci]
+  enabled = false
+[worker.containerd]
+  enabled = true
+  address = "$CONTAINERD_SOCK"
+  namespace = "buildkit"
+TOML
+  mkdir -p "$(dirname "$BUILDKIT_SOCK")"
+  log "starting buildkitd $BUILDKIT_VERSION (log: $RUN_DIR/buildkitd.log)"
+  setsid "$BIN_CACHE/buildkitd" --config "$RUN_DIR/buildkitd.toml" --addr "unix://$BUILDKIT_SOCK" --group buildkit \
+    >"$RUN_DIR/buildkitd.log" 2>&1 < /dev/null &
+  echo $! >"$RUN_DIR/buildkitd.pid"
+  wait_for "buildkitd's containerd worker" 60 buildkit_has_containerd_worker \
+    || { buildkit_reason="buildkitd did not come up with a containerd worker; see $RUN_DIR/buildkitd.log"; tail -20 "$RUN_DIR/buildkitd.log" >&2; return 1; }
+}
+
+if is_root; then
+  if install_apt; then
+    skopeo_state=available
+    if start_containerd; then
+      containerd_state=available
+      if build_buildkit && start_buildkitd; then buildkit_state=available; fi
+    fi
+  else
+    reason="apt-get install of $APT_PACKAGES failed (see $RUN_DIR/apt.log)"
+    containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
+  fi
+else
+  reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
+  containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
+  command -v skopeo >/dev/null && skopeo_state=available
+  containerd_answers >/dev/null 2>&1 && containerd_state=available
+  buildkit_has_containerd_worker && buildkit_state=available
+fi
+[ "$containerd_state" = available ] || [ -n "$buildkit_reason" ] || buildkit_reason="containerd is not available: $containerd_reason"
+
+json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+cat >"$RUN_DIR/env.json" <<JSON
+{
+  "runDir": "$RUN_DIR",
+  "binDir": "$BIN_CACHE",
+  "cacheDir": "$OPENCLOUD_TEST_CACHE",
+  "components": {
+    "containerd": { "state": "$containerd_state", "reason": "$(json_str "$containerd_reason")", "socket": "$CONTAINERD_SOCK" },
+    "buildkit": { "state": "$buildkit_state", "reason": "$(json_str "$buildkit_reason")", "socket": "$BUILDKIT_SOCK" },
+    "skopeo": { "state": "$skopeo_state", "reason": "$(json_str "$skopeo_reason")" }
+  }
+}
+JSON
+log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state (env: $RUN_DIR/env.json)"

@@ -1,0 +1,43 @@
+// The `opencloud` CLI: one commander program, one file per command group, and the single
+// top-level catch that turns any error into a message, a hint and an exit code.
+import { Command, CommanderError } from 'commander';
+import { EXIT, OpenCloudError } from '../errors.js';
+import { PACKAGE_VERSION } from '../paths.js';
+import { doctorCommand } from './doctor.js';
+import { serveCommand } from './serve.js';
+
+export function program(): Command {
+  const cli = new Command('opencloud')
+    .description('OpenCloud Container Registry: OCI registry, image builder and runtime installer')
+    .version(PACKAGE_VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
+  for (const cmd of [serveCommand(), doctorCommand()]) cli.addCommand(cmd.copyInheritedSettings(cli));
+  return cli;
+}
+
+/** Runs the CLI and resolves to the process exit code. Long-running commands resolve late. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const cli = program();
+    await cli.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander has already printed its message (or the help/version text).
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof OpenCloudError) {
+    process.stderr.write(`opencloud: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`  fix: ${err.hint}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`opencloud: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return EXIT.software;
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import { loadConfig } from './load.js';
+import { envName } from './schema.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'opencloud-config-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+const noFile = file('empty.yaml', '');
+
+describe('loadConfig', () => {
+  it('uses the embedded defaults', () => {
+    const { config, sources } = loadConfig({ configFile: noFile, env: {} });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 5000 });
+    expect(config.buildkit.socket).toBe('/run/buildkit/buildkitd.sock');
+    expect(config.containerd.socket).toBe('/run/containerd/containerd.sock');
+    expect(config.containerd.namespaces).toEqual(['buildkit', 'default']);
+    expect(config.dataDir).toMatch(/\/data$/);
+    expect(sources.listen).toBe('default');
+  });
+
+  it('layers file < environment < flags', () => {
+    const cfg = file(
+      'layers.yaml',
+      'listen: 127.0.0.1:6000\nlogLevel: debug\nbuildkit:\n  socket: /tmp/bk.sock\n',
+    );
+    const { config, sources } = loadConfig({
+      configFile: cfg,
+      env: { OPENCLOUD_LISTEN: '127.0.0.1:7000', OPENCLOUD_SHUTDOWN_TIMEOUT: '5' },
+      flags: { listen: '[::1]:8000' },
+    });
+    expect(config.listen).toEqual({ host: '::1', port: 8000 });
+    expect(sources.listen).toBe('--listen');
+    expect(config.logLevel).toBe('debug');
+    expect(config.buildkit.socket).toBe('/tmp/bk.sock');
+    expect(config.shutdownTimeout).toBe(5);
+    expect(sources.shutdownTimeout).toBe('OPENCLOUD_SHUTDOWN_TIMEOUT');
+  });
+
+  it('resolves a relative data dir against where it was written', () => {
+    const cfg = file('rel.yaml', 'dataDir: ./state\n');
+    expect(loadConfig({ configFile: cfg, env: {} }).config.dataDir).toBe(join(dir, 'state'));
+    expect(
+      loadConfig({ configFile: noFile, env: {}, flags: { dataDir: 'x' }, cwd: '/srv' }).config.dataDir,
+    ).toBe('/srv/x');
+  });
+
+  it('names the key, the value, its source and what is allowed', () => {
+    const err = (() => {
+      try {
+        loadConfig({
+          configFile: noFile,
+          env: { OPENCLOUD_LISTEN: '127.0.0.1:70000', OPENCLOUD_LOG_LEVEL: 'loud' },
+        });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('no error');
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('listen = "127.0.0.1:70000" (from OPENCLOUD_LISTEN) is not valid');
+    expect(err.message).toContain('port from 0 to 65535');
+    expect(err.message).toContain('logLevel = "loud" (from OPENCLOUD_LOG_LEVEL)');
+    expect(err.message).toContain('fatal, error, warn, info, debug, trace, silent');
+  });
+
+  it('refuses unknown keys in the file, nested ones included', () => {
+    const cfg = file('unknown.yaml', 'listne: 127.0.0.1:1\nbuildkit:\n  sokcet: /x\n');
+    expect(() => loadConfig({ configFile: cfg, env: {} })).toThrow(/listne \(in .*\) is not a known key/);
+    expect(() => loadConfig({ configFile: cfg, env: {} })).toThrow(/buildkit\.sokcet/);
+  });
+
+  it('refuses a missing explicit file, bad YAML and a non-mapping', () => {
+    expect(() => loadConfig({ configFile: join(dir, 'nope.yaml'), env: {} })).toThrow(/does not exist/);
+    expect(() => loadConfig({ configFile: file('bad.yaml', 'listen: [1\n'), env: {} })).toThrow(
+      /cannot be read/,
+    );
+    expect(() => loadConfig({ configFile: file('list.yaml', '- a\n'), env: {} })).toThrow(
+      /must be a YAML mapping/,
+    );
+  });
+
+  it('validates socket paths, booleans, integers and namespace lists', () => {
+    const bad = (env: Record<string, string>) => () => loadConfig({ configFile: noFile, env });
+    expect(bad({ OPENCLOUD_SHUTDOWN_TIMEOUT: '0' })).toThrow(/integer from 1 to 3600/);
+    expect(bad({ OPENCLOUD_INSECURE_NO_AUTH: 'maybe' })).toThrow(/true or false/);
+    expect(bad({ OPENCLOUD_CONTAINERD_NAMESPACES: 'ok,bad name' })).toThrow(/namespace names/);
+    const good = loadConfig({
+      configFile: noFile,
+      env: { OPENCLOUD_INSECURE_NO_AUTH: 'yes', OPENCLOUD_CONTAINERD_NAMESPACES: 'a, b' },
+    });
+    expect(good.config.insecureNoAuth).toBe(true);
+    expect(good.config.containerd.namespaces).toEqual(['a', 'b']);
+  });
+
+  it('maps keys to OPENCLOUD_* names', () => {
+    expect(envName('dataDir')).toBe('OPENCLOUD_DATA_DIR');
+    expect(envName('buildkit.socket')).toBe('OPENCLOUD_BUILDKIT_SOCKET');
+    expect(envName('insecureNoAuth')).toBe('OPENCLOUD_INSECURE_NO_AUTH');
+  });
+});

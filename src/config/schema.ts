@@ -1,0 +1,138 @@
+// The configuration schema: one table that drives parsing, validation, environment overrides
+// and (later) the generated reference docs. Keys are dotted paths into config.yaml.
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  listen: { host: string; port: number };
+  dataDir: string;
+  logLevel: LogLevel;
+  /** Seconds that in-flight requests get to finish on SIGTERM/SIGINT. */
+  shutdownTimeout: number;
+  insecureNoAuth: boolean;
+  containerd: { socket: string; namespaces: string[] };
+  buildkit: { socket: string };
+}
+
+/** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+
+export interface FieldSpec<T = unknown> {
+  key: string; // dotted path, e.g. "buildkit.socket"
+  description: string;
+  default: (ctx: { checkout: boolean; root: string }) => T;
+  parse: (raw: unknown) => Parsed<T>;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const no = (allowed: string): Parsed<never> => ({ ok: false, allowed });
+
+export function parseListen(raw: unknown): Parsed<{ host: string; port: number }> {
+  const allowed = 'HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:5000 or [::1]:5000';
+  if (typeof raw !== 'string') return no(allowed);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
+  if (!m) return no(allowed);
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port > 65535) return no(allowed);
+  return ok({ host: (m[1] ?? m[2]) as string, port });
+}
+
+function absolutePath(raw: unknown): Parsed<string> {
+  const allowed = 'an absolute path';
+  if (typeof raw !== 'string' || !raw.startsWith('/') || raw.includes('\0')) return no(allowed);
+  return ok(raw);
+}
+
+function boolean(raw: unknown): Parsed<boolean> {
+  if (typeof raw === 'boolean') return ok(raw);
+  if (typeof raw === 'string' && /^(true|false|1|0|yes|no)$/i.test(raw))
+    return ok(/^(true|1|yes)$/i.test(raw));
+  return no('true or false');
+}
+
+function integerIn(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return ok(n);
+    return no(`an integer from ${min} to ${max}`);
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: unknown): Parsed<T> =>
+    typeof raw === 'string' && (values as readonly string[]).includes(raw)
+      ? ok(raw as T)
+      : no(values.join(', '));
+}
+
+function nameList(raw: unknown): Parsed<string[]> {
+  const allowed = 'a list of containerd namespace names (letters, digits, "-", "_", ".")';
+  const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()) : raw;
+  if (!Array.isArray(items) || items.length === 0) return no(allowed);
+  if (!items.every((s) => typeof s === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s)))
+    return no(allowed);
+  return ok(items as string[]);
+}
+
+export const FIELDS: readonly FieldSpec[] = [
+  {
+    key: 'listen',
+    description: 'Address the HTTP server listens on (registry, API and UI).',
+    default: () => ({ host: '127.0.0.1', port: 5000 }),
+    parse: parseListen,
+  },
+  {
+    key: 'dataDir',
+    description: 'Where blobs and state live: ./data in a checkout, /var/lib/opencloud when installed.',
+    default: ({ checkout, root }) => (checkout ? `${root}/data` : '/var/lib/opencloud'),
+    parse: absolutePath,
+  },
+  {
+    key: 'logLevel',
+    description: 'Log level of the structured (pino) logs.',
+    default: () => 'info',
+    parse: oneOf(LOG_LEVELS),
+  },
+  {
+    key: 'shutdownTimeout',
+    description: 'Seconds in-flight requests get to finish after SIGTERM/SIGINT before connections are cut.',
+    default: () => 30,
+    parse: integerIn(1, 3600),
+  },
+  {
+    key: 'insecureNoAuth',
+    description: 'Allow listening beyond loopback without authentication.',
+    default: () => false,
+    parse: boolean,
+  },
+  {
+    key: 'containerd.socket',
+    description: "containerd's gRPC socket.",
+    default: () => '/run/containerd/containerd.sock',
+    parse: absolutePath,
+  },
+  {
+    key: 'containerd.namespaces',
+    description: 'containerd namespaces whose images are listed (BuildKit stores its images in "buildkit").',
+    default: () => ['buildkit', 'default'],
+    parse: nameList,
+  },
+  {
+    key: 'buildkit.socket',
+    description: "buildkitd's gRPC socket.",
+    default: () => '/run/buildkit/buildkitd.sock',
+    parse: absolutePath,
+  },
+];
+
+/** `buildkit.socket` -> `OPENCLOUD_BUILDKIT_SOCKET`, `dataDir` -> `OPENCLOUD_DATA_DIR`. */
+export function envName(key: string): string {
+  return (
+    'OPENCLOUD_' +
+    key
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .replace(/\./g, '_')
+      .toUpperCase()
+  );
+}

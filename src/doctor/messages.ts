@@ -1,0 +1,56 @@
+// The user-facing words for an unreachable daemon, shared by `opencloud doctor`, /readyz-style
+// API answers and (later) POST /build-image. The BuildKit "missing" wording is the original
+// system's, kept verbatim so users and scripts recognise it.
+import type { SocketError } from '../runtime/socket.js';
+
+export const ENABLE_COMMAND = 'opencloud services enable container-registry';
+
+export interface Explained {
+  message: string;
+  fix: string;
+}
+
+function whoAmI(): string {
+  const uid = process.getuid?.();
+  return uid === undefined ? 'this user' : `uid ${uid}`;
+}
+
+export function explainDaemonFault(daemon: 'buildkit' | 'containerd', err: SocketError): Explained {
+  const unit = daemon === 'buildkit' ? 'buildkit' : 'containerd';
+  const name = daemon === 'buildkit' ? 'buildkit daemon' : 'containerd daemon';
+  switch (err.fault) {
+    case 'missing':
+      return {
+        message: `${name} not found at ${err.path}. Please ensure ${daemon} is installed and running.`,
+        fix: `run \`${ENABLE_COMMAND}\` to install and start it`,
+      };
+    case 'permission':
+      return {
+        message: `${name} at ${err.path} refused access to ${whoAmI()} (permission denied)`,
+        fix:
+          daemon === 'buildkit'
+            ? "run as root or as a member of the socket's group (`buildkit`); group changes need a new login or a service restart"
+            : "run as root: containerd's socket is root-only",
+      };
+    case 'refused':
+      return {
+        message: `${name} is not running: ${err.message}`,
+        fix: `start it with \`systemctl start ${unit}\`, or run \`${ENABLE_COMMAND}\` to repair the install`,
+      };
+    case 'not-socket':
+      return {
+        message: `${name} socket is broken: ${err.message}`,
+        fix: `remove ${err.path} and run \`${ENABLE_COMMAND}\``,
+      };
+    case 'timeout':
+      return {
+        message: `${name} at ${err.path} is not answering: ${err.message}`,
+        fix: `look at its log (\`journalctl -u ${unit} -n 50\`) and restart it`,
+      };
+    default:
+      return {
+        message: `${name} at ${err.path} failed: ${err.message}`,
+        fix: `look at its log (\`journalctl -u ${unit} -n 50\`); \`${ENABLE_COMMAND}\` re-verifies the install`,
+      };
+  }
+}

@@ -1,0 +1,37 @@
+// Builds the one HTTP server: health probes, the registry under /v2/, the JSON API under
+// /api/v1/. Construction has no side effects beyond the Fastify instance; listening and
+// shutdown live in lifecycle.ts.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { apiRoutes } from './api.js';
+import { installErrorHandlers } from './envelope.js';
+import { healthRoutes, type Readiness } from './health.js';
+import { registryRoutes } from './registry-base.js';
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  readiness: Readiness;
+}
+
+export async function buildApp({ config, logger, readiness }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // HEAD routes are declared explicitly: the automatic ones would read whole bodies (blobs).
+    exposeHeadRoutes: false,
+    // Repository names contain '/', so registry paths are parsed by hand; keep URLs as sent.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  });
+  installErrorHandlers(app);
+  // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
+  app.addHook('onSend', async (_req, reply) => {
+    if (readiness.draining) reply.header('connection', 'close');
+  });
+  await app.register(healthRoutes, { readiness });
+  await app.register(registryRoutes);
+  await app.register(apiRoutes, { prefix: '/api/v1', config });
+  return app;
+}

@@ -1,0 +1,87 @@
+// Starting and stopping the server: refuse unsafe exposure, listen, and on SIGTERM/SIGINT
+// drain gracefully: readiness goes 503, new connections are refused, in-flight requests get
+// `shutdownTimeout` seconds to finish, then whatever remains is cut.
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { probeDataDir } from '../doctor/checks.js';
+import { ConfigError, DataDirError } from '../errors.js';
+import { buildApp } from './app.js';
+import type { Readiness } from './health.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** The address actually bound (port 0 becomes a real port). */
+  url: string;
+  /** Graceful stop; resolves true when every in-flight request finished in time. */
+  stop(reason?: string): Promise<boolean>;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const { host, port } = config.listen;
+  // Authentication arrives with its own issue; until it is configured, only loopback is safe.
+  if (!isLoopback(host) && !config.insecureNoAuth) {
+    throw new ConfigError(`refusing to listen on ${host}:${port} without authentication`, {
+      hint: 'listen on 127.0.0.1, or pass --insecure-no-auth (OPENCLOUD_INSECURE_NO_AUTH=true) if the network is trusted',
+    });
+  }
+  try {
+    await probeDataDir(config.dataDir);
+  } catch (err) {
+    throw new DataDirError(`data dir ${config.dataDir} is not writable: ${(err as Error).message}`, {
+      hint: 'pass --data-dir DIR (or OPENCLOUD_DATA_DIR) pointing at a writable directory',
+      cause: err,
+    });
+  }
+
+  const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
+  const app = await buildApp({ config, logger, readiness });
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const boundPort = typeof addr === 'object' && addr ? addr.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  readiness.ready = true;
+  readiness.reason = '';
+
+  let stopping: Promise<boolean> | undefined;
+  const stop = (reason = 'stop requested') => {
+    stopping ??= (async () => {
+      readiness.ready = false;
+      readiness.draining = true;
+      readiness.reason = 'shutting down';
+      logger.info(
+        { reason, timeoutSeconds: config.shutdownTimeout },
+        'shutting down: draining in-flight requests',
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.shutdownTimeout * 1000);
+      });
+      const outcome = await Promise.race([app.close().then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        logger.warn('shutdown deadline passed: closing the remaining connections');
+        app.server.closeAllConnections();
+        return false;
+      }
+      logger.info('shutdown complete');
+      return true;
+    })();
+    return stopping;
+  };
+  return { app, url, stop };
+}
+
+/** Wires SIGTERM/SIGINT to a graceful stop and exits when it is done. */
+export function stopOnSignals(server: RunningServer, logger: Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'signal received');
+    void server.stop(signal).then((clean) => process.exit(clean ? 0 : 1));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}

@@ -1,0 +1,37 @@
+// What the test environment (scripts/test-env/setup.sh) brought up. A test that needs a
+// component asks `need(...)`: when it is missing the test is skipped and its name says why.
+import { existsSync, readFileSync } from 'node:fs';
+
+export type Component = 'containerd' | 'buildkit' | 'skopeo';
+
+interface EnvFile {
+  runDir: string;
+  binDir: string;
+  cacheDir: string;
+  components: Record<Component, { state: 'available' | 'unavailable'; reason: string; socket?: string }>;
+}
+
+function load(): EnvFile | undefined {
+  const file = process.env.OPENCLOUD_TEST_ENV;
+  if (!file || !existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as EnvFile;
+}
+
+export const testEnv = load();
+
+/** `undefined` when every component is up, otherwise the reason to skip. */
+export function missing(...components: Component[]): string | undefined {
+  if (!testEnv) return 'no test environment: run the suite with `npm test` (scripts/test.sh) as root';
+  for (const c of components) {
+    const info = testEnv.components[c];
+    if (info.state !== 'available') return `${c} unavailable: ${info.reason}`;
+  }
+  return undefined;
+}
+
+/** A describe() title that carries the skip reason when there is one. */
+export function titled(title: string, reason: string | undefined): string {
+  return reason ? `${title} [skipped: ${reason}]` : title;
+}
+
+export const binDir = (): string => testEnv?.binDir ?? '/var/cache/opencloud-test/bin';

@@ -1,0 +1,26 @@
+// Prints the line CI understands as the very last line of a run: "N passed, N failed, N skipped",
+// after listing each skipped test (its name carries the reason). Errors outside tests count as
+// failures, so the line never says 0 failed on a run that failed.
+import type { Reporter, TestModule } from 'vitest/node';
+
+export default class SummaryReporter implements Reporter {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+    let passed = 0;
+    let failed = unhandledErrors.length;
+    const skipped: string[] = [];
+    for (const mod of modules) {
+      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++; // import or hook error
+      for (const test of mod.children.allTests()) {
+        const state = test.result().state;
+        if (state === 'passed') passed++;
+        else if (state === 'failed') failed++;
+        else if (state === 'skipped')
+          skipped.push(`${mod.moduleId.replace(process.cwd() + '/', '')} > ${test.fullName}`);
+      }
+    }
+    if (skipped.length > 0) {
+      process.stdout.write(`\nskipped tests:\n${skipped.map((s) => `  - ${s}`).join('\n')}\n`);
+    }
+    process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped.length} skipped\n`);
+  }
+}
