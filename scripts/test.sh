@@ -17,9 +17,10 @@ npm run --silent typecheck && npx eslint . && npx prettier --check --log-level w
 
 RUN_DIR=${OPENCLOUD_TEST_RUN_DIR:-$(mktemp -d /tmp/opencloud-test.XXXXXX)}
 started=$SECONDS
-trap 'bash scripts/test-env/teardown.sh "$RUN_DIR"; echo "[test] daemon logs kept in $RUN_DIR" >&2' EXIT
+# Teardown writes to a file so the test runner's summary stays the last line of the output.
+trap 'bash scripts/test-env/teardown.sh "$RUN_DIR" >>"$RUN_DIR/teardown.log" 2>&1' EXIT
 bash scripts/test-env/setup.sh "$RUN_DIR"
-echo "[test] environment ready in $((SECONDS - started)) s" >&2
+echo "[test] environment ready in $((SECONDS - started)) s; daemon logs are kept in $RUN_DIR" >&2
 
 export OPENCLOUD_TEST_ENV="$RUN_DIR/env.json"
 npx vitest run "$@"
