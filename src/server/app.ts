@@ -8,14 +8,22 @@ import { apiRoutes } from './api.js';
 import { installErrorHandlers } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { registryRoutes } from './registry-base.js';
+import type { Registry } from '../registry/context.js';
+import { registryApi } from '../registry/routes.js';
 
 export interface AppOptions {
   config: Config;
   logger: Logger;
   readiness: Readiness;
+  registry: Registry;
 }
 
-export async function buildApp({ config, logger, readiness }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  logger,
+  readiness,
+  registry,
+}: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // HEAD routes are declared explicitly: the automatic ones would read whole bodies (blobs).
@@ -32,6 +40,7 @@ export async function buildApp({ config, logger, readiness }: AppOptions): Promi
   });
   await app.register(healthRoutes, { readiness });
   await app.register(registryRoutes);
+  await app.register(registryApi, { registry });
   await app.register(apiRoutes, { prefix: '/api/v1', config });
   return app;
 }

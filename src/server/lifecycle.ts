@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { probeDataDir } from '../doctor/checks.js';
 import { ConfigError, DataDirError } from '../errors.js';
+import { openRegistry } from '../registry/open.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health.js';
 
@@ -39,7 +40,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
-  const app = await buildApp({ config, logger, readiness });
+  const registry = await openRegistry(config.dataDir);
+  const app = await buildApp({ config, logger, readiness, registry });
+  app.addHook('onClose', () => registry.state.close());
   await app.listen({ host, port });
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;

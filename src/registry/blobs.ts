@@ -1,0 +1,93 @@
+// Blob reads and deletes: HEAD/GET with single-range support, DELETE (unlinks the blob from the
+// repository; garbage collection reclaims the bytes once nothing links or references them).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { existingRepository, type Registry } from './context.js';
+import { OciError } from './errors.js';
+import { parseDigest } from './names.js';
+
+async function blobSize(reg: Registry, name: string, digest: string): Promise<number> {
+  parseDigest(digest);
+  const repo = await reg.state.repositoryId(name);
+  const size = repo === undefined ? undefined : await reg.state.repositoryBlob(repo, digest);
+  if (size === undefined || (await reg.blobs.stat(digest)) === undefined) {
+    throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { digest });
+  }
+  return size;
+}
+
+/**
+ * Parses a Range header against a blob size: a range, "unsatisfiable", or undefined when the
+ * header is absent or not a single byte range we serve (then the whole blob is sent, per HTTP).
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || (m[2] !== '' && Number(m[2]) < start)) return 'unsatisfiable';
+  return { start, end };
+}
+
+export async function headBlob(reg: Registry, name: string, digest: string, reply: FastifyReply) {
+  const size = await blobSize(reg, name, digest);
+  return reply
+    .status(200)
+    .headers({
+      'content-length': size,
+      'content-type': 'application/octet-stream',
+      'docker-content-digest': digest,
+      'accept-ranges': 'bytes',
+      etag: `"${digest}"`,
+    })
+    .send();
+}
+
+export async function getBlob(
+  reg: Registry,
+  name: string,
+  digest: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const size = await blobSize(reg, name, digest);
+  const range = parseRange(req.headers.range, size);
+  reply.headers({
+    'content-type': 'application/octet-stream',
+    'docker-content-digest': digest,
+    'accept-ranges': 'bytes',
+    etag: `"${digest}"`,
+  });
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${size}`);
+    throw new OciError('RANGE_INVALID', `range ${req.headers.range} is outside the blob's ${size} bytes`, {
+      size,
+    });
+  }
+  if (range) {
+    reply
+      .status(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+      .header('content-length', range.end - range.start + 1);
+    return reply.send(await reg.blobs.read(digest, range));
+  }
+  reply.status(200).header('content-length', size);
+  return reply.send(await reg.blobs.read(digest));
+}
+
+export async function deleteBlob(reg: Registry, name: string, digest: string, reply: FastifyReply) {
+  parseDigest(digest);
+  const repo = await existingRepository(reg, name);
+  if (!(await reg.state.unlinkBlob(repo, digest))) {
+    throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { digest });
+  }
+  return reply.status(202).header('content-length', 0).send();
+}

@@ -1,0 +1,63 @@
+// What registry handlers share: the state store, the blob store, and small helpers.
+import type { FastifyRequest } from 'fastify';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { StateStore } from '../state/store.js';
+import { OciError } from './errors.js';
+
+export interface Registry {
+  state: StateStore;
+  blobs: BlobStore;
+}
+
+/** The repository's id, or NAME_UNKNOWN when nothing was ever pushed to it. */
+export async function existingRepository(reg: Registry, name: string): Promise<number> {
+  const id = await reg.state.repositoryId(name);
+  if (id === undefined)
+    throw new OciError('NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });
+  return id;
+}
+
+export function query(req: FastifyRequest): Record<string, string | string[] | undefined> {
+  return req.query as Record<string, string | string[] | undefined>;
+}
+
+/** A single query parameter; repeated parameters are refused rather than guessed at. */
+export function queryParam(req: FastifyRequest, name: string): string | undefined {
+  const v = query(req)[name];
+  if (Array.isArray(v))
+    throw new OciError('UNSUPPORTED', `query parameter ${name} given more than once`, undefined, 400);
+  return v;
+}
+
+/** Reads a whole request body up to `limit` bytes; more is SIZE_INVALID (413). */
+export async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
+  const announced = Number(req.headers['content-length']);
+  if (Number.isFinite(announced) && announced > limit) {
+    req.raw.resume();
+    throw new OciError(
+      'SIZE_INVALID',
+      `body of ${announced} bytes exceeds the limit of ${limit}`,
+      { limit },
+      413,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req.raw as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.raw.resume();
+      throw new OciError('SIZE_INVALID', `body exceeds the limit of ${limit} bytes`, { limit }, 413);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Content-Length as a number, undefined when absent; malformed is a client error. */
+export function contentLength(req: FastifyRequest): number | undefined {
+  const raw = req.headers['content-length'];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new OciError('SIZE_INVALID', `invalid Content-Length ${JSON.stringify(raw)}`);
+  return Number(raw);
+}

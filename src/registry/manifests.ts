@@ -1,0 +1,138 @@
+// Manifests: PUT (validated, stored byte-exact under the digest of the exact body, recorded with
+// its references in one transaction), GET/HEAD by tag or digest, DELETE (a digest deletes the
+// manifest and its tags; a tag only untags).
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { existingRepository, readBody, type Registry } from './context.js';
+import { OciError } from './errors.js';
+import { parseManifest } from './manifest-parse.js';
+import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
+import type { ManifestRecord } from '../state/store.js';
+
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function digestOf(body: Buffer, algorithm: Algorithm): string {
+  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+}
+
+export async function putManifest(
+  reg: Registry,
+  name: string,
+  reference: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const byDigest = isDigestLike(reference);
+  const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
+  if (!byDigest) validateTag(reference);
+  const body = await readBody(req, MAX_MANIFEST_BYTES);
+  const parsed = parseManifest(body, req.headers['content-type']);
+  const digest = digestOf(body, algorithm);
+  if (byDigest && digest !== reference) {
+    throw new OciError('DIGEST_INVALID', `the body's digest is ${digest}, not ${reference}`, { digest });
+  }
+
+  const repositoryId = await reg.state.ensureRepository(name);
+  for (const blob of parsed.blobs) {
+    if (blob.urls && blob.urls.length > 0) continue; // foreign layers live elsewhere by design
+    const size = await reg.state.repositoryBlob(repositoryId, blob.digest);
+    if (size === undefined) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob ${blob.digest} is not in ${name}`, {
+        digest: blob.digest,
+      });
+    }
+    if (size !== blob.size) {
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `descriptor of ${blob.digest} says ${blob.size} bytes, the blob has ${size}`,
+      );
+    }
+  }
+  for (const child of parsed.manifests) {
+    if (!(await reg.state.manifest(repositoryId, child.digest))) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest ${child.digest} is not in ${name}`, {
+        digest: child.digest,
+      });
+    }
+  }
+
+  await reg.blobs.putBytes(digest, body);
+  await reg.state.linkBlob(repositoryId, digest, body.length);
+  await reg.state.putManifest(
+    repositoryId,
+    {
+      digest,
+      mediaType: parsed.mediaType,
+      artifactType: parsed.artifactType,
+      subjectDigest: parsed.subject?.digest ?? null,
+      annotations: parsed.annotations,
+      size: body.length,
+    },
+    [
+      ...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })),
+      ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+    ],
+    byDigest ? undefined : reference,
+  );
+
+  reply.status(201).headers({
+    location: `/v2/${name}/manifests/${digest}`,
+    'docker-content-digest': digest,
+    'content-length': 0,
+  });
+  if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
+  return reply.send();
+}
+
+async function resolve(reg: Registry, name: string, reference: string): Promise<ManifestRecord> {
+  const repositoryId = await existingRepository(reg, name);
+  let digest = reference;
+  if (isDigestLike(reference)) {
+    parseDigest(reference);
+  } else {
+    validateTag(reference);
+    const tagged = await reg.state.resolveTag(repositoryId, reference);
+    if (!tagged)
+      throw new OciError('MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`, { tag: reference });
+    digest = tagged;
+  }
+  const manifest = await reg.state.manifest(repositoryId, digest);
+  if (!manifest) throw new OciError('MANIFEST_UNKNOWN', `manifest ${digest} is not in ${name}`, { digest });
+  return manifest;
+}
+
+export async function getManifest(
+  reg: Registry,
+  name: string,
+  reference: string,
+  head: boolean,
+  reply: FastifyReply,
+) {
+  const manifest = await resolve(reg, name, reference);
+  reply.status(200).headers({
+    'content-type': manifest.mediaType,
+    'docker-content-digest': manifest.digest,
+    'content-length': manifest.size,
+    etag: `"${manifest.digest}"`,
+  });
+  if (head) return reply.send();
+  return reply.send(await reg.blobs.readBytes(manifest.digest));
+}
+
+export async function deleteManifest(reg: Registry, name: string, reference: string, reply: FastifyReply) {
+  const repositoryId = await existingRepository(reg, name);
+  if (isDigestLike(reference)) {
+    parseDigest(reference);
+    if (!(await reg.state.deleteManifest(repositoryId, reference))) {
+      throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, {
+        digest: reference,
+      });
+    }
+  } else {
+    validateTag(reference);
+    if (!(await reg.state.deleteTag(repositoryId, reference))) {
+      throw new OciError('MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`, { tag: reference });
+    }
+  }
+  return reply.status(202).header('content-length', 0).send();
+}

@@ -1,0 +1,13 @@
+// Opens the registry's storage with the embedded defaults: filesystem blobs and SQLite state
+// under the data dir.
+import { join } from 'node:path';
+import { openSqliteState } from '../state/sqlite.js';
+import { FsBlobStore } from '../storage/fs-blob-store.js';
+import type { Registry } from './context.js';
+
+export async function openRegistry(dataDir: string): Promise<Registry> {
+  const blobs = new FsBlobStore(join(dataDir, 'registry'));
+  await blobs.init();
+  const state = await openSqliteState(dataDir);
+  return { state, blobs };
+}

@@ -1,0 +1,243 @@
+// Blob upload sessions: start (POST, with monolithic ?digest= and cross-repository mount), chunked
+// or streamed PATCH, status GET, completing PUT, cancelling DELETE. Data goes straight from the
+// socket to the session file through the digest; nothing is buffered in memory.
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  DigestMismatchError,
+  LengthMismatchError,
+  OffsetMismatchError,
+  UploadUnknownError,
+} from '../storage/blob-store.js';
+import { contentLength, queryParam, type Registry } from './context.js';
+import { OciError } from './errors.js';
+import { parseDigest, validateName } from './names.js';
+
+const uploadLocation = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
+const blobLocation = (name: string, digest: string) => `/v2/${name}/blobs/${digest}`;
+/** The Range header of an upload: the bytes received so far, "0-0" when none (Distribution's form). */
+const rangeOf = (size: number) => `0-${Math.max(0, size - 1)}`;
+
+function uploadAccepted(reply: FastifyReply, name: string, id: string, size: number) {
+  return reply
+    .status(202)
+    .headers({
+      location: uploadLocation(name, id),
+      range: rangeOf(size),
+      'docker-upload-uuid': id,
+      'content-length': 0,
+    })
+    .send();
+}
+
+function blobCreated(reply: FastifyReply, name: string, digest: string) {
+  return reply
+    .status(201)
+    .headers({ location: blobLocation(name, digest), 'docker-content-digest': digest, 'content-length': 0 })
+    .send();
+}
+
+/** Maps storage errors to OCI errors; anything else propagates. */
+function storageError(err: unknown, id: string): never {
+  if (err instanceof OffsetMismatchError) {
+    throw new OciError('RANGE_INVALID', `chunk starts at ${err.expected}, the upload is at ${err.actual}`, {
+      range: rangeOf(err.actual),
+    });
+  }
+  if (err instanceof LengthMismatchError) throw new OciError('SIZE_INVALID', err.message);
+  if (err instanceof DigestMismatchError)
+    throw new OciError('DIGEST_INVALID', err.message, { expected: err.expected });
+  if (err instanceof UploadUnknownError)
+    throw new OciError('BLOB_UPLOAD_UNKNOWN', `upload ${id} is not known`);
+  throw err;
+}
+
+async function newSession(reg: Registry, repositoryId: number): Promise<string> {
+  const id = randomBytes(16).toString('base64url');
+  await reg.blobs.startUpload(id);
+  await reg.state.createUpload(id, repositoryId);
+  return id;
+}
+
+/** Tries a cross-repository mount; true when the blob is now linked into `repositoryId`. */
+async function tryMount(
+  reg: Registry,
+  repositoryId: number,
+  digest: string,
+  from: string | undefined,
+): Promise<boolean> {
+  parseDigest(digest);
+  let size: number | undefined;
+  if (from !== undefined) {
+    validateName(from);
+    const source = await reg.state.repositoryId(from);
+    size = source === undefined ? undefined : await reg.state.repositoryBlob(source, digest);
+  } else {
+    // Automatic mount (OCI 1.1): any repository that holds the blob will do.
+    const holders = await reg.state.repositoriesWithBlob(digest);
+    if (holders.length > 0) size = await reg.blobs.stat(digest);
+  }
+  if (size === undefined || (await reg.blobs.stat(digest)) === undefined) return false;
+  await reg.state.linkBlob(repositoryId, digest, size);
+  return true;
+}
+
+export async function startUpload(reg: Registry, name: string, req: FastifyRequest, reply: FastifyReply) {
+  const mount = queryParam(req, 'mount');
+  const digest = queryParam(req, 'digest');
+  const repositoryId = await reg.state.ensureRepository(name);
+
+  if (mount !== undefined) {
+    req.raw.resume();
+    if (await tryMount(reg, repositoryId, mount, queryParam(req, 'from')))
+      return blobCreated(reply, name, mount);
+    return uploadAccepted(reply, name, await newSession(reg, repositoryId), 0);
+  }
+
+  if (digest !== undefined) {
+    // Monolithic upload: the body is the whole blob.
+    parseDigest(digest);
+    const id = await newSession(reg, repositoryId);
+    try {
+      const length = contentLength(req);
+      await reg.blobs.appendUpload(id, req.raw, length === undefined ? {} : { expectedLength: length });
+      await finish(reg, repositoryId, id, digest);
+    } catch (err) {
+      await discard(reg, id);
+      storageError(err, id);
+    }
+    return blobCreated(reply, name, digest);
+  }
+
+  req.raw.resume();
+  return uploadAccepted(reply, name, await newSession(reg, repositoryId), 0);
+}
+
+async function discard(reg: Registry, id: string) {
+  await reg.blobs.abortUpload(id).catch(() => undefined);
+  await reg.state.deleteUpload(id);
+}
+
+async function finish(reg: Registry, repositoryId: number, id: string, digest: string) {
+  const size = await reg.blobs.finishUpload(id, digest);
+  await reg.state.linkBlob(repositoryId, digest, size);
+  await reg.state.deleteUpload(id);
+}
+
+/** The session, checked to belong to this repository. */
+async function session(reg: Registry, name: string, id: string): Promise<number> {
+  const upload = await reg.state.upload(id);
+  const repositoryId = await reg.state.repositoryId(name);
+  if (!upload || upload.repositoryId !== repositoryId) {
+    throw new OciError('BLOB_UPLOAD_UNKNOWN', `upload ${id} is not known in ${name}`);
+  }
+  return upload.repositoryId;
+}
+
+/** Parses an upload's Content-Range ("<start>-<end>", inclusive). */
+function parseContentRange(header: string): { start: number; end: number } {
+  const m = /^(?:bytes[= ])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m)
+    throw new OciError(
+      'BLOB_UPLOAD_INVALID',
+      `malformed Content-Range ${JSON.stringify(header)}; expected <start>-<end>`,
+    );
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw new OciError('RANGE_INVALID', `Content-Range ${header} ends before it starts`);
+  return { start, end };
+}
+
+/** Appends the request body to the session, honouring Content-Range and Content-Length. */
+async function appendBody(reg: Registry, id: string, req: FastifyRequest): Promise<number> {
+  const rangeHeader = req.headers['content-range'];
+  let length = contentLength(req);
+  let offset: number | undefined;
+  if (rangeHeader !== undefined) {
+    const range = parseContentRange(rangeHeader);
+    const span = range.end - range.start + 1;
+    if (length !== undefined && length !== span) {
+      req.raw.resume();
+      throw new OciError(
+        'SIZE_INVALID',
+        `Content-Range ${rangeHeader} spans ${span} bytes but Content-Length is ${length}`,
+      );
+    }
+    length = span;
+    offset = range.start;
+  }
+  try {
+    return await reg.blobs.appendUpload(id, req.raw, {
+      ...(offset === undefined ? {} : { offset }),
+      ...(length === undefined ? {} : { expectedLength: length }),
+    });
+  } catch (err) {
+    return storageError(err, id);
+  }
+}
+
+export async function patchUpload(
+  reg: Registry,
+  name: string,
+  id: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
+  await session(reg, name, id);
+  try {
+    const size = await appendBody(reg, id, req);
+    return uploadAccepted(reply, name, id, size);
+  } catch (err) {
+    // A refused chunk leaves the session as it was: tell the client where it stands.
+    if (err instanceof OciError && err.code === 'RANGE_INVALID') {
+      const size = (await reg.blobs.uploadSize(id)) ?? 0;
+      reply.headers({ location: uploadLocation(name, id), range: rangeOf(size), 'docker-upload-uuid': id });
+    }
+    throw err;
+  }
+}
+
+export async function uploadStatus(reg: Registry, name: string, id: string, reply: FastifyReply) {
+  await session(reg, name, id);
+  const size = await reg.blobs.uploadSize(id);
+  if (size === undefined) throw new OciError('BLOB_UPLOAD_UNKNOWN', `upload ${id} is not known in ${name}`);
+  return reply
+    .status(204)
+    .headers({ location: uploadLocation(name, id), range: rangeOf(size), 'docker-upload-uuid': id })
+    .send();
+}
+
+export async function completeUpload(
+  reg: Registry,
+  name: string,
+  id: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const repositoryId = await session(reg, name, id);
+  const digest = queryParam(req, 'digest');
+  if (digest === undefined) {
+    req.raw.resume();
+    throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
+  }
+  parseDigest(digest);
+  const hasBody =
+    req.headers['content-range'] !== undefined ||
+    (contentLength(req) ?? 0) > 0 ||
+    req.headers['transfer-encoding'] !== undefined;
+  if (hasBody) await appendBody(reg, id, req);
+  else req.raw.resume();
+  try {
+    await finish(reg, repositoryId, id, digest);
+  } catch (err) {
+    if (err instanceof DigestMismatchError) await reg.state.deleteUpload(id);
+    storageError(err, id);
+  }
+  return blobCreated(reply, name, digest);
+}
+
+export async function cancelUpload(reg: Registry, name: string, id: string, reply: FastifyReply) {
+  await session(reg, name, id);
+  await discard(reg, id);
+  return reply.status(204).header('content-length', 0).send();
+}

@@ -1,0 +1,93 @@
+// The one migration set, shared by every backend. Append new migrations; never edit old ones.
+import type { Kysely, Migration } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
+  '0001_registry': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('repositories')
+        .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('blobs')
+        .addColumn('digest', 'varchar(200)', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('repository_blobs')
+        .addColumn('repository_id', 'integer', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
+        .addColumn('digest', 'varchar(200)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('repository_blobs_digest')
+        .on('repository_blobs')
+        .column('digest')
+        .execute();
+      await db.schema
+        .createTable('manifests')
+        .addColumn('repository_id', 'integer', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
+        .addColumn('digest', 'varchar(200)', (c) => c.notNull())
+        .addColumn('media_type', 'varchar(255)', (c) => c.notNull())
+        .addColumn('artifact_type', 'varchar(255)')
+        .addColumn('subject_digest', 'varchar(200)')
+        .addColumn('annotations', 'text')
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifests_pk', ['repository_id', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('manifests_subject')
+        .on('manifests')
+        .columns(['repository_id', 'subject_digest'])
+        .execute();
+      await db.schema
+        .createTable('manifest_references')
+        .addColumn('repository_id', 'integer', (c) => c.notNull())
+        .addColumn('manifest_digest', 'varchar(200)', (c) => c.notNull())
+        .addColumn('child_digest', 'varchar(200)', (c) => c.notNull())
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_references_pk', [
+          'repository_id',
+          'manifest_digest',
+          'child_digest',
+        ])
+        .execute();
+      await db.schema
+        .createIndex('manifest_references_child')
+        .on('manifest_references')
+        .column('child_digest')
+        .execute();
+      await db.schema
+        .createTable('tags')
+        .addColumn('repository_id', 'integer', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
+        .addColumn('name', 'varchar(128)', (c) => c.notNull())
+        .addColumn('manifest_digest', 'varchar(200)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('uploads')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('repository_id', 'integer', (c) =>
+          c.notNull().references('repositories.id').onDelete('cascade'),
+        )
+        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+  },
+});

@@ -1,0 +1,80 @@
+// The BlobStore interface: content-addressed blobs plus resumable upload sessions. The
+// filesystem implementation is the default; an S3 one comes with the scale-out work. Both keep
+// the digest state of an upload while streaming, so data is hashed once as it arrives.
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface AppendOptions {
+  /** Where the data must start: the session's current size, or the append is refused. */
+  offset?: number;
+  /** The exact number of bytes the caller announced (Content-Length); a short or long body fails. */
+  expectedLength?: number;
+}
+
+export interface BlobStore {
+  /** Size in bytes of a stored blob, or undefined when it is absent. */
+  stat(digest: string): Promise<number | undefined>;
+  /** Streams a blob, or the inclusive byte range of it. */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+  readBytes(digest: string): Promise<Buffer>;
+  /** Stores small content already in memory (manifests), verifying nothing: the caller hashed it. */
+  putBytes(digest: string, data: Buffer): Promise<void>;
+  delete(digest: string): Promise<void>;
+
+  startUpload(id: string): Promise<void>;
+  /** Appends at the end of the session; returns the new size. Concurrent appends are serialised. */
+  appendUpload(id: string, source: Readable, options?: AppendOptions): Promise<number>;
+  /** Current size of a session, or undefined when it does not exist. */
+  uploadSize(id: string): Promise<number | undefined>;
+  /**
+   * Checks the session's content against `digest` and, when it matches, makes it the blob
+   * atomically. A mismatch deletes the session's data and throws DigestMismatchError.
+   */
+  finishUpload(id: string, digest: string): Promise<number>;
+  abortUpload(id: string): Promise<void>;
+  /** Sessions whose data was last written before `before` (for expiry). */
+  staleUploads(before: Date): Promise<string[]>;
+}
+
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`content digest ${actual} does not match ${expected}`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+export class OffsetMismatchError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`upload is at offset ${actual}, the request starts at ${expected}`);
+    this.name = 'OffsetMismatchError';
+  }
+}
+
+export class LengthMismatchError extends Error {
+  constructor(
+    readonly announced: number,
+    readonly received: number,
+  ) {
+    super(`announced ${announced} bytes, received ${received}`);
+    this.name = 'LengthMismatchError';
+  }
+}
+
+export class UploadUnknownError extends Error {
+  constructor(readonly id: string) {
+    super(`upload ${id} does not exist`);
+    this.name = 'UploadUnknownError';
+  }
+}
