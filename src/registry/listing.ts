@@ -75,15 +75,19 @@ export async function referrers(
   return reply
     .status(200)
     .type(MT.ociIndex)
-    .send({
-      schemaVersion: 2,
-      mediaType: MT.ociIndex,
-      manifests: found.map((m) => ({
-        mediaType: m.mediaType,
-        digest: m.digest,
-        size: m.size,
-        ...(m.artifactType ? { artifactType: m.artifactType } : {}),
-        ...(m.annotations ? { annotations: m.annotations } : {}),
-      })),
-    });
+    .send(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.ociIndex,
+          manifests: found.map((m) => ({
+            mediaType: m.mediaType,
+            digest: m.digest,
+            size: m.size,
+            ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+            ...(m.annotations ? { annotations: m.annotations } : {}),
+          })),
+        }),
+      ),
+    );
 }

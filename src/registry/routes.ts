@@ -11,6 +11,7 @@ import { parseRegistryPath } from './names.js';
 import { cancelUpload, completeUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
 
 const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
+const DRAIN_LIMIT = 64 * 1024 * 1024;
 
 function unsupported(req: FastifyRequest): never {
   req.raw.resume();
@@ -62,5 +63,13 @@ async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply)
 export const registryApi: FastifyPluginAsync<{ registry: Registry }> = async (app, { registry }) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  // A request answered before its body was read (an error, a refused chunk): drain what is left
+  // so the connection stays usable; a large or unannounced remainder closes the connection instead.
+  app.addHook('onSend', async (req, reply) => {
+    if (req.raw.complete) return;
+    req.raw.resume();
+    const announced = Number(req.headers['content-length']);
+    if (!(announced <= DRAIN_LIMIT)) reply.header('connection', 'close');
+  });
   app.route({ method: [...METHODS], url: '/v2/*', handler: (req, reply) => dispatch(registry, req, reply) });
 };

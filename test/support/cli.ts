@@ -63,12 +63,13 @@ export interface ServeHandle {
   exited: Promise<CliResult>;
 }
 
-/** Starts `opencloud serve` and waits for its "listening" log line. */
+/** Starts `opencloud serve` and waits for its "listening" log line (so the log level must be info or finer). */
 export async function startServe(args: string[], opts: CliOptions = {}): Promise<ServeHandle> {
   const child = spawnCli(['serve', ...args], opts);
   const exited = collect(child);
+  let buf = '';
+  let timer: NodeJS.Timeout | undefined;
   const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
     const onData = (d: Buffer) => {
       buf += d.toString();
       const m = /"url":"(http:\/\/[^"]+)"/.exec(buf);
@@ -78,9 +79,13 @@ export async function startServe(args: string[], opts: CliOptions = {}): Promise
       }
     };
     child.stdout?.on('data', onData);
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not log its "listening" line within 20 s:\n${buf}`));
+    }, 20_000);
     void exited.then((r) =>
       reject(new Error(`serve exited (${r.code}) before listening:\n${r.stderr}${r.stdout}`)),
     );
-  });
+  }).finally(() => clearTimeout(timer));
   return { url, child, exited };
 }

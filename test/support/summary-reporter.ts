@@ -9,14 +9,16 @@ export default class SummaryReporter implements Reporter {
     let failed = unhandledErrors.length;
     const skipped: string[] = [];
     for (const mod of modules) {
-      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++; // import or hook error
+      let failedHere = 0;
       for (const test of mod.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else if (state === 'skipped')
           skipped.push(`${mod.moduleId.replace(process.cwd() + '/', '')} > ${test.fullName}`);
       }
+      // A file can fail with no failed test: an import error, or a beforeAll/afterAll hook that threw.
+      failed += failedHere > 0 ? failedHere : mod.state() === 'failed' ? 1 : 0;
     }
     if (skipped.length > 0) {
       process.stdout.write(`\nskipped tests:\n${skipped.map((s) => `  - ${s}`).join('\n')}\n`);
