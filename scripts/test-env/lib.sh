@@ -4,6 +4,18 @@
 : "${OPENCLOUD_TEST_CACHE:=/var/cache/opencloud-test}"
 BIN_CACHE="$OPENCLOUD_TEST_CACHE/bin"
 BUILDKIT_VERSION=v0.16.0
+# The OCI conformance suite and the registry clients, built with `go install` into $BIN_CACHE.
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+CRANE_VERSION=v0.22.1
+REGCTL_VERSION=v0.11.7
+ORAS_VERSION=v1.3.6
+# One line each: component (its env.json key), binary name in $BIN_CACHE, Go package, version.
+GO_TOOLS="
+conformance oci-conformance github.com/opencontainers/distribution-spec/conformance $CONFORMANCE_VERSION
+crane crane github.com/google/go-containerregistry/cmd/crane $CRANE_VERSION
+regctl regctl github.com/regclient/regclient/cmd/regctl $REGCTL_VERSION
+oras oras oras.land/oras/cmd/oras $ORAS_VERSION
+"
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 BUILDKIT_SOCK=/run/buildkit/buildkitd.sock
 APT_PACKAGES="containerd runc skopeo busybox-static"

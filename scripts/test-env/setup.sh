@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Brings up what the integration tests need, on a fresh machine as root:
 #   apt packages, BuildKit v0.16.0 built from the Go module proxy (cached), containerd and
-#   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR.
+#   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR, and the
+#   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
+#   built once with `go install` into $BIN_CACHE.
 # Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
 # the tests skip with that reason instead of passing silently.
 # Usage: setup.sh RUN_DIR
@@ -13,6 +15,8 @@ mkdir -p "$RUN_DIR"
 
 containerd_state=unavailable containerd_reason="" buildkit_state=unavailable buildkit_reason=""
 skopeo_state=unavailable skopeo_reason=""
+conformance_state=unavailable conformance_reason="" crane_state=unavailable crane_reason=""
+regctl_state=unavailable regctl_reason="" oras_state=unavailable oras_reason=""
 
 install_apt() {
   local missing=()
@@ -43,6 +47,46 @@ build_buildkit() {
     tail -5 "$RUN_DIR/go-build.log" >&2
     return 1
   fi
+}
+
+# go_tool_cached BINARY PACKAGE@VERSION: $BIN_CACHE/BINARY is there, and BINARY.version beside it
+# says it was built from that version.
+go_tool_cached() { [ -x "$BIN_CACHE/$1" ] && [ "$(cat "$BIN_CACHE/$1.version" 2>/dev/null)" = "$2" ]; }
+
+# build_go_tool COMPONENT BINARY PACKAGE VERSION: `go install PACKAGE@VERSION` into $BIN_CACHE/BINARY,
+# unless that version is cached. On failure it sets COMPONENT_reason and returns 1; nothing else stops.
+build_go_tool() {
+  local component=$1 bin=$2 pkg=$3 version=$4
+  local want="$pkg@$version" build_log="$RUN_DIR/go-build-$component.log" started=$SECONDS tmp
+  if go_tool_cached "$bin" "$want"; then log "$component $version cached in $BIN_CACHE/$bin"; return 0; fi
+  command -v go >/dev/null || { printf -v "${component}_reason" '%s' "the Go toolchain is not installed (needed to build $want)"; return 1; }
+  log "building $component $version with go install (first run only; log: $build_log)"
+  local ldflags=()
+  # The suite prints main.Version as its commit in its reports; go install leaves no VCS stamp.
+  [ "$component" = conformance ] && ldflags=(-ldflags "-X main.Version=$version")
+  # Built into a scratch GOBIN on the same file system, then renamed: never a half-written binary.
+  if mkdir -p "$BIN_CACHE" && tmp=$(mktemp -d "$BIN_CACHE/.build-$bin.XXXXXX") \
+    && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install "${ldflags[@]}" "$want" >"$build_log" 2>&1 </dev/null \
+    && rm -f "$BIN_CACHE/$bin.version" && mv -f "$tmp/${pkg##*/}" "$BIN_CACHE/$bin" \
+    && printf '%s\n' "$want" >"$BIN_CACHE/$bin.version"; then
+    rm -rf "$tmp"
+    log "built $component $version in $((SECONDS - started)) s"
+    return 0
+  fi
+  [ -n "${tmp:-}" ] && rm -rf "$tmp"
+  printf -v "${component}_reason" '%s' "go install $want failed (see $build_log)"
+  log "go install $want failed after $((SECONDS - started)) s; see $build_log"
+  tail -5 "$build_log" >&2
+  return 1
+}
+
+# Each Go tool on its own: one that fails to build is unavailable (with why), the others still come.
+build_go_tools() {
+  local component bin pkg version
+  while read -r component bin pkg version; do
+    [ -n "$component" ] || continue
+    build_go_tool "$component" "$bin" "$pkg" "$version" && printf -v "${component}_state" available
+  done <<<"$GO_TOOLS"
 }
 
 containerd_answers() { ctr --address "$CONTAINERD_SOCK" version; }
@@ -90,12 +134,18 @@ if is_root; then
     reason="apt-get install of $APT_PACKAGES failed (see $RUN_DIR/apt.log)"
     containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
   fi
+  build_go_tools
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
   containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
   buildkit_has_containerd_worker && buildkit_state=available
+  while read -r component bin pkg version; do
+    [ -n "$component" ] || continue
+    if go_tool_cached "$bin" "$pkg@$version"; then printf -v "${component}_state" available
+    else printf -v "${component}_reason" '%s' "$reason"; fi
+  done <<<"$GO_TOOLS"
 fi
 [ "$containerd_state" = available ] || [ -n "$buildkit_reason" ] || buildkit_reason="containerd is not available: $containerd_reason"
 
@@ -108,8 +158,13 @@ cat >"$RUN_DIR/env.json" <<JSON
   "components": {
     "containerd": { "state": "$containerd_state", "reason": "$(json_str "$containerd_reason")", "socket": "$CONTAINERD_SOCK" },
     "buildkit": { "state": "$buildkit_state", "reason": "$(json_str "$buildkit_reason")", "socket": "$BUILDKIT_SOCK" },
-    "skopeo": { "state": "$skopeo_state", "reason": "$(json_str "$skopeo_reason")" }
+    "skopeo": { "state": "$skopeo_state", "reason": "$(json_str "$skopeo_reason")" },
+    "conformance": { "state": "$conformance_state", "reason": "$(json_str "$conformance_reason")" },
+    "crane": { "state": "$crane_state", "reason": "$(json_str "$crane_reason")" },
+    "regctl": { "state": "$regctl_state", "reason": "$(json_str "$regctl_reason")" },
+    "oras": { "state": "$oras_state", "reason": "$(json_str "$oras_reason")" }
   }
 }
 JSON
-log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state (env: $RUN_DIR/env.json)"
+log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state" \
+  "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state (env: $RUN_DIR/env.json)"

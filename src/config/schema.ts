@@ -13,6 +13,7 @@ export interface Config {
   insecureNoAuth: boolean;
   containerd: { socket: string; namespaces: string[] };
   buildkit: { socket: string };
+  registry: { allowSparseManifests: boolean };
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -123,6 +124,13 @@ export const FIELDS: readonly FieldSpec[] = [
     description: "buildkitd's gRPC socket.",
     default: () => '/run/buildkit/buildkitd.sock',
     parse: absolutePath,
+  },
+  {
+    key: 'registry.allowSparseManifests',
+    description:
+      'Accept manifests that reference blobs or child manifests the repository does not have (partial mirrors); off, such a push fails with MANIFEST_BLOB_UNKNOWN.',
+    default: () => false,
+    parse: boolean,
   },
 ];
 

@@ -4,9 +4,15 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { StateStore } from '../state/store.js';
 import { OciError } from './errors.js';
 
+export interface RegistryOptions {
+  /** Accept manifests that reference blobs or child manifests the repository does not have. */
+  allowSparseManifests: boolean;
+}
+
 export interface Registry {
   state: StateStore;
   blobs: BlobStore;
+  options: RegistryOptions;
 }
 
 /** The repository's id, or NAME_UNKNOWN when nothing was ever pushed to it. */
@@ -19,6 +25,12 @@ export async function existingRepository(reg: Registry, name: string): Promise<n
 
 export function query(req: FastifyRequest): Record<string, string | string[] | undefined> {
   return req.query as Record<string, string | string[] | undefined>;
+}
+
+/** Every value of a query parameter that may repeat (e.g. tag=a&tag=b). */
+export function queryParams(req: FastifyRequest, name: string): string[] {
+  const v = query(req)[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
 /** A single query parameter; repeated parameters are refused rather than guessed at. */

@@ -3,9 +3,9 @@
 // manifest and its tags; a tag only untags).
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { existingRepository, readBody, type Registry } from './context.js';
+import { existingRepository, queryParams, readBody, type Registry } from './context.js';
 import { OciError } from './errors.js';
-import { parseManifest } from './manifest-parse.js';
+import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
 import type { ManifestRecord } from '../state/store.js';
 
@@ -24,7 +24,9 @@ export async function putManifest(
 ) {
   const byDigest = isDigestLike(reference);
   const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
-  if (!byDigest) validateTag(reference);
+  // Tags to set: the reference when it is a tag, plus any ?tag= parameters (OCI 1.1 push by digest).
+  const tags = [...new Set([...(byDigest ? [] : [reference]), ...queryParams(req, 'tag')])];
+  for (const tag of tags) validateTag(tag);
   const body = await readBody(req, MAX_MANIFEST_BYTES);
   const parsed = parseManifest(body, req.headers['content-type']);
   const digest = digestOf(body, algorithm);
@@ -33,28 +35,7 @@ export async function putManifest(
   }
 
   const repositoryId = await reg.state.ensureRepository(name);
-  for (const blob of parsed.blobs) {
-    if (blob.urls && blob.urls.length > 0) continue; // foreign layers live elsewhere by design
-    const size = await reg.state.repositoryBlob(repositoryId, blob.digest);
-    if (size === undefined) {
-      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob ${blob.digest} is not in ${name}`, {
-        digest: blob.digest,
-      });
-    }
-    if (size !== blob.size) {
-      throw new OciError(
-        'MANIFEST_INVALID',
-        `descriptor of ${blob.digest} says ${blob.size} bytes, the blob has ${size}`,
-      );
-    }
-  }
-  for (const child of parsed.manifests) {
-    if (!(await reg.state.manifest(repositoryId, child.digest))) {
-      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest ${child.digest} is not in ${name}`, {
-        digest: child.digest,
-      });
-    }
-  }
+  await checkReferences(reg, repositoryId, name, parsed);
 
   await reg.blobs.putBytes(digest, body);
   await reg.state.linkBlob(repositoryId, digest, body.length);
@@ -72,7 +53,7 @@ export async function putManifest(
       ...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })),
       ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
     ],
-    byDigest ? undefined : reference,
+    tags,
   );
 
   reply.status(201).headers({
@@ -81,7 +62,41 @@ export async function putManifest(
     'content-length': 0,
   });
   if (parsed.subject) reply.header('oci-subject', parsed.subject.digest);
+  if (byDigest && tags.length > 0) reply.header('oci-tag', tags);
   return reply.send();
+}
+
+/**
+ * Every blob an image manifest names must be in the repository with the size it claims, and every
+ * child of an index must be a manifest there — unless sparse manifests are allowed (partial
+ * mirrors), where absent content is accepted but a wrong size still is not.
+ */
+async function checkReferences(reg: Registry, repositoryId: number, name: string, parsed: ParsedManifest) {
+  const sparse = reg.options.allowSparseManifests;
+  for (const blob of parsed.blobs) {
+    if (blob.urls && blob.urls.length > 0) continue; // foreign layers live elsewhere by design
+    const size = await reg.state.repositoryBlob(repositoryId, blob.digest);
+    if (size === undefined) {
+      if (sparse) continue;
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob ${blob.digest} is not in ${name}`, {
+        digest: blob.digest,
+      });
+    }
+    if (size !== blob.size) {
+      throw new OciError(
+        'MANIFEST_INVALID',
+        `descriptor of ${blob.digest} says ${blob.size} bytes, the blob has ${size}`,
+      );
+    }
+  }
+  if (sparse) return;
+  for (const child of parsed.manifests) {
+    if (!(await reg.state.manifest(repositoryId, child.digest))) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest ${child.digest} is not in ${name}`, {
+        digest: child.digest,
+      });
+    }
+  }
 }
 
 async function resolve(reg: Registry, name: string, reference: string): Promise<ManifestRecord> {

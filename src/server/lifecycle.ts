@@ -40,7 +40,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
-  const registry = await openRegistry(config.dataDir);
+  const registry = await openRegistry(config.dataDir, config.registry);
   const app = await buildApp({ config, logger, readiness, registry });
   app.addHook('onClose', () => registry.state.close());
   await app.listen({ host, port });

@@ -144,14 +144,14 @@ export class StateStore {
   // --- manifests and tags ---
 
   /**
-   * Records a manifest, its references and (optionally) a tag, in one transaction: readers see
+   * Records a manifest, its references and the tags to point at it, in one transaction: readers see
    * all of it or none of it.
    */
   async putManifest(
     repositoryId: number,
     manifest: ManifestRecord,
     references: ManifestReference[],
-    tag?: string,
+    tags: string[] = [],
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -180,7 +180,7 @@ export class StateStore {
           .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
           .execute();
       }
-      if (tag !== undefined) {
+      for (const tag of tags) {
         await trx
           .insertInto('tags')
           .values({

@@ -2,7 +2,7 @@
 // component asks `need(...)`: when it is missing the test is skipped and its name says why.
 import { existsSync, readFileSync } from 'node:fs';
 
-export type Component = 'containerd' | 'buildkit' | 'skopeo';
+export type Component = 'containerd' | 'buildkit' | 'skopeo' | 'conformance' | 'crane' | 'regctl' | 'oras';
 
 interface EnvFile {
   runDir: string;
