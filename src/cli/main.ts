@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, OpenCloudError } from '../errors.js';
 import { PACKAGE_VERSION } from '../paths.js';
 import { doctorCommand } from './doctor.js';
+import { gcCommand } from './gc.js';
 import { serveCommand } from './serve.js';
 
 export function program(): Command {
@@ -13,7 +14,8 @@ export function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
-  for (const cmd of [serveCommand(), doctorCommand()]) cli.addCommand(cmd.copyInheritedSettings(cli));
+  for (const cmd of [serveCommand(), doctorCommand(), gcCommand()])
+    cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;
 }
 

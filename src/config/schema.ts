@@ -13,7 +13,8 @@ export interface Config {
   insecureNoAuth: boolean;
   containerd: { socket: string; namespaces: string[] };
   buildkit: { socket: string };
-  registry: { allowSparseManifests: boolean };
+  registry: { allowSparseManifests: boolean; uploadTtl: number };
+  gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -129,6 +130,31 @@ export const FIELDS: readonly FieldSpec[] = [
     key: 'registry.allowSparseManifests',
     description:
       'Accept manifests that reference blobs or child manifests the repository does not have (partial mirrors); off, such a push fails with MANIFEST_BLOB_UNKNOWN.',
+    default: () => false,
+    parse: boolean,
+  },
+  {
+    key: 'registry.uploadTtl',
+    description: 'Seconds an upload session may sit idle before garbage collection removes it.',
+    default: () => 86400,
+    parse: integerIn(60, 30 * 86400),
+  },
+  {
+    key: 'gc.interval',
+    description: "Seconds between the server's garbage collection runs; 0 turns the schedule off.",
+    default: () => 3600,
+    parse: integerIn(0, 30 * 86400),
+  },
+  {
+    key: 'gc.gracePeriod',
+    description:
+      'Seconds during which newly pushed or linked content is never collected (protects pushes in progress).',
+    default: () => 3600,
+    parse: integerIn(0, 30 * 86400),
+  },
+  {
+    key: 'gc.deleteUntagged',
+    description: 'Scheduled runs also delete manifests no tag reaches (older than the grace period).',
     default: () => false,
     parse: boolean,
   },

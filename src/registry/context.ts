@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { StateStore } from '../state/store.js';
 import { OciError } from './errors.js';
+import type { KeyedMutex } from './keyed-mutex.js';
 
 export interface RegistryOptions {
   /** Accept manifests that reference blobs or child manifests the repository does not have. */
@@ -13,6 +14,8 @@ export interface Registry {
   state: StateStore;
   blobs: BlobStore;
   options: RegistryOptions;
+  /** Per-digest lock shared by pushes (commit + link) and garbage collection (delete). */
+  digestLocks: KeyedMutex;
 }
 
 /** The repository's id, or NAME_UNKNOWN when nothing was ever pushed to it. */

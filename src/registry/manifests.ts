@@ -7,7 +7,7 @@ import { existingRepository, queryParams, readBody, type Registry } from './cont
 import { OciError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
-import type { ManifestRecord } from '../state/store.js';
+import { MissingReferenceError, type ManifestRecord } from '../state/store.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -37,24 +37,39 @@ export async function putManifest(
   const repositoryId = await reg.state.ensureRepository(name);
   await checkReferences(reg, repositoryId, name, parsed);
 
-  await reg.blobs.putBytes(digest, body);
-  await reg.state.linkBlob(repositoryId, digest, body.length);
-  await reg.state.putManifest(
-    repositoryId,
-    {
-      digest,
-      mediaType: parsed.mediaType,
-      artifactType: parsed.artifactType,
-      subjectDigest: parsed.subject?.digest ?? null,
-      annotations: parsed.annotations,
-      size: body.length,
-    },
-    [
-      ...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })),
-      ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
-    ],
-    tags,
-  );
+  await reg.digestLocks.run(digest, async () => {
+    await reg.state.recordBlob(digest, body.length);
+    await reg.blobs.putBytes(digest, body);
+    await reg.state.linkBlob(repositoryId, digest, body.length);
+  });
+  const references = [
+    ...parsed.blobs.filter((b) => !b.urls?.length).map((b) => ({ digest: b.digest, kind: 'blob' as const })),
+    ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+  ];
+  try {
+    await reg.state.putManifest(
+      repositoryId,
+      {
+        digest,
+        mediaType: parsed.mediaType,
+        artifactType: parsed.artifactType,
+        subjectDigest: parsed.subject?.digest ?? null,
+        annotations: parsed.annotations,
+        size: body.length,
+      },
+      references,
+      tags,
+      !reg.options.allowSparseManifests,
+    );
+  } catch (err) {
+    if (err instanceof MissingReferenceError) {
+      const what = err.reference.kind === 'blob' ? 'blob' : 'manifest';
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `${what} ${err.reference.digest} is not in ${name}`, {
+        digest: err.reference.digest,
+      });
+    }
+    throw err;
+  }
 
   reply.status(201).headers({
     location: `/v2/${name}/manifests/${digest}`,

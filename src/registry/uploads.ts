@@ -77,9 +77,13 @@ async function tryMount(
     const holders = await reg.state.repositoriesWithBlob(digest);
     if (holders.length > 0) size = await reg.blobs.stat(digest);
   }
-  if (size === undefined || (await reg.blobs.stat(digest)) === undefined) return false;
-  await reg.state.linkBlob(repositoryId, digest, size);
-  return true;
+  if (size === undefined) return false;
+  const found = size;
+  return reg.digestLocks.run(digest, async () => {
+    if ((await reg.blobs.stat(digest)) === undefined) return false; // collected meanwhile
+    await reg.state.linkBlob(repositoryId, digest, found);
+    return true;
+  });
 }
 
 export async function startUpload(reg: Registry, name: string, req: FastifyRequest, reply: FastifyReply) {
@@ -119,8 +123,11 @@ async function discard(reg: Registry, id: string) {
 }
 
 async function finish(reg: Registry, repositoryId: number, id: string, digest: string) {
-  const size = await reg.blobs.finishUpload(id, digest);
-  await reg.state.linkBlob(repositoryId, digest, size);
+  await reg.digestLocks.run(digest, async () => {
+    await reg.state.recordBlob(digest, (await reg.blobs.uploadSize(id)) ?? 0);
+    const size = await reg.blobs.finishUpload(id, digest);
+    await reg.state.linkBlob(repositoryId, digest, size);
+  });
   await reg.state.deleteUpload(id);
 }
 

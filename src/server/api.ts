@@ -3,9 +3,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { runDoctor } from '../doctor/checks.js';
+import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
+import { HttpError } from './envelope.js';
 import { BUILDKIT_VERSION, PACKAGE_VERSION } from '../paths.js';
 
-export const apiRoutes: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
+export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner }> = async (
+  app,
+  { config, gc },
+) => {
   app.get('/', async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
 
   app.get('/system/info', async () => ({
@@ -21,4 +26,29 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config }> = async (app, { c
     const checks = await runDoctor(config);
     return { healthy: checks.every((c) => c.status !== 'fail'), checks };
   });
+
+  app.post<{ Body: { dryRun?: boolean; deleteUntagged?: boolean; gracePeriod?: number } }>(
+    '/registry/gc',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            dryRun: { type: 'boolean' },
+            deleteUntagged: { type: 'boolean' },
+            gracePeriod: { type: 'integer', minimum: 0 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      try {
+        return await gc.run(req.body ?? {});
+      } catch (err) {
+        if (err instanceof GcBusyError) throw new HttpError(409, 'GC_RUNNING', err.message);
+        throw err;
+      }
+    },
+  );
 };

@@ -9,6 +9,7 @@ import { installErrorHandlers } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { registryRoutes } from './registry-base.js';
 import type { Registry } from '../registry/context.js';
+import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
 
 export interface AppOptions {
@@ -16,6 +17,7 @@ export interface AppOptions {
   logger: Logger;
   readiness: Readiness;
   registry: Registry;
+  gc: GcRunner;
 }
 
 export async function buildApp({
@@ -23,6 +25,7 @@ export async function buildApp({
   logger,
   readiness,
   registry,
+  gc,
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -41,6 +44,6 @@ export async function buildApp({
   await app.register(healthRoutes, { readiness });
   await app.register(registryRoutes);
   await app.register(registryApi, { registry });
-  await app.register(apiRoutes, { prefix: '/api/v1', config });
+  await app.register(apiRoutes, { prefix: '/api/v1', config, gc });
   return app;
 }

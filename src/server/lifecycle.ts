@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { probeDataDir } from '../doctor/checks.js';
 import { ConfigError, DataDirError } from '../errors.js';
+import { GcRunner } from '../registry/gc-runner.js';
 import { openRegistry } from '../registry/open.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health.js';
@@ -41,14 +42,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
   const registry = await openRegistry(config.dataDir, config.registry);
-  const app = await buildApp({ config, logger, readiness, registry });
-  app.addHook('onClose', () => registry.state.close());
+  const gc = new GcRunner(registry, config, logger);
+  const app = await buildApp({ config, logger, readiness, registry, gc });
+  app.addHook('onClose', async () => {
+    gc.stop();
+    await registry.state.close();
+  });
   await app.listen({ host, port });
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
   readiness.ready = true;
   readiness.reason = '';
+  gc.start();
 
   let stopping: Promise<boolean> | undefined;
   const stop = (reason = 'stop requested') => {

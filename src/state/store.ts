@@ -21,6 +21,13 @@ export interface ManifestReference {
 
 const now = () => new Date().toISOString();
 
+export class MissingReferenceError extends Error {
+  constructor(readonly reference: ManifestReference) {
+    super(`${reference.kind} ${reference.digest} is not in the repository`);
+    this.name = 'MissingReferenceError';
+  }
+}
+
 export class StateStore {
   constructor(
     readonly db: Kysely<Database>,
@@ -78,17 +85,31 @@ export class StateStore {
 
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      // The size of verified content is authoritative (a recorded intent may have guessed it).
       await trx
         .insertInto('blobs')
         .values({ digest, size, created_at: now() })
-        .onConflict((oc) => oc.column('digest').doNothing())
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ size }))
         .execute();
       await trx
         .insertInto('repository_blobs')
         .values({ repository_id: repositoryId, digest, created_at: now() })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        // A re-link (re-push, mount) restarts the grace period garbage collection gives it.
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ created_at: now() }))
         .execute();
     });
+  }
+
+  /**
+   * Records that a blob's bytes are about to be committed, before any repository links it: a
+   * crash between commit and link then leaves a row garbage collection finds, never a stray file.
+   */
+  async recordBlob(digest: string, size: number): Promise<void> {
+    await this.db
+      .insertInto('blobs')
+      .values({ digest, size, created_at: now() })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
   }
 
   /** The blob's size when `repositoryId` may serve it. */
@@ -152,8 +173,23 @@ export class StateStore {
     manifest: ManifestRecord,
     references: ManifestReference[],
     tags: string[] = [],
+    verifyReferences = true,
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      // Checked again inside the transaction: garbage collection may have unlinked a blob since
+      // the caller looked, and a manifest must never be recorded over missing content.
+      if (verifyReferences) {
+        for (const ref of references) {
+          const table = ref.kind === 'blob' ? 'repository_blobs' : 'manifests';
+          const row = await trx
+            .selectFrom(table)
+            .select('digest')
+            .where('repository_id', '=', repositoryId)
+            .where('digest', '=', ref.digest)
+            .executeTakeFirst();
+          if (!row) throw new MissingReferenceError(ref);
+        }
+      }
       await trx
         .insertInto('manifests')
         .values({

@@ -1,0 +1,69 @@
+// Runs garbage collection one at a time (API calls and the schedule share it) and on a schedule.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Registry } from './context.js';
+import { collectGarbage, type GcOptions, type GcReport } from './gc.js';
+
+export class GcBusyError extends Error {
+  constructor() {
+    super('a garbage collection run is already in progress');
+    this.name = 'GcBusyError';
+  }
+}
+
+export type GcRequest = Partial<Pick<GcOptions, 'dryRun' | 'deleteUntagged' | 'gracePeriod'>>;
+
+export class GcRunner {
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  async run(request: GcRequest = {}): Promise<GcReport> {
+    if (this.running) throw new GcBusyError();
+    this.running = true;
+    try {
+      const report = await collectGarbage(this.registry, {
+        dryRun: request.dryRun ?? false,
+        deleteUntagged: request.deleteUntagged ?? this.config.gc.deleteUntagged,
+        gracePeriod: request.gracePeriod ?? this.config.gc.gracePeriod,
+        uploadTtl: this.config.registry.uploadTtl,
+      });
+      this.logger.info(
+        {
+          gc: {
+            dryRun: report.dryRun,
+            blobs: report.blobs.length,
+            bytesReclaimed: report.bytesReclaimed,
+            untaggedManifests: report.untaggedManifests.length,
+            uploadsExpired: report.uploadsExpired,
+            durationMs: report.durationMs,
+          },
+        },
+        'garbage collection finished',
+      );
+      return report;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Starts the periodic schedule (gc.interval seconds; 0 means none). */
+  start(): void {
+    if (this.config.gc.interval === 0) return;
+    this.timer = setInterval(() => {
+      this.run().catch((err: unknown) => {
+        if (!(err instanceof GcBusyError)) this.logger.error({ err }, 'scheduled garbage collection failed');
+      });
+    }, this.config.gc.interval * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,149 @@
+// Online garbage collection. Mark: manifests reachable from tags (through index children and
+// referrers); with deleteUntagged, the others older than the grace period go. Sweep: repository
+// links to blobs nothing references, older than the grace period, then blobs no repository
+// links. Pushes are never hurt: a blob linked within the grace period is kept, a manifest
+// re-checks its references inside its own transaction, and a blob's bytes are deleted under the
+// same per-digest lock a push takes to commit and link them, after re-checking it is unlinked.
+// A dry run does the whole state part in a transaction it rolls back, so it reports exactly
+// what a real run would reclaim at that moment.
+import {
+  allManifests,
+  allTagTargets,
+  deleteBlobIfOrphan,
+  deleteManifestRows,
+  manifestChildren,
+  orphanBlobs,
+  repositoryNames,
+  unlinkUnreferenced,
+  uploadsStartedBefore,
+  type ManifestNode,
+} from '../state/gc-queries.js';
+import type { Registry } from './context.js';
+
+export interface GcOptions {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  /** Seconds: content linked or pushed more recently than this is never collected. */
+  gracePeriod: number;
+  /** Seconds: upload sessions older than this are abandoned and removed. */
+  uploadTtl: number;
+  now?: Date;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  untaggedManifests: { repository: string; digest: string }[];
+  linksRemoved: number;
+  blobs: { digest: string; size: number }[];
+  bytesReclaimed: number;
+  uploadsExpired: number;
+  durationMs: number;
+}
+
+class Rollback extends Error {}
+
+/** Manifests reachable from tags in each repository, following index children and referrers. */
+export function reachable(
+  manifests: ManifestNode[],
+  tags: { repositoryId: number; digest: string }[],
+  children: { repositoryId: number; parent: string; child: string }[],
+): Set<string> {
+  const key = (repo: number, digest: string) => `${repo} ${digest}`;
+  const childrenOf = new Map<string, string[]>();
+  for (const c of children) {
+    const k = key(c.repositoryId, c.parent);
+    childrenOf.set(k, [...(childrenOf.get(k) ?? []), c.child]);
+  }
+  const referrersOf = new Map<string, string[]>();
+  for (const m of manifests) {
+    if (!m.subjectDigest) continue;
+    const k = key(m.repositoryId, m.subjectDigest);
+    referrersOf.set(k, [...(referrersOf.get(k) ?? []), m.digest]);
+  }
+  const live = new Set<string>();
+  const queue = tags.map((t) => key(t.repositoryId, t.digest));
+  while (queue.length > 0) {
+    const k = queue.pop() as string;
+    if (live.has(k)) continue;
+    live.add(k);
+    const repo = Number(k.split(' ')[0]);
+    for (const d of [...(childrenOf.get(k) ?? []), ...(referrersOf.get(k) ?? [])]) queue.push(key(repo, d));
+  }
+  return live;
+}
+
+export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<GcReport> {
+  const started = Date.now();
+  const now = opts.now ?? new Date();
+  const cutoff = new Date(now.getTime() - opts.gracePeriod * 1000).toISOString();
+  const report: GcReport = {
+    dryRun: opts.dryRun,
+    untaggedManifests: [],
+    linksRemoved: 0,
+    blobs: [],
+    bytesReclaimed: 0,
+    uploadsExpired: 0,
+    durationMs: 0,
+  };
+
+  try {
+    await reg.state.db.transaction().execute(async (trx) => {
+      if (opts.deleteUntagged) {
+        const manifests = await allManifests(trx);
+        const live = reachable(manifests, await allTagTargets(trx), await manifestChildren(trx));
+        const names = await repositoryNames(trx);
+        for (const m of manifests) {
+          if (live.has(`${m.repositoryId} ${m.digest}`) || m.createdAt >= cutoff) continue;
+          await deleteManifestRows(trx, m.repositoryId, m.digest);
+          report.untaggedManifests.push({ repository: names.get(m.repositoryId) ?? '?', digest: m.digest });
+        }
+      }
+      report.linksRemoved = await unlinkUnreferenced(trx, cutoff);
+      report.blobs = await orphanBlobs(trx);
+      if (opts.dryRun) throw new Rollback();
+    });
+  } catch (err) {
+    if (!(err instanceof Rollback)) throw err;
+  }
+
+  if (opts.dryRun) {
+    report.bytesReclaimed = report.blobs.reduce((n, b) => n + b.size, 0);
+  } else {
+    const deleted: GcReport['blobs'] = [];
+    for (const blob of report.blobs) {
+      await reg.digestLocks.run(blob.digest, async () => {
+        // Re-checked under the lock: a push may have linked the digest since the sweep.
+        if (!(await deleteBlobIfOrphan(reg.state.db, blob.digest))) return;
+        await reg.blobs.delete(blob.digest);
+        deleted.push(blob);
+      });
+    }
+    report.blobs = deleted;
+    report.bytesReclaimed = deleted.reduce((n, b) => n + b.size, 0);
+  }
+
+  report.uploadsExpired = await expireUploads(
+    reg,
+    new Date(now.getTime() - opts.uploadTtl * 1000),
+    opts.dryRun,
+  );
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+/**
+ * Removes upload sessions idle since the cutoff (their data last written before it), whether or
+ * not a record knows them (a crash can leave either half), and records whose data is gone.
+ */
+async function expireUploads(reg: Registry, cutoff: Date, dryRun: boolean): Promise<number> {
+  const stale = new Set(await reg.blobs.staleUploads(cutoff));
+  for (const id of await uploadsStartedBefore(reg.state.db, cutoff.toISOString())) {
+    if ((await reg.blobs.uploadSize(id)) === undefined) stale.add(id);
+  }
+  if (dryRun) return stale.size;
+  for (const id of stale) {
+    await reg.blobs.abortUpload(id);
+    await reg.state.deleteUpload(id);
+  }
+  return stale.size;
+}

@@ -1,0 +1,154 @@
+// The state side of garbage collection: what is reachable, and conditional deletes that only
+// remove what is still unreferenced at the moment they run (so a concurrent push always wins).
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface ManifestNode {
+  repositoryId: number;
+  digest: string;
+  subjectDigest: string | null;
+  createdAt: string;
+  size: number;
+}
+
+export async function allManifests(db: Db): Promise<ManifestNode[]> {
+  const rows = await db
+    .selectFrom('manifests')
+    .select(['repository_id', 'digest', 'subject_digest', 'created_at', 'size'])
+    .execute();
+  return rows.map((r) => ({
+    repositoryId: r.repository_id,
+    digest: r.digest,
+    subjectDigest: r.subject_digest,
+    createdAt: r.created_at,
+    size: Number(r.size),
+  }));
+}
+
+export async function allTagTargets(db: Db): Promise<{ repositoryId: number; digest: string }[]> {
+  const rows = await db.selectFrom('tags').select(['repository_id', 'manifest_digest']).execute();
+  return rows.map((r) => ({ repositoryId: r.repository_id, digest: r.manifest_digest }));
+}
+
+export async function manifestChildren(
+  db: Db,
+): Promise<{ repositoryId: number; parent: string; child: string }[]> {
+  const rows = await db
+    .selectFrom('manifest_references')
+    .select(['repository_id', 'manifest_digest', 'child_digest'])
+    .where('kind', '=', 'manifest')
+    .execute();
+  return rows.map((r) => ({
+    repositoryId: r.repository_id,
+    parent: r.manifest_digest,
+    child: r.child_digest,
+  }));
+}
+
+/**
+ * Removes repository links to blobs that nothing in that repository references (no manifest
+ * lists them, no manifest is stored under them) and that were linked before `cutoff`.
+ */
+export async function unlinkUnreferenced(db: Db, cutoff: string): Promise<number> {
+  const res = await db
+    .deleteFrom('repository_blobs as rb')
+    .where('rb.created_at', '<', cutoff)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('manifest_references as mr')
+            .select(sql`1`.as('one'))
+            .whereRef('mr.repository_id', '=', 'rb.repository_id')
+            .whereRef('mr.child_digest', '=', 'rb.digest'),
+        ),
+      ),
+    )
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('manifests as m')
+            .select(sql`1`.as('one'))
+            .whereRef('m.repository_id', '=', 'rb.repository_id')
+            .whereRef('m.digest', '=', 'rb.digest'),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+/** Blobs no repository links: candidates for deletion from the blob store. */
+export async function orphanBlobs(db: Db): Promise<{ digest: string; size: number }[]> {
+  const rows = await db
+    .selectFrom('blobs as b')
+    .select(['b.digest', 'b.size'])
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('repository_blobs as rb')
+            .select(sql`1`.as('one'))
+            .whereRef('rb.digest', '=', 'b.digest'),
+        ),
+      ),
+    )
+    .orderBy('b.digest')
+    .execute();
+  return rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
+}
+
+/** Deletes the blob's row only if it is still unlinked; true when it did. */
+export async function deleteBlobIfOrphan(db: Db, digest: string): Promise<boolean> {
+  const res = await db
+    .deleteFrom('blobs as b')
+    .where('b.digest', '=', digest)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('repository_blobs as rb')
+            .select(sql`1`.as('one'))
+            .whereRef('rb.digest', '=', 'b.digest'),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+export async function blobRowExists(db: Db, digest: string): Promise<boolean> {
+  return (
+    (await db.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst()) !==
+    undefined
+  );
+}
+
+export async function uploadsStartedBefore(db: Db, cutoff: string): Promise<string[]> {
+  return (await db.selectFrom('uploads').select('id').where('started_at', '<', cutoff).execute()).map(
+    (r) => r.id,
+  );
+}
+
+/** Removes a manifest's rows (the manifest, its references, tags pointing at it). */
+export async function deleteManifestRows(db: Db, repositoryId: number, digest: string): Promise<void> {
+  await db
+    .deleteFrom('manifests')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', '=', digest)
+    .execute();
+  await db
+    .deleteFrom('manifest_references')
+    .where('repository_id', '=', repositoryId)
+    .where('manifest_digest', '=', digest)
+    .execute();
+  await db
+    .deleteFrom('tags')
+    .where('repository_id', '=', repositoryId)
+    .where('manifest_digest', '=', digest)
+    .execute();
+}
+
+export async function repositoryNames(db: Db): Promise<Map<number, string>> {
+  const rows = await db.selectFrom('repositories').select(['id', 'name']).execute();
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
