@@ -3,7 +3,7 @@
 #   apt packages, BuildKit v0.16.0 built from the Go module proxy (cached), containerd and
 #   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR, and the
 #   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
-#   built once with `go install` into $BIN_CACHE.
+#   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt.
 # Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
 # the tests skip with that reason instead of passing silently.
 # Usage: setup.sh RUN_DIR
@@ -14,7 +14,7 @@ RUN_DIR=$1
 mkdir -p "$RUN_DIR"
 
 containerd_state=unavailable containerd_reason="" buildkit_state=unavailable buildkit_reason=""
-skopeo_state=unavailable skopeo_reason=""
+skopeo_state=unavailable skopeo_reason="" podman_state=unavailable podman_reason=""
 conformance_state=unavailable conformance_reason="" crane_state=unavailable crane_reason=""
 regctl_state=unavailable regctl_reason="" oras_state=unavailable oras_reason=""
 
@@ -89,6 +89,7 @@ build_go_tools() {
   done <<<"$GO_TOOLS"
 }
 
+podman_works() { podman --version >/dev/null 2>&1; }
 containerd_answers() { ctr --address "$CONTAINERD_SOCK" version; }
 buildkit_has_containerd_worker() { "$BIN_CACHE/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers -v 2>/dev/null | grep -q 'executor:.*containerd'; }
 
@@ -126,19 +127,21 @@ TOML
 if is_root; then
   if install_apt; then
     skopeo_state=available
+    if podman_works; then podman_state=available; else podman_reason="podman is installed but \`podman --version\` fails"; fi
     if start_containerd; then
       containerd_state=available
       if build_buildkit && start_buildkitd; then buildkit_state=available; fi
     fi
   else
     reason="apt-get install of $APT_PACKAGES failed (see $RUN_DIR/apt.log)"
-    containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
+    containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
   fi
   build_go_tools
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
-  containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason
+  containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
+  podman_works && podman_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
   buildkit_has_containerd_worker && buildkit_state=available
   while read -r component bin pkg version; do
@@ -159,6 +162,7 @@ cat >"$RUN_DIR/env.json" <<JSON
     "containerd": { "state": "$containerd_state", "reason": "$(json_str "$containerd_reason")", "socket": "$CONTAINERD_SOCK" },
     "buildkit": { "state": "$buildkit_state", "reason": "$(json_str "$buildkit_reason")", "socket": "$BUILDKIT_SOCK" },
     "skopeo": { "state": "$skopeo_state", "reason": "$(json_str "$skopeo_reason")" },
+    "podman": { "state": "$podman_state", "reason": "$(json_str "$podman_reason")" },
     "conformance": { "state": "$conformance_state", "reason": "$(json_str "$conformance_reason")" },
     "crane": { "state": "$crane_state", "reason": "$(json_str "$crane_reason")" },
     "regctl": { "state": "$regctl_state", "reason": "$(json_str "$regctl_reason")" },
@@ -166,5 +170,5 @@ cat >"$RUN_DIR/env.json" <<JSON
   }
 }
 JSON
-log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state" \
+log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state podman=$podman_state" \
   "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state (env: $RUN_DIR/env.json)"

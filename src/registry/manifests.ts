@@ -7,6 +7,7 @@ import { existingRepository, queryParams, readBody, type Registry } from './cont
 import { OciError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
+import { acceptedTypes, platformFallback } from './negotiate.js';
 import { MissingReferenceError, type ManifestRecord } from '../state/store.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -136,9 +137,26 @@ export async function getManifest(
   name: string,
   reference: string,
   head: boolean,
+  req: FastifyRequest,
   reply: FastifyReply,
 ) {
-  const manifest = await resolve(reg, name, reference);
+  let manifest = await resolve(reg, name, reference);
+  let body: Buffer | undefined;
+  const accepted = acceptedTypes(req.headers.accept);
+  if (accepted && !accepted.has(manifest.mediaType)) {
+    body = await reg.blobs.readBytes(manifest.digest);
+    const fallback = platformFallback(manifest.mediaType, body, accepted);
+    const child = fallback ? await resolve(reg, name, fallback).catch(() => undefined) : undefined;
+    if (!child) {
+      throw new OciError(
+        'MANIFEST_UNKNOWN',
+        `manifest ${manifest.digest} is ${manifest.mediaType}, which the request's Accept header does not list`,
+        { mediaType: manifest.mediaType, accepted: [...accepted] },
+      );
+    }
+    manifest = child;
+    body = undefined;
+  }
   reply.status(200).headers({
     'content-type': manifest.mediaType,
     'docker-content-digest': manifest.digest,
@@ -146,7 +164,7 @@ export async function getManifest(
     etag: `"${manifest.digest}"`,
   });
   if (head) return reply.send();
-  return reply.send(await reg.blobs.readBytes(manifest.digest));
+  return reply.send(body ?? (await reg.blobs.readBytes(manifest.digest)));
 }
 
 export async function deleteManifest(reg: Registry, name: string, reference: string, reply: FastifyReply) {

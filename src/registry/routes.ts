@@ -52,7 +52,7 @@ async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply)
       break;
     case 'manifest':
       if (m === 'GET' || m === 'HEAD')
-        return getManifest(reg, route.name, route.reference, m === 'HEAD', reply);
+        return getManifest(reg, route.name, route.reference, m === 'HEAD', req, reply);
       if (m === 'PUT') return putManifest(reg, route.name, route.reference, req, reply);
       if (m === 'DELETE') return deleteManifest(reg, route.name, route.reference, reply);
       break;

@@ -327,6 +327,50 @@ describe('manifests', () => {
     expect(((await none.json()) as { manifests: unknown[] }).manifests).toEqual([]);
   });
 
+  it('negotiates by Accept: an unreadable list falls back to linux/amd64, an unlisted type is refused', async () => {
+    const D_M = 'application/vnd.docker.distribution.manifest.v2+json';
+    const LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+    const cfg = await reg.pushBlob('neg/app', '{}');
+    const image = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: D_M,
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: cfg, size: 2 },
+      layers: [],
+    });
+    expect((await reg.pushManifest('neg/app', sha256(image), image, D_M)).status).toBe(201);
+    const list = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: LIST,
+      manifests: [
+        {
+          mediaType: D_M,
+          digest: sha256(image),
+          size: image.length,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+      ],
+    });
+    expect((await reg.pushManifest('neg/app', 'multi', list, LIST)).status).toBe(201);
+
+    const both = await reg.req('GET', '/v2/neg/app/manifests/multi', {
+      headers: { accept: `${LIST}, ${D_M}` },
+    });
+    expect(both.headers.get('content-type')).toBe(LIST);
+    const single = await reg.req('GET', '/v2/neg/app/manifests/multi', { headers: { accept: D_M } });
+    expect(single.status).toBe(200);
+    expect(single.headers.get('docker-content-digest')).toBe(sha256(image));
+    expect(await single.text()).toBe(image);
+    const refused = await reg.req('GET', `/v2/neg/app/manifests/${sha256(image)}`, {
+      headers: { accept: OCI_MANIFEST },
+    });
+    expect(refused.status).toBe(404);
+    expect(await reg.errorCode(refused)).toBe('MANIFEST_UNKNOWN');
+    const any = await reg.req('GET', `/v2/neg/app/manifests/${sha256(image)}`, {
+      headers: { accept: '*/*' },
+    });
+    expect(any.headers.get('content-type')).toBe(D_M);
+  });
+
   it('lists repositories in the catalog with pagination', async () => {
     const all = (await (await reg.req('GET', '/v2/_catalog')).json()) as { repositories: string[] };
     expect(all.repositories).toContain('man/exact');

@@ -2,13 +2,17 @@
 // component asks `need(...)`: when it is missing the test is skipped and its name says why.
 import { existsSync, readFileSync } from 'node:fs';
 
-export type Component = 'containerd' | 'buildkit' | 'skopeo' | 'conformance' | 'crane' | 'regctl' | 'oras';
+export type Component =
+  'containerd' | 'buildkit' | 'skopeo' | 'podman' | 'conformance' | 'crane' | 'regctl' | 'oras';
 
 interface EnvFile {
   runDir: string;
   binDir: string;
   cacheDir: string;
-  components: Record<Component, { state: 'available' | 'unavailable'; reason: string; socket?: string }>;
+  // Partial: an env.json written by an older setup.sh may lack a component added since.
+  components: Partial<
+    Record<Component, { state: 'available' | 'unavailable'; reason: string; socket?: string }>
+  >;
 }
 
 function load(): EnvFile | undefined {
@@ -24,6 +28,8 @@ export function missing(...components: Component[]): string | undefined {
   if (!testEnv) return 'no test environment: run the suite with `npm test` (scripts/test.sh) as root';
   for (const c of components) {
     const info = testEnv.components[c];
+    if (!info)
+      return `${c} unavailable: not in ${process.env.OPENCLOUD_TEST_ENV} (written by an older setup.sh)`;
     if (info.state !== 'available') return `${c} unavailable: ${info.reason}`;
   }
   return undefined;
