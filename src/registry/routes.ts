@@ -23,7 +23,7 @@ async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply)
   const route = parseRegistryPath(path);
   if (!route) {
     req.raw.resume();
-    throw new OciError('NAME_INVALID', `no registry resource at ${path}`, undefined, 404);
+    throw new OciError('UNSUPPORTED', `no registry endpoint at ${path}`, undefined, 404);
   }
   const m = req.method;
   switch (route.kind) {

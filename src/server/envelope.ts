@@ -59,8 +59,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
         req,
         reply,
         404,
-        'NOT_FOUND',
-        `no registry route for ${req.method} ${req.url.split('?')[0]}`,
+        'UNSUPPORTED',
+        `no registry endpoint for ${req.method} ${req.url.split('?')[0]}`,
       );
     return send(req, reply, 404, 'NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`);
   });

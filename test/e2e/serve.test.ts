@@ -34,7 +34,7 @@ describe('opencloud serve', () => {
       expect(unknown.status).toBe(404);
       expect(unknown.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
       const body = (await unknown.json()) as { errors: { code: string; message: string }[] };
-      expect(body.errors[0]?.code).toBe('NOT_FOUND');
+      expect(body.errors[0]?.code).toBe('UNSUPPORTED');
 
       const api = await fetch(`${s.url}/api/v1/`);
       expect(await api.json()).toMatchObject({ name: 'opencloud', api: 'v1' });
