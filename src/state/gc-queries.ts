@@ -1,9 +1,20 @@
 // The state side of garbage collection: what is reachable, and conditional deletes that only
 // remove what is still unreferenced at the moment they run (so a concurrent push always wins).
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+/** "No repository links blob b": the condition both the listing and the delete of orphans use. */
+function unlinked({ not, exists, selectFrom }: ExpressionBuilder<Database & { b: Database['blobs'] }, 'b'>) {
+  return not(
+    exists(
+      selectFrom('repository_blobs as rb')
+        .select(sql`1`.as('one'))
+        .whereRef('rb.digest', '=', 'b.digest'),
+    ),
+  );
+}
 
 export interface ManifestNode {
   repositoryId: number;
@@ -84,15 +95,7 @@ export async function orphanBlobs(db: Db): Promise<{ digest: string; size: numbe
   const rows = await db
     .selectFrom('blobs as b')
     .select(['b.digest', 'b.size'])
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('repository_blobs as rb')
-            .select(sql`1`.as('one'))
-            .whereRef('rb.digest', '=', 'b.digest'),
-        ),
-      ),
-    )
+    .where(unlinked)
     .orderBy('b.digest')
     .execute();
   return rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
@@ -103,24 +106,9 @@ export async function deleteBlobIfOrphan(db: Db, digest: string): Promise<boolea
   const res = await db
     .deleteFrom('blobs as b')
     .where('b.digest', '=', digest)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('repository_blobs as rb')
-            .select(sql`1`.as('one'))
-            .whereRef('rb.digest', '=', 'b.digest'),
-        ),
-      ),
-    )
+    .where(unlinked)
     .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
-}
-
-export async function blobRowExists(db: Db, digest: string): Promise<boolean> {
-  return (
-    (await db.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst()) !==
-    undefined
-  );
 }
 
 export async function uploadsStartedBefore(db: Db, cutoff: string): Promise<string[]> {
@@ -129,13 +117,14 @@ export async function uploadsStartedBefore(db: Db, cutoff: string): Promise<stri
   );
 }
 
-/** Removes a manifest's rows (the manifest, its references, tags pointing at it). */
-export async function deleteManifestRows(db: Db, repositoryId: number, digest: string): Promise<void> {
-  await db
+/** Removes a manifest's rows (the manifest, its references, tags pointing at it); false if absent. */
+export async function deleteManifestRows(db: Db, repositoryId: number, digest: string): Promise<boolean> {
+  const res = await db
     .deleteFrom('manifests')
     .where('repository_id', '=', repositoryId)
     .where('digest', '=', digest)
-    .execute();
+    .executeTakeFirst();
+  if (Number(res.numDeletedRows) === 0) return false;
   await db
     .deleteFrom('manifest_references')
     .where('repository_id', '=', repositoryId)
@@ -146,6 +135,7 @@ export async function deleteManifestRows(db: Db, repositoryId: number, digest: s
     .where('repository_id', '=', repositoryId)
     .where('manifest_digest', '=', digest)
     .execute();
+  return true;
 }
 
 export async function repositoryNames(db: Db): Promise<Map<number, string>> {

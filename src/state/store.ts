@@ -2,6 +2,7 @@
 // sessions. Listing, tag lookups, referrers and garbage collection read this, never the
 // filesystem. One query layer (kysely) over SQLite or PostgreSQL.
 import { Kysely, Migrator, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import { deleteManifestRows } from './gc-queries.js';
 import { migrationsFor, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -266,25 +267,7 @@ export class StateStore {
 
   /** Deletes a manifest with its references and every tag pointing at it. */
   async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .deleteFrom('manifests')
-        .where('repository_id', '=', repositoryId)
-        .where('digest', '=', digest)
-        .executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) return false;
-      await trx
-        .deleteFrom('manifest_references')
-        .where('repository_id', '=', repositoryId)
-        .where('manifest_digest', '=', digest)
-        .execute();
-      await trx
-        .deleteFrom('tags')
-        .where('repository_id', '=', repositoryId)
-        .where('manifest_digest', '=', digest)
-        .execute();
-      return true;
-    });
+    return this.db.transaction().execute((trx) => deleteManifestRows(trx, repositoryId, digest));
   }
 
   async listTags(repositoryId: number, limit: number, after?: string): Promise<string[]> {

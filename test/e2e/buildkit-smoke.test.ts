@@ -7,15 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ensureBaseImage } from '../support/base-image.js';
-import { binDir, missing, testEnv, titled } from '../support/env.js';
+import { buildWithBase } from '../support/buildctl.js';
+import { missing, titled } from '../support/env.js';
 
 const run = promisify(execFile);
 const reason = missing('containerd', 'buildkit');
 
 describe.skipIf(reason)(titled('BuildKit with the containerd worker', reason), () => {
   it('builds a multi-stage Dockerfile with ARG before FROM and RUN, and containerd runs the image', async () => {
-    const base = ensureBaseImage(testEnv!.cacheDir);
     const ctx = mkdtempSync(join(tmpdir(), 'opencloud-smoke-'));
     const marker = `built-${Date.now()}`;
     writeFileSync(join(ctx, 'greeting.txt'), 'hello from the context\n');
@@ -32,29 +31,10 @@ describe.skipIf(reason)(titled('BuildKit with the containerd worker', reason), (
       ].join('\n'),
     );
     const ref = `docker.io/opencloud-test/smoke:${marker}`;
-    const { stderr } = await run(
-      join(binDir(), 'buildctl'),
-      [
-        '--addr',
-        'unix:///run/buildkit/buildkitd.sock',
-        'build',
-        '--frontend',
-        'dockerfile.v0',
-        '--local',
-        `context=${ctx}`,
-        '--local',
-        `dockerfile=${ctx}`,
-        '--oci-layout',
-        `base=${base.layout}`,
-        '--opt',
-        `context:busybox=oci-layout://base@${base.digest}`,
-        '--output',
-        `type=image,name=${ref},unpack=true`,
-        '--progress',
-        'plain',
-      ],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
+    const { stderr } = await buildWithBase(ctx, `type=image,name=${ref},unpack=true`, [
+      '--progress',
+      'plain',
+    ]);
     expect(stderr).toContain('run step output');
 
     const { stdout: images } = await run('ctr', ['-n', 'buildkit', 'images', 'ls', '-q']);

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImage } from '../support/base-image.js';
+import { buildWithBase } from '../support/buildctl.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
-import { binDir, missing, testEnv, titled } from '../support/env.js';
+import { missing, titled } from '../support/env.js';
 import { writeImageLayout } from '../support/oci-layout.js';
 
 const run = promisify(execFile);
@@ -95,34 +95,14 @@ describe.skipIf(noContainerd)(titled('containerd', noContainerd), () => {
 const noBuildkit = missing('containerd', 'buildkit');
 describe.skipIf(noBuildkit)(titled('BuildKit', noBuildkit), () => {
   it('pushes a build result, which the registry then serves', async () => {
-    const base = ensureBaseImage(testEnv!.cacheDir);
     const ctx = join(work, 'build-ctx');
     await run('mkdir', ['-p', ctx]);
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo pushed-by-buildkit > /proof\n');
     const meta = join(work, 'metadata.json');
-    await run(
-      join(binDir(), 'buildctl'),
-      [
-        '--addr',
-        'unix:///run/buildkit/buildkitd.sock',
-        'build',
-        '--frontend',
-        'dockerfile.v0',
-        '--local',
-        `context=${ctx}`,
-        '--local',
-        `dockerfile=${ctx}`,
-        '--oci-layout',
-        `base=${base.layout}`,
-        '--opt',
-        `context:busybox=oci-layout://base@${base.digest}`,
-        '--output',
-        `type=image,name=${host}/clients/built:1,push=true,registry.insecure=true`,
-        '--metadata-file',
-        meta,
-      ],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
+    await buildWithBase(ctx, `type=image,name=${host}/clients/built:1,push=true,registry.insecure=true`, [
+      '--metadata-file',
+      meta,
+    ]);
     const digest = (JSON.parse(readFileSync(meta, 'utf8')) as Record<string, string>)[
       'containerimage.digest'
     ];
