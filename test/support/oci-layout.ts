@@ -1,5 +1,5 @@
-// Writes small multi-layer images as OCI image layouts (the format skopeo, crane and oras read
-// from disk), so client tests have something real to push without pulling from the internet.
+// Writes images as OCI image layouts (the format skopeo, crane, regctl, podman and BuildKit read
+// from disk), so tests have something real to push or build FROM without the internet.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,46 +8,62 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+export const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 
-/** Each layer is a map of file path -> content; returns the manifest digest. */
-export function writeImageLayout(out: string, layers: Record<string, string>[], tag = 'latest'): string {
+/** A layer: files to create (path -> content), or an existing directory tree. */
+export type LayerSource = Record<string, string> | { dir: string };
+
+export interface LayoutOptions {
+  tag?: string;
+  /** gzip the layers (default) or store them as plain tar */
+  gzip?: boolean;
+  /** the image config's "config" section (Env, Cmd, ...) */
+  runConfig?: Record<string, unknown>;
+}
+
+/** A reproducible tar of a directory: sorted, root-owned, mtime 0. */
+function tarDir(root: string): Buffer {
+  const flags = ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0'];
+  return execFileSync('tar', [...flags, '-C', root, '-cf', '-', '.'], { maxBuffer: 256 * 1024 * 1024 });
+}
+
+function layerTar(source: LayerSource): Buffer {
+  if (typeof source.dir === 'string' && Object.keys(source).length === 1) return tarDir(source.dir);
+  const root = mkdtempSync(join(tmpdir(), 'opencloud-layer-'));
+  try {
+    for (const [path, content] of Object.entries(source as Record<string, string>)) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), content);
+    }
+    return tarDir(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Writes the layout into `out` and returns the image manifest's digest. */
+export function writeImageLayout(out: string, layers: LayerSource[], opts: LayoutOptions = {}): string {
+  const gzip = opts.gzip ?? true;
   mkdirSync(join(out, 'blobs/sha256'), { recursive: true });
   const put = (b: Buffer) => {
     writeFileSync(join(out, 'blobs/sha256', hex(b)), b);
     return `sha256:${hex(b)}`;
   };
   const diffIds: string[] = [];
-  const layerDescs = layers.map((files) => {
-    const root = mkdtempSync(join(tmpdir(), 'opencloud-layer-'));
-    try {
-      for (const [path, content] of Object.entries(files)) {
-        mkdirSync(dirname(join(root, path)), { recursive: true });
-        writeFileSync(join(root, path), content);
-      }
-      const tar = execFileSync('tar', [
-        '--sort=name',
-        '--owner=0',
-        '--group=0',
-        '--numeric-owner',
-        '--mtime=@0',
-        '-C',
-        root,
-        '-cf',
-        '-',
-        '.',
-      ]);
-      diffIds.push(`sha256:${hex(tar)}`);
-      const gz = gzipSync(tar);
-      return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(gz), size: gz.length };
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+  const layerDescs = layers.map((source) => {
+    const tar = layerTar(source);
+    diffIds.push(`sha256:${hex(tar)}`);
+    const blob = gzip ? gzipSync(tar) : tar;
+    const mediaType = gzip
+      ? 'application/vnd.oci.image.layer.v1.tar+gzip'
+      : 'application/vnd.oci.image.layer.v1.tar';
+    return { mediaType, digest: put(blob), size: blob.length };
   });
   const config = Buffer.from(
     JSON.stringify({
-      architecture: 'amd64',
+      architecture: ARCH,
       os: 'linux',
-      config: { Cmd: ['sh'] },
+      config: opts.runConfig ?? { Cmd: ['sh'] },
       rootfs: { type: 'layers', diff_ids: diffIds },
     }),
   );
@@ -69,12 +85,14 @@ export function writeImageLayout(out: string, layers: Record<string, string>[], 
     join(out, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [
         {
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           digest,
           size: manifest.length,
-          annotations: { 'org.opencontainers.image.ref.name': tag },
+          platform: { architecture: ARCH, os: 'linux' },
+          annotations: { 'org.opencontainers.image.ref.name': opts.tag ?? 'latest' },
         },
       ],
     }),
