@@ -3,7 +3,8 @@
 #   apt packages, BuildKit v0.16.0 built from the Go module proxy (cached), containerd and
 #   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR, and the
 #   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
-#   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt.
+#   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt; and the cached root
+#   file system of a systemd host for systemd-nspawn (systemd-host.sh).
 # Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
 # the tests skip with that reason instead of passing silently.
 # Usage: setup.sh RUN_DIR
@@ -17,6 +18,18 @@ containerd_state=unavailable containerd_reason="" buildkit_state=unavailable bui
 skopeo_state=unavailable skopeo_reason="" podman_state=unavailable podman_reason=""
 conformance_state=unavailable conformance_reason="" crane_state=unavailable crane_reason=""
 regctl_state=unavailable regctl_reason="" oras_state=unavailable oras_reason=""
+systemd_host_state=unavailable systemd_host_reason="" systemd_host_rootfs=""
+
+# The systemd host's root file system, built on the first run (about a minute) by its own script: a
+# failure makes only this component unavailable, with the reason the script printed.
+prepare_systemd_host() {
+  local out
+  if out=$(bash "$here/systemd-host.sh" "$RUN_DIR"); then
+    systemd_host_state=available systemd_host_rootfs=$out
+  else
+    systemd_host_reason=${out:-"scripts/test-env/systemd-host.sh failed"}
+  fi
+}
 
 install_apt() {
   local missing=()
@@ -137,9 +150,11 @@ if is_root; then
     containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
   fi
   build_go_tools
+  prepare_systemd_host
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
   containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
+  systemd_host_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
   podman_works && podman_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
@@ -166,9 +181,11 @@ cat >"$RUN_DIR/env.json" <<JSON
     "conformance": { "state": "$conformance_state", "reason": "$(json_str "$conformance_reason")" },
     "crane": { "state": "$crane_state", "reason": "$(json_str "$crane_reason")" },
     "regctl": { "state": "$regctl_state", "reason": "$(json_str "$regctl_reason")" },
-    "oras": { "state": "$oras_state", "reason": "$(json_str "$oras_reason")" }
+    "oras": { "state": "$oras_state", "reason": "$(json_str "$oras_reason")" },
+    "systemd-host": { "state": "$systemd_host_state", "reason": "$(json_str "$systemd_host_reason")", "rootfs": "$(json_str "$systemd_host_rootfs")" }
   }
 }
 JSON
 log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state podman=$podman_state" \
-  "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state (env: $RUN_DIR/env.json)"
+  "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state" \
+  "systemd-host=$systemd_host_state (env: $RUN_DIR/env.json)"

@@ -3,15 +3,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 export type Component =
-  'containerd' | 'buildkit' | 'skopeo' | 'podman' | 'conformance' | 'crane' | 'regctl' | 'oras';
+  | 'containerd'
+  | 'buildkit'
+  | 'skopeo'
+  | 'podman'
+  | 'conformance'
+  | 'crane'
+  | 'regctl'
+  | 'oras'
+  | 'systemd-host';
 
 interface EnvFile {
   runDir: string;
   binDir: string;
   cacheDir: string;
   // Partial: an env.json written by an older setup.sh may lack a component added since.
+  // rootfs: the systemd host's root file system tarball (see test/support/systemd-host.ts).
   components: Partial<
-    Record<Component, { state: 'available' | 'unavailable'; reason: string; socket?: string }>
+    Record<
+      Component,
+      { state: 'available' | 'unavailable'; reason: string; socket?: string; rootfs?: string }
+    >
   >;
 }
 
