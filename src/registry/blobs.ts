@@ -1,9 +1,12 @@
 // Blob reads and deletes: HEAD/GET with single-range support, DELETE (unlinks the blob from the
 // repository; garbage collection reclaims the bytes once nothing links or references them).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { existingRepository, type Registry } from './context.js';
 import { OciError } from './errors.js';
 import { parseDigest } from './names.js';
+import { sendFileRange } from './send-file.js';
+import { API_VERSION_HEADER } from '../server/registry-base.js';
 
 async function blobSize(reg: Registry, name: string, digest: string): Promise<number> {
   parseDigest(digest);
@@ -72,15 +75,25 @@ export async function getBlob(
       size,
     });
   }
-  if (range) {
-    reply
-      .status(206)
-      .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-      .header('content-length', range.end - range.start + 1);
-    return reply.send(await reg.blobs.read(digest, range));
-  }
-  reply.status(200).header('content-length', size);
-  return reply.send(await reg.blobs.read(digest));
+  const { start, end } = range ?? { start: 0, end: size - 1 };
+  reply.status(range ? 206 : 200).header('content-length', end - start + 1);
+  if (range) reply.header('content-range', `bytes ${start}-${end}/${size}`);
+  if (size === 0) return reply.send(Buffer.alloc(0));
+  if (!reg.blobs.openFile) return reply.send(await reg.blobs.read(digest, range ?? undefined));
+
+  // Local files are sent with reused buffers, outside the framework's reply pipeline.
+  const fh = await reg.blobs.openFile(digest);
+  const started = Date.now();
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, {
+    ...(reply.getHeaders() as OutgoingHttpHeaders),
+    [API_VERSION_HEADER]: 'registry/2.0',
+  });
+  await sendFileRange(fh, reply.raw, start, end);
+  req.log.info(
+    { res: { statusCode: reply.statusCode }, responseTime: Date.now() - started },
+    'request completed',
+  );
 }
 
 export async function deleteBlob(reg: Registry, name: string, digest: string, reply: FastifyReply) {

@@ -1,6 +1,7 @@
 // The BlobStore interface: content-addressed blobs plus resumable upload sessions. The
 // filesystem implementation is the default; an S3 one comes with the scale-out work. Both keep
 // the digest state of an upload while streaming, so data is hashed once as it arrives.
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 export interface ByteRange {
@@ -23,6 +24,8 @@ export interface BlobStore {
   /** Streams a blob, or the inclusive byte range of it. */
   read(digest: string, range?: ByteRange): Promise<Readable>;
   readBytes(digest: string): Promise<Buffer>;
+  /** Stores that keep blobs as local files offer them directly, for zero-copy style sending. */
+  openFile?(digest: string): Promise<FileHandle>;
   /** Stores small content already in memory (manifests), verifying nothing: the caller hashed it. */
   putBytes(digest: string, data: Buffer): Promise<void>;
   delete(digest: string): Promise<void>;
