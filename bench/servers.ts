@@ -1,0 +1,211 @@
+// The two registries under test: started side by side on free loopback ports with fresh data dirs
+// under the work dir (ours with its embedded defaults, Distribution with a private config), waited
+// for, stopped, and never left running after the benchmark; and the interleaving of the runs.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cfg, profileDir, type ServerKey } from './config.js';
+import { say } from './format.js';
+import { exchange } from './http-client.js';
+import { ownPids } from './settle.js';
+
+export interface Server {
+  key: ServerKey;
+  label: string;
+  version: string;
+  url: URL;
+  pid: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+  agent: http.Agent;
+  logFile: string;
+  dataDir: string;
+}
+
+const children = new Set<ChildProcess>();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function launch(
+  key: ServerKey,
+  label: string,
+  version: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  port: number,
+  dataDir: string,
+): Server {
+  const logFile = join(cfg.work, `${key}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(command, args, { cwd: cfg.work, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  children.add(child);
+  if (child.pid !== undefined) {
+    ownPids.add(child.pid);
+    // run.sh reads this if the benchmark itself dies without cleaning up (e.g. SIGKILL).
+    appendFileSync(join(cfg.work, 'server.pids'), `${child.pid}\n`);
+  }
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      children.delete(child);
+      if (child.pid !== undefined) ownPids.delete(child.pid);
+      resolve();
+    }),
+  );
+  if (child.pid === undefined) throw new Error(`${label}: could not start ${command}`);
+  return {
+    key,
+    label,
+    version,
+    url: new URL(`http://127.0.0.1:${port}`),
+    pid: child.pid,
+    child,
+    exited,
+    agent: new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency }),
+    logFile,
+    dataDir,
+  };
+}
+
+/** This process's environment without the variables that configure the server under test. */
+function envWithout(prefix: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith(prefix)) env[k] = v;
+  return env;
+}
+
+export async function startOurs(): Promise<Server> {
+  const port = await freePort();
+  const dataDir = join(cfg.work, 'ours-data');
+  mkdirSync(dataDir, { recursive: true });
+  // No OPENCLOUD_* from outside and no config file: the embedded defaults, as a user gets them.
+  const env = envWithout('OPENCLOUD_');
+  env.OPENCLOUD_LOG_LEVEL = cfg.logLevel;
+  const flags = [...cfg.oursNodeFlags];
+  if (cfg.profile) {
+    mkdirSync(profileDir, { recursive: true });
+    flags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  }
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', `file://${cfg.opencloudBin}`), 'utf8')) as {
+    version: string;
+  };
+  const args = [...flags, cfg.opencloudBin, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  return launch(
+    'ours',
+    'ours',
+    `opencloud ${pkg.version}, node ${process.version}`,
+    process.execPath,
+    args,
+    env,
+    port,
+    dataDir,
+  );
+}
+
+export async function startDistribution(): Promise<Server> {
+  const port = await freePort();
+  const dataDir = join(cfg.work, 'distribution-data');
+  mkdirSync(dataDir, { recursive: true });
+  // The packaged default configuration (inmemory blob descriptor cache, delete enabled) minus
+  // htpasswd auth, on our own port and root directory; access logs on, as by default.
+  const config = join(cfg.work, 'distribution.yml');
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      `  level: ${cfg.logLevel}`,
+      '  accesslog:',
+      `    disabled: ${cfg.logLevel !== 'info'}`,
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  filesystem:',
+      `    rootdirectory: ${dataDir}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  const out = spawnSync(cfg.distributionBin, ['--version'], { timeout: 10_000 }).stdout?.toString() ?? '';
+  const version = out.trim().split(/\s+/).slice(1).join(' ') || 'unknown';
+  const env = envWithout('REGISTRY_');
+  return launch(
+    'distribution',
+    'Distribution',
+    version,
+    cfg.distributionBin,
+    ['serve', config],
+    env,
+    port,
+    dataDir,
+  );
+}
+
+export async function waitReady(server: Server): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) break;
+    try {
+      const r = await exchange(server, 'GET', '/v2/', { timeoutMs: 2_000 });
+      if (r.status === 200) return;
+      last = `HTTP ${r.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${server.label} did not answer /v2/ (${last}); see ${server.logFile}`);
+}
+
+export async function stopServer(server: Server): Promise<void> {
+  server.agent.destroy();
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  server.child.kill('SIGTERM');
+  const stopped = await Promise.race([server.exited.then(() => true), sleep(20_000).then(() => false)]);
+  if (!stopped) {
+    say(`${server.label} ignored SIGTERM for 20 s: SIGKILL`);
+    server.child.kill('SIGKILL');
+    await Promise.race([server.exited, sleep(5_000)]);
+  }
+}
+
+/** Whatever happens, no registry outlives the benchmark: called once, before any is started. */
+export function stopRegistriesOnExit(): void {
+  process.on('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      say(`${sig}: stopping the registries`);
+      process.exit(130);
+    });
+  }
+}
+
+/** Runs `fn` for each server, alternating which goes first from one run to the next. */
+export async function eachServer(
+  servers: Server[],
+  run: number,
+  fn: (s: Server) => Promise<void>,
+): Promise<void> {
+  const order = run % 2 === 1 ? servers : [...servers].reverse();
+  for (const s of order) await fn(s);
+}
