@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { apiRoutes } from './api.js';
 import { installErrorHandlers } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
+import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
 import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
@@ -37,6 +38,7 @@ export async function buildApp({
     return503OnClosing: true,
   });
   installErrorHandlers(app);
+  app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
   app.addHook('onSend', async (_req, reply) => {
     if (readiness.draining) reply.header('connection', 'close');

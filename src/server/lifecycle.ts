@@ -73,7 +73,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const outcome = await Promise.race([app.close().then(() => 'closed' as const), deadline]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
-        logger.warn('shutdown deadline passed: closing the remaining connections');
+        const now = Date.now();
+        const open = app.inFlight().map((r) => ({ method: r.method, url: r.url, ageMs: now - r.startedAt }));
+        logger.warn({ inFlight: open }, 'shutdown deadline passed: closing the remaining connections');
         app.server.closeAllConnections();
         return false;
       }

@@ -115,7 +115,18 @@ describe('opencloud serve', () => {
       s.child.kill('SIGTERM');
       const { code, stdout } = await s.exited;
       expect(code).toBe(1);
-      expect(stdout).toContain('shutdown deadline passed');
+      const deadline = stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(
+          (l) =>
+            JSON.parse(l) as { msg: string; inFlight?: { method: string; url: string; ageMs: number }[] },
+        )
+        .find((l) => l.msg.startsWith('shutdown deadline passed'));
+      // The log names the request that held the shutdown up.
+      expect(deadline?.inFlight).toEqual([
+        { method: 'GET', url: '/api/v1/system/doctor', ageMs: expect.any(Number) },
+      ]);
       expect(await inFlight).toBe('cut');
     } finally {
       s.child.kill('SIGKILL');

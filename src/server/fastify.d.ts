@@ -1,0 +1,8 @@
+// Decorations this server adds to the Fastify instance.
+import type { InFlight } from './in-flight.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    inFlight(): InFlight[];
+  }
+}
