@@ -1,7 +1,7 @@
 // `opencloud doctor`: one line per check with a concrete fix for each failure; exit code 69
 // (unavailable) when a required check fails.
 import { Command, Option } from 'commander';
-import { runDoctor, type CheckResult } from '../doctor/checks.js';
+import type { CheckResult } from '../doctor/checks.js';
 import { EXIT } from '../errors.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
@@ -23,6 +23,7 @@ export function doctorCommand(): Command {
     .addOption(new Option('--json', 'print the results as JSON'))
     .action(async (opts: DoctorOptions) => {
       const { config } = configFrom(opts);
+      const { runDoctor } = await import('../doctor/checks.js');
       const checks = await runDoctor(config);
       const healthy = checks.every((c) => c.status !== 'fail');
       if (opts.json) process.stdout.write(JSON.stringify({ healthy, checks }, null, 2) + '\n');

@@ -1,13 +1,11 @@
 // The checks behind `opencloud doctor` and GET /api/v1/doctor: each one really exercises what
 // it names (a write in the data dir, a gRPC call to each daemon) and says how to fix a failure.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { BUILDKIT_VERSION } from '../paths.js';
 import { BuildkitClient } from '../runtime/buildkit.js';
 import { ContainerdClient } from '../runtime/containerd.js';
 import { SocketError } from '../runtime/socket.js';
+import { probeDataDir } from './data-dir.js';
 import { explainDaemonFault } from './messages.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -36,20 +34,6 @@ export function checkNode(version = process.versions.node): CheckResult {
         message: `v${version} is too old; OpenCloud needs Node.js >= ${MIN_NODE.join('.')}`,
         fix: 'install Node.js 20.19 or newer (Debian: the nodejs package from a current release or NodeSource)',
       };
-}
-
-/** Writes, fsyncs and removes a probe file: the same operations blob storage needs. */
-export async function probeDataDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const probe = join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(probe, 'wx', 0o600);
-  try {
-    await fh.writeFile('ok');
-    await fh.sync();
-  } finally {
-    await fh.close();
-    await unlink(probe).catch(() => undefined);
-  }
 }
 
 export async function checkDataDir(dir: string): Promise<CheckResult> {

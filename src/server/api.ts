@@ -2,7 +2,6 @@
 // (registry browsing, builds, services) register their own plugins under the same prefix.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { runDoctor } from '../doctor/checks.js';
 import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
 import { BUILDKIT_VERSION, PACKAGE_VERSION } from '../paths.js';
@@ -23,6 +22,8 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner }> = a
   }));
 
   app.get('/system/doctor', async () => {
+    // Loaded on first use: the gRPC stack costs start-up time and memory the server rarely needs.
+    const { runDoctor } = await import('../doctor/checks.js');
     const checks = await runDoctor(config);
     return { healthy: checks.every((c) => c.status !== 'fail'), checks };
   });

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { probeDataDir } from '../doctor/checks.js';
+import { probeDataDir } from '../doctor/data-dir.js';
 import { ConfigError, DataDirError } from '../errors.js';
 import { GcRunner } from '../registry/gc-runner.js';
 import { openRegistry } from '../registry/open.js';
