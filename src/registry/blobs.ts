@@ -10,8 +10,7 @@ import { API_VERSION_HEADER } from '../server/registry-base.js';
 
 async function blobSize(reg: Registry, name: string, digest: string): Promise<number> {
   parseDigest(digest);
-  const repo = await reg.state.repositoryId(name);
-  const size = repo === undefined ? undefined : await reg.state.repositoryBlob(repo, digest);
+  const size = await reg.state.repositoryBlobByName(name, digest);
   if (size === undefined || (await reg.blobs.stat(digest)) === undefined) {
     throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { digest });
   }
@@ -40,17 +39,18 @@ export function parseRange(
   return { start, end };
 }
 
+const blobHeaders = (digest: string) => ({
+  'content-type': 'application/octet-stream',
+  'docker-content-digest': digest,
+  'accept-ranges': 'bytes',
+  etag: `"${digest}"`,
+});
+
 export async function headBlob(reg: Registry, name: string, digest: string, reply: FastifyReply) {
   const size = await blobSize(reg, name, digest);
   return reply
     .status(200)
-    .headers({
-      'content-length': size,
-      'content-type': 'application/octet-stream',
-      'docker-content-digest': digest,
-      'accept-ranges': 'bytes',
-      etag: `"${digest}"`,
-    })
+    .headers({ ...blobHeaders(digest), 'content-length': size })
     .send();
 }
 
@@ -63,12 +63,7 @@ export async function getBlob(
 ) {
   const size = await blobSize(reg, name, digest);
   const range = parseRange(req.headers.range, size);
-  reply.headers({
-    'content-type': 'application/octet-stream',
-    'docker-content-digest': digest,
-    'accept-ranges': 'bytes',
-    etag: `"${digest}"`,
-  });
+  reply.headers(blobHeaders(digest));
   if (range === 'unsatisfiable') {
     reply.header('content-range', `bytes */${size}`);
     throw new OciError('RANGE_INVALID', `range ${req.headers.range} is outside the blob's ${size} bytes`, {

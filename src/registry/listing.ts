@@ -72,22 +72,25 @@ export async function referrers(
       ? []
       : await reg.state.referrers(repositoryId, digest, artifactType || undefined);
   if (artifactType) reply.header('oci-filters-applied', 'artifactType');
-  return reply
-    .status(200)
-    .type(MT.ociIndex)
-    .send(
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MT.ociIndex,
-          manifests: found.map((m) => ({
-            mediaType: m.mediaType,
-            digest: m.digest,
-            size: m.size,
-            ...(m.artifactType ? { artifactType: m.artifactType } : {}),
-            ...(m.annotations ? { annotations: m.annotations } : {}),
-          })),
-        }),
-      ),
-    );
+  return (
+    reply
+      .status(200)
+      .type(MT.ociIndex)
+      // A Buffer, so the framework does not append "; charset=utf-8" to the media type.
+      .send(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: MT.ociIndex,
+            manifests: found.map((m) => ({
+              mediaType: m.mediaType,
+              digest: m.digest,
+              size: m.size,
+              ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+              ...(m.annotations ? { annotations: m.annotations } : {}),
+            })),
+          }),
+        ),
+      )
+  );
 }

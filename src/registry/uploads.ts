@@ -67,21 +67,16 @@ async function tryMount(
   from: string | undefined,
 ): Promise<boolean> {
   parseDigest(digest);
-  let size: number | undefined;
-  if (from !== undefined) {
-    validateName(from);
-    const source = await reg.state.repositoryId(from);
-    size = source === undefined ? undefined : await reg.state.repositoryBlob(source, digest);
-  } else {
-    // Automatic mount (OCI 1.1): any repository that holds the blob will do.
-    const holders = await reg.state.repositoriesWithBlob(digest);
-    if (holders.length > 0) size = await reg.blobs.stat(digest);
-  }
+  if (from !== undefined) validateName(from);
+  // Automatic mount (OCI 1.1, no `from`): any repository that holds the blob will do.
+  const size =
+    from !== undefined
+      ? await reg.state.repositoryBlobByName(from, digest)
+      : await reg.state.linkedBlobSize(digest);
   if (size === undefined) return false;
-  const found = size;
   return reg.digestLocks.run(digest, async () => {
     if ((await reg.blobs.stat(digest)) === undefined) return false; // collected meanwhile
-    await reg.state.linkBlob(repositoryId, digest, found);
+    await reg.state.linkBlob(repositoryId, digest, size);
     return true;
   });
 }

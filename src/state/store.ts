@@ -125,15 +125,29 @@ export class StateStore {
     return row === undefined ? undefined : Number(row.size);
   }
 
-  /** The names of repositories that hold the blob (for cross-repository mounts). */
-  async repositoriesWithBlob(digest: string): Promise<string[]> {
-    const rows = await this.db
+  /** The blob's size when the repository named `name` may serve it: one query, no id lookup first. */
+  async repositoryBlobByName(name: string, digest: string): Promise<number | undefined> {
+    const row = await this.db
       .selectFrom('repository_blobs')
       .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
-      .select('repositories.name')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repositories.name', '=', name)
       .where('repository_blobs.digest', '=', digest)
-      .execute();
-    return rows.map((r) => r.name);
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.size);
+  }
+
+  /** The blob's size when any repository links it (automatic cross-repository mounts). */
+  async linkedBlobSize(digest: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blobs')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repository_blobs.digest', '=', digest)
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.size);
   }
 
   async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
