@@ -7,6 +7,7 @@ export const EXIT = {
   usage: 64, // EX_USAGE
   unavailable: 69, // EX_UNAVAILABLE: a daemon or dependency is missing
   software: 70, // EX_SOFTWARE: a bug
+  noPerm: 77, // EX_NOPERM: needs root
   cantCreate: 73, // EX_CANTCREAT: data dir not writable
   config: 78, // EX_CONFIG
 } as const;
@@ -36,4 +37,8 @@ export class DataDirError extends OpenCloudError {
 
 export class UnavailableError extends OpenCloudError {
   override readonly exitCode = EXIT.unavailable;
+}
+
+export class PermissionError extends OpenCloudError {
+  override readonly exitCode = EXIT.noPerm;
 }

@@ -6,6 +6,7 @@ import { PACKAGE_VERSION } from '../paths.js';
 import { doctorCommand } from './doctor.js';
 import { gcCommand } from './gc.js';
 import { serveCommand } from './serve.js';
+import { servicesCommand } from './services.js';
 
 export function program(): Command {
   const cli = new Command('opencloud')
@@ -14,7 +15,7 @@ export function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
-  for (const cmd of [serveCommand(), doctorCommand(), gcCommand()])
+  for (const cmd of [serveCommand(), doctorCommand(), gcCommand(), servicesCommand()])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;
 }

@@ -20,6 +20,7 @@ function fixture() {
       path: existing,
       content: 'new = true\n',
       mode: 0o644,
+      role: 'config',
     }),
     managedFile({
       id: 'unit',
@@ -27,10 +28,10 @@ function fixture() {
       path: join(dir, 'units/x.service'),
       content: '[Unit]\n',
       mode: 0o644,
-      kind: 'unit',
+      role: 'unit',
     }),
   ];
-  return { dir, existing, steps };
+  return { dir, existing, steps, opts: { backupDir: join(dir, 'backups') } };
 }
 
 const failing: Step = {
@@ -44,9 +45,9 @@ const failing: Step = {
 
 describe('installer engine', () => {
   it('applies, verifies, and a second run changes nothing', async () => {
-    const { dir, existing, steps } = fixture();
+    const { dir, existing, steps, opts } = fixture();
     const events: InstallerEvent[] = [];
-    const first = await runSteps(steps, { mode: 'apply', emit: (e) => events.push(e) });
+    const first = await runSteps(steps, { ...opts, mode: 'apply', emit: (e) => events.push(e) });
     expect(recapLine(first.recap)).toBe('recap: ok=0 changed=2 failed=0 skipped=0');
     expect(readFileSync(existing, 'utf8')).toBe('new = true\n');
     expect(statSync(existing).mode & 0o777).toBe(0o644);
@@ -55,13 +56,15 @@ describe('installer engine', () => {
       type: 'recap',
       message: 'recap: ok=0 changed=2 failed=0 skipped=0',
     });
-    const second = await runSteps(steps, { mode: 'apply', emit: () => undefined });
+    const second = await runSteps(steps, { ...opts, mode: 'apply', emit: () => undefined });
     expect(recapLine(second.recap)).toBe('recap: ok=2 changed=0 failed=0 skipped=0');
+    expect(first.artifacts.map((a) => a.kind)).toEqual(['file', 'directory', 'file']);
+    expect(second.artifacts).toEqual([]);
   });
 
   it('plans with unified diffs and touches nothing', async () => {
-    const { dir, existing, steps } = fixture();
-    const plan = await runSteps(steps, { mode: 'plan', emit: () => undefined });
+    const { dir, existing, steps, opts } = fixture();
+    const plan = await runSteps(steps, { ...opts, mode: 'plan', emit: () => undefined });
     expect(plan.recap).toEqual({ ok: 0, changed: 2, failed: 0, skipped: 0 });
     const diff = plan.steps[0]?.changes[0]?.diff as string;
     expect(diff).toContain('-old = true');
@@ -73,10 +76,14 @@ describe('installer engine', () => {
   });
 
   it('a failure rolls back every change, newest first, and skips what follows', async () => {
-    const { dir, existing, steps } = fixture();
+    const { dir, existing, steps, opts } = fixture();
     const after: Step = { id: 'later', title: 'later', plan: async () => [], apply: async () => undefined };
     const events: InstallerEvent[] = [];
-    const run = await runSteps([...steps, failing, after], { mode: 'apply', emit: (e) => events.push(e) });
+    const run = await runSteps([...steps, failing, after], {
+      ...opts,
+      mode: 'apply',
+      emit: (e) => events.push(e),
+    });
     expect(recapLine(run.recap)).toBe('recap: ok=0 changed=2 failed=1 skipped=1');
     const failed = run.steps.find((s) => s.status === 'failed');
     expect(failed).toMatchObject({
@@ -84,12 +91,17 @@ describe('installer engine', () => {
       reason: 'x.service failed to start',
       evidence: 'x: exited with status 1',
     });
-    expect(run.rollback?.undone).toEqual([`remove ${join(dir, 'units/x.service')}`, `restore ${existing}`]);
+    expect(run.rollback?.undone).toEqual([
+      `remove ${join(dir, 'units/x.service')}`,
+      `remove directory ${join(dir, 'units')} (if empty)`,
+      `restore ${existing}`,
+    ]);
+    expect(run.artifacts).toEqual([]);
     // The host is as the run found it: old bytes and mode back, the new file gone.
     expect(readFileSync(existing, 'utf8')).toBe('old = true\n');
     expect(statSync(existing).mode & 0o777).toBe(0o600);
-    expect(existsSync(join(dir, 'units/x.service'))).toBe(false);
-    expect(events.filter((e) => e.type === 'rollback')).toHaveLength(2);
+    expect(existsSync(join(dir, 'units'))).toBe(false);
+    expect(events.filter((e) => e.type === 'rollback')).toHaveLength(3);
   });
 
   it('lets one run hold the lock, and takes over a lock whose owner died', async () => {

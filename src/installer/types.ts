@@ -1,7 +1,7 @@
 // The installer's vocabulary. A component is an ordered list of steps; each step plans (read-
 // only: what it would change), applies (recording how to undo each change in the journal) and
 // verifies. The engine turns that into a run with events, rollback and a recap.
-import type { UndoJournal } from './journal.js';
+import type { Artifact } from './artifacts.js';
 
 export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -9,7 +9,9 @@ export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 export interface PlannedChange {
   kind: 'file' | 'unit' | 'package' | 'group' | 'service' | 'binary' | 'directory';
   target: string;
-  action: 'create' | 'update' | 'remove' | 'install' | 'start' | 'restart' | 'enable' | 'reload';
+  action: 'create' | 'update' | 'remove' | 'install' | 'start' | 'stop' | 'restart' | 'enable' | 'reload';
+  /** How, for changes that are not a diff (e.g. "download https://…"). */
+  detail?: string;
   diff?: string;
 }
 
@@ -19,8 +21,11 @@ export interface InstallerEvent {
   time: string;
   step?: string;
   title?: string;
+  phase?: string;
   status?: StepStatus;
   reason?: string;
+  /** A failure's evidence: the unit's last journal lines, a daemon's last log lines. */
+  evidence?: string;
   changes?: PlannedChange[];
   message?: string;
   /** progress: bytes done and total (total 0 when unknown) */
@@ -37,20 +42,36 @@ export interface Recap {
 }
 
 export interface StepContext {
-  journal: UndoJournal;
+  /** Records a change just made: rolled back if the run fails, kept in the ledger if it succeeds. */
+  record(artifact: Artifact): void;
+  /** Copies a file about to be replaced somewhere durable, so rollback and `disable` can restore it. */
+  backup(path: string): Promise<{ backup: string; mode: number } | undefined>;
+  /** Notes a fact about what is installed (versions, checksums), kept in the ledger. */
+  fact(key: string, value: unknown): void;
   log(message: string): void;
   progress(done: number, total: number): void;
+}
+
+/** Shared by the steps of one run: which steps changed (or, planning, would change) the host. */
+export interface RunState {
+  changed: Set<string>;
+  /** Logs a line for the step being planned (plans run in dry runs too). */
+  log(message: string): void;
 }
 
 export interface Step {
   id: string;
   title: string;
+  /** The phase the step belongs to ("Step 1: containerd installation" in the human view). */
+  phase?: string;
   /** Read-only: what apply would change; an empty list means the host is already as wanted. */
-  plan(): Promise<PlannedChange[]>;
+  plan(run: RunState): Promise<PlannedChange[]>;
   /** Makes the planned changes, recording an undo action for each in the journal. */
-  apply(ctx: StepContext, planned: PlannedChange[]): Promise<void>;
+  apply(ctx: StepContext, planned: PlannedChange[], run: RunState): Promise<void>;
   /** Confirms the wanted state really holds (a running daemon answers, a file has its content). */
   verify?(ctx: StepContext): Promise<void>;
+  /** A pure check (changes nothing): a dry run reports it skipped, as it runs only when applied. */
+  checkOnly?: boolean;
   /** When set, the step is skipped with this reason (e.g. not applicable on this host). */
   skip?(): Promise<string | undefined>;
 }

@@ -90,4 +90,51 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0002_ledger': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('services')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('options', 'text', (c) => c.notNull())
+        .addColumn('facts', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('last_run_id', 'varchar(64)')
+        .execute();
+      await db.schema
+        .createTable('install_runs')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('service', 'varchar(64)', (c) => c.notNull())
+        .addColumn('action', 'varchar(16)', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('options', 'text', (c) => c.notNull())
+        .addColumn('steps', 'text')
+        .addColumn('recap', 'text')
+        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('finished_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createIndex('install_runs_service')
+        .on('install_runs')
+        .columns(['service', 'started_at'])
+        .execute();
+      await db.schema
+        .createTable('install_events')
+        .addColumn('run_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('install_events_pk', ['run_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('install_artifacts')
+        .addColumn('service', 'varchar(64)', (c) => c.notNull())
+        .addColumn('key', 'varchar(512)', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('artifact', 'text', (c) => c.notNull())
+        .addColumn('run_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('install_artifacts_pk', ['service', 'key'])
+        .execute();
+    },
+  },
 });

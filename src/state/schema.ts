@@ -54,6 +54,48 @@ export interface UploadsTable {
   started_at: string;
 }
 
+/** The service ledger: one row per service OpenCloud can enable. JSON columns are text. */
+export interface ServicesTable {
+  name: string;
+  state: 'enabled' | 'disabled';
+  /** The options of the last successful enable (what `ledger apply` replays). */
+  options: string;
+  /** What is installed: versions, checksums, sources. */
+  facts: string;
+  updated_at: string;
+  last_run_id: string | null;
+}
+
+/** Every plan/enable/disable run with its steps and recap. */
+export interface InstallRunsTable {
+  id: string;
+  service: string;
+  action: 'plan' | 'enable' | 'disable';
+  status: 'running' | 'ok' | 'failed';
+  options: string;
+  steps: string | null;
+  recap: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+/** A run's events in order (for the UI and resumable event streams). */
+export interface InstallEventsTable {
+  run_id: string;
+  seq: number;
+  event: string;
+}
+
+/** What an enabled service put on the host; `disable` reverts these, newest first. */
+export interface InstallArtifactsTable {
+  service: string;
+  key: string;
+  seq: number;
+  artifact: string;
+  run_id: string;
+  created_at: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -62,4 +104,8 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  services: ServicesTable;
+  install_runs: InstallRunsTable;
+  install_events: InstallEventsTable;
+  install_artifacts: InstallArtifactsTable;
 }

@@ -1,9 +1,11 @@
 // A step that makes one file (a config, a systemd unit) have exactly the wanted content and mode.
 // Compared on every run: a file that differs is rewritten (never "only if missing"), with a
-// unified diff in the plan; the journal restores the previous bytes and mode, or removes a file
-// that was not there.
+// unified diff in the plan. What it replaced is backed up, so rollback and `disable` restore the
+// previous bytes and mode, or remove a file (and a directory) that was not there.
 import { createTwoFilesPatch } from 'diff';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { PlannedChange, Step, StepContext } from '../types.js';
 import { StepError } from '../types.js';
 import { atomicWrite } from './atomic-write.js';
@@ -14,9 +16,7 @@ export interface ManagedFileSpec {
   path: string;
   content: string;
   mode: number;
-  kind?: 'file' | 'unit';
-  /** Called after the file changed (e.g. to note that systemd needs a daemon-reload). */
-  onChange?: () => void;
+  role: 'config' | 'unit';
 }
 
 interface Current {
@@ -35,7 +35,7 @@ async function current(path: string): Promise<Current | undefined> {
 }
 
 export function managedFile(spec: ManagedFileSpec): Step {
-  const kind = spec.kind ?? 'file';
+  const kind = spec.role === 'unit' ? 'unit' : 'file';
   return {
     id: spec.id,
     title: spec.title,
@@ -56,13 +56,14 @@ export function managedFile(spec: ManagedFileSpec): Step {
       return [{ kind, target: spec.path, action: now ? 'update' : 'create', diff }];
     },
     async apply(ctx: StepContext): Promise<void> {
-      const before = await current(spec.path);
+      const dir = dirname(spec.path);
+      if (!existsSync(dir)) {
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        ctx.record({ kind: 'directory', path: dir });
+      }
+      const prior = await ctx.backup(spec.path);
       await atomicWrite(spec.path, spec.content, { mode: spec.mode });
-      ctx.journal.record(before ? `restore ${spec.path}` : `remove ${spec.path}`, async () => {
-        if (before) await atomicWrite(spec.path, before.content, { mode: before.mode });
-        else await rm(spec.path, { force: true });
-      });
-      spec.onChange?.();
+      ctx.record({ kind: 'file', role: spec.role, path: spec.path, ...(prior ? { prior } : {}) });
     },
     async verify(): Promise<void> {
       const now = await current(spec.path);

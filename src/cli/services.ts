@@ -1,0 +1,266 @@
+// `opencloud services list|plan|enable|status|doctor|disable container-registry`: the installer
+// and the ledger from the command line. Every option also reads an OPENCLOUD_* variable.
+import { Command, Option } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { Config } from '../config/schema.js';
+import { EXIT, PermissionError, UsageError } from '../errors.js';
+import type { RunResult } from '../installer/engine.js';
+import type { InstallOptions } from '../installer/options.js';
+import { humanRenderer } from '../installer/render.js';
+import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+
+interface ServicesCliOptions extends ConfigOptions {
+  source: string;
+  tarball?: string;
+  sha256?: string;
+  mirror?: string;
+  init: string;
+  yes?: boolean;
+  json?: boolean;
+  purge?: boolean;
+  readyTimeout: string;
+  lockTimeout: string;
+}
+
+const SERVICES = ['container-registry'];
+
+function withInstallOptions(cmd: Command): Command {
+  const opt = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
+  return withConfigOptions(cmd)
+    .addOption(
+      opt('--source <source>', 'where BuildKit comes from', 'OPENCLOUD_SOURCE')
+        .choices(['release', 'tarball', 'go'])
+        .default('release'),
+    )
+    .addOption(
+      opt('--tarball <path>', 'a local BuildKit release tarball (--source tarball)', 'OPENCLOUD_TARBALL'),
+    )
+    .addOption(
+      opt(
+        '--sha256 <hex>',
+        'expected sha256 of the tarball, when it is not the pinned one',
+        'OPENCLOUD_SHA256',
+      ),
+    )
+    .addOption(
+      opt('--mirror <url>', 'base URL that mirrors the BuildKit release downloads', 'OPENCLOUD_MIRROR'),
+    )
+    .addOption(
+      opt('--init <mode>', 'how daemons are run', 'OPENCLOUD_INIT')
+        .choices(['auto', 'systemd', 'direct'])
+        .default('auto'),
+    )
+    .addOption(opt('--yes', 'do not ask before changing the host', 'OPENCLOUD_YES'))
+    .addOption(opt('--json', 'print JSON (events, one per line, for runs)', 'OPENCLOUD_JSON'))
+    .addOption(
+      opt(
+        '--ready-timeout <seconds>',
+        'how long a started daemon may take to answer',
+        'OPENCLOUD_READY_TIMEOUT',
+      ).default('60'),
+    )
+    .addOption(
+      opt(
+        '--lock-timeout <seconds>',
+        'how long apt waits for the dpkg lock',
+        'OPENCLOUD_LOCK_TIMEOUT',
+      ).default('120'),
+    );
+}
+
+function seconds(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${name} must be a positive number of seconds, got ${raw}`);
+  return n;
+}
+
+export function registryHosts(config: Config): string[] {
+  const { host, port } = config.listen;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const names = wildcard
+    ? ['127.0.0.1', 'localhost', hostname()]
+    : host === '127.0.0.1'
+      ? ['127.0.0.1', 'localhost']
+      : [host];
+  return names.map((h) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`));
+}
+
+export async function installOptions(opts: ServicesCliOptions): Promise<InstallOptions> {
+  const { config } = configFrom(opts);
+  const { systemdIsPid1 } = await import('../installer/host/systemd.js');
+  if (opts.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(opts.sha256)) {
+    throw new UsageError(`--sha256 must be 64 hex digits, got ${opts.sha256}`);
+  }
+  if (opts.mirror !== undefined && !/^https?:\/\/[^/]/.test(opts.mirror)) {
+    throw new UsageError(`--mirror must be an http:// or https:// URL, got ${opts.mirror}`);
+  }
+  if (opts.source === 'tarball' && !opts.tarball)
+    throw new UsageError('--source tarball needs --tarball PATH');
+  const result: InstallOptions = {
+    source: opts.source as InstallOptions['source'],
+    init:
+      opts.init === 'auto' ? (systemdIsPid1() ? 'systemd' : 'direct') : (opts.init as InstallOptions['init']),
+    readyTimeout: seconds('--ready-timeout', opts.readyTimeout),
+    lockTimeout: seconds('--lock-timeout', opts.lockTimeout),
+    dataDir: config.dataDir,
+    registryHosts: registryHosts(config),
+  };
+  if (opts.tarball) result.tarball = isAbsolute(opts.tarball) ? opts.tarball : resolve(opts.tarball);
+  if (opts.sha256) result.sha256 = opts.sha256.toLowerCase();
+  if (opts.mirror) result.mirror = opts.mirror;
+  return result;
+}
+
+/** Changing the host needs root: re-run through `sudo -n` (never prompting) or refuse untouched. */
+function reexecAsRoot(): number | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  const probe = spawnSync('sudo', ['-n', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    const why = probe.error
+      ? 'sudo is not installed'
+      : probe.stderr.trim() || `sudo -n exited ${probe.status}`;
+    throw new PermissionError(
+      `changing the host needs root, and passwordless sudo is not available (${why}); nothing was changed`,
+      {
+        hint: 'run as root, or allow this user `sudo` without a password for opencloud',
+      },
+    );
+  }
+  const again = spawnSync('sudo', ['-n', '--preserve-env', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  return again.status ?? EXIT.failure;
+}
+
+async function openLedger(dataDir: string) {
+  const { mkdir } = await import('node:fs/promises');
+  const { openSqliteState } = await import('../state/sqlite.js');
+  const { Ledger } = await import('../ledger/records.js');
+  await mkdir(dataDir, { recursive: true });
+  const state = await openSqliteState(dataDir);
+  return { ledger: new Ledger(state), close: () => state.close() };
+}
+
+function checkService(name: string): void {
+  if (!SERVICES.includes(name))
+    throw new UsageError(`unknown service ${name}; services: ${SERVICES.join(', ')}`);
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function runAction(
+  action: 'plan' | 'enable' | 'disable',
+  name: string,
+  opts: ServicesCliOptions,
+): Promise<void> {
+  checkService(name);
+  if (action !== 'plan') {
+    const status = reexecAsRoot();
+    if (status !== undefined) {
+      process.exitCode = status;
+      return;
+    }
+  }
+  const options = await installOptions(opts);
+  const { runService } = await import('../installer/container-registry.js');
+  const { ledger, close } = await openLedger(options.dataDir);
+  try {
+    const interactive = !opts.yes && !opts.json && process.stdin.isTTY && process.stdout.isTTY;
+    if (interactive && action !== 'plan') {
+      const plan = await runService(
+        action === 'enable' ? 'plan' : action,
+        { ...options, purge: opts.purge ?? false },
+        ledger,
+        {
+          emit: humanRenderer(process.stdout),
+        },
+      );
+      if (action === 'disable' || plan.recap.changed > 0) {
+        if (!(await confirm(`${action} ${name}: apply these changes? [y/N] `))) {
+          process.stdout.write('nothing was changed\n');
+          return;
+        }
+      }
+    }
+    const emit = opts.json
+      ? (e: object) => process.stdout.write(JSON.stringify(e) + '\n')
+      : humanRenderer(process.stdout);
+    const result: RunResult = await runService(action, { ...options, purge: opts.purge ?? false }, ledger, {
+      emit,
+    });
+    if (result.recap.failed > 0) process.exitCode = EXIT.failure;
+  } finally {
+    await close();
+  }
+}
+
+async function status(name: string, opts: ServicesCliOptions, doctor: boolean): Promise<void> {
+  checkService(name);
+  const options = await installOptions(opts);
+  const { serviceStatus, formatStatus } = await import('../installer/status.js');
+  const { ledger, close } = await openLedger(options.dataDir);
+  try {
+    const report = await serviceStatus(options, ledger, doctor);
+    process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatStatus(report));
+    if (doctor && !report.healthy) process.exitCode = EXIT.unavailable;
+  } finally {
+    await close();
+  }
+}
+
+export function servicesCommand(): Command {
+  const services = new Command('services').description(
+    'install, verify and remove the services OpenCloud runs on',
+  );
+  services
+    .command('list')
+    .description('the services and whether each is enabled')
+    .addOption(new Option('--json', 'print JSON'))
+    .addOption(new Option('--config <file>'))
+    .addOption(new Option('--data-dir <dir>'))
+    .action(async (opts: ConfigOptions & { json?: boolean }) => {
+      const { config } = configFrom(opts);
+      const { ledger, close } = await openLedger(config.dataDir);
+      try {
+        const rows = await Promise.all(
+          SERVICES.map(async (n) => ({ name: n, state: (await ledger.service(n))?.state ?? 'disabled' })),
+        );
+        process.stdout.write(
+          opts.json ? JSON.stringify(rows) + '\n' : rows.map((r) => `${r.name}\t${r.state}\n`).join(''),
+        );
+      } finally {
+        await close();
+      }
+    });
+  const sub = (
+    verb: string,
+    description: string,
+    action: (name: string, o: ServicesCliOptions) => Promise<void>,
+  ) =>
+    withInstallOptions(services.command(verb).description(description).argument('<service>')).action(action);
+  sub('plan', 'show what enabling would change on this host (read-only, with diffs)', (n, o) =>
+    runAction('plan', n, o),
+  );
+  sub('enable', 'install, start and verify the service (idempotent; rolls back on failure)', (n, o) =>
+    runAction('enable', n, o),
+  );
+  sub('disable', 'remove exactly what enabling put on this host', (n, o) =>
+    runAction('disable', n, o),
+  ).addOption(new Option('--purge', "also delete BuildKit's state directory"));
+  sub('status', 'what the ledger records and what is running now', (n, o) => status(n, o, false));
+  sub('doctor', 'status, plus whether the host drifted from what was installed', (n, o) =>
+    status(n, o, true),
+  );
+  return services;
+}

@@ -1,0 +1,97 @@
+// What an install run put on the host, as data. Each change a step makes is recorded as an
+// artifact; the same `revert` undoes it when a run fails (rollback, from the in-memory journal)
+// and when the service is disabled (from the ledger). One undo path, so `disable` removes exactly
+// what a run created and restores what it replaced.
+import { existsSync } from 'node:fs';
+import { readFile, rm, rmdir } from 'node:fs/promises';
+import { atomicWrite } from './host/atomic-write.js';
+import { exec, mustExec } from './host/exec.js';
+import { stopDaemon } from './host/direct.js';
+
+export type Artifact =
+  /** A file we wrote; `prior` is a backup of what it replaced (restored on revert). */
+  | {
+      kind: 'file';
+      role: 'config' | 'unit' | 'binary';
+      path: string;
+      prior?: { backup: string; mode: number };
+    }
+  | { kind: 'directory'; path: string }
+  | { kind: 'package'; names: string[] }
+  | { kind: 'group'; name: string }
+  /** A systemd unit we enabled and/or started (only what was not so before). */
+  | { kind: 'service'; unit: string; enabled: boolean; started: boolean }
+  /** A daemon started in direct mode. */
+  | { kind: 'process'; name: string; pidFile: string };
+
+/** Identity of an artifact: a later run touching the same thing keeps the first record. */
+export function artifactKey(a: Artifact): string {
+  switch (a.kind) {
+    case 'file':
+    case 'directory':
+      return `${a.kind}:${a.path}`;
+    case 'package':
+      return `package:${[...a.names].sort().join(',')}`;
+    case 'group':
+      return `group:${a.name}`;
+    case 'service':
+      return `service:${a.unit}`;
+    case 'process':
+      return `process:${a.name}`;
+  }
+}
+
+export function describeArtifact(a: Artifact): string {
+  switch (a.kind) {
+    case 'file':
+      return a.prior ? `restore ${a.path}` : `remove ${a.path}`;
+    case 'directory':
+      return `remove directory ${a.path} (if empty)`;
+    case 'package':
+      return `purge package ${a.names.join(' ')}`;
+    case 'group':
+      return `delete group ${a.name}`;
+    case 'service':
+      return [a.started && `stop ${a.unit}`, a.enabled && `disable ${a.unit}`].filter(Boolean).join(', ');
+    case 'process':
+      return `stop ${a.name} (${a.pidFile})`;
+  }
+}
+
+export async function revert(a: Artifact): Promise<void> {
+  switch (a.kind) {
+    case 'file':
+      if (a.prior) {
+        await atomicWrite(a.path, await readFile(a.prior.backup), { mode: a.prior.mode });
+        await rm(a.prior.backup, { force: true });
+      } else {
+        await rm(a.path, { force: true });
+      }
+      if (a.role === 'unit' && existsSync('/run/systemd/system'))
+        await mustExec('systemctl', ['daemon-reload']);
+      return;
+    case 'directory':
+      await rmdir(a.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+      });
+      return;
+    case 'package':
+      if (a.names.length > 0)
+        await mustExec('apt-get', ['-y', '-o', 'DPkg::Lock::Timeout=60', 'purge', ...a.names], {
+          env: { DEBIAN_FRONTEND: 'noninteractive' },
+        });
+      return;
+    case 'group': {
+      const r = await exec('groupdel', [a.name]);
+      if (r.code !== 0 && r.code !== 6) await mustExec('groupdel', [a.name]); // 6: no such group
+      return;
+    }
+    case 'service':
+      if (a.started) await mustExec('systemctl', ['stop', a.unit]);
+      if (a.enabled) await mustExec('systemctl', ['disable', a.unit]);
+      return;
+    case 'process':
+      await stopDaemon(a.pidFile, a.name);
+      return;
+  }
+}

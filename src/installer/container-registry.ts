@@ -1,0 +1,129 @@
+// The container-registry service: what enabling it means (preflight, then containerd, then
+// BuildKit), what disabling it means (revert what the ledger says enabling put there, newest
+// first), and the record of every run in the ledger. One run at a time per host (the lock).
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Ledger } from '../ledger/records.js';
+import { describeArtifact, revert, type Artifact } from './artifacts.js';
+import { BUILDKIT_STATE_DIR } from './components/buildkit-pins.js';
+import { binaryChanges, buildkitSteps, type BuildkitFacts, type HostFacts } from './components/buildkit.js';
+import { containerdSteps } from './components/containerd.js';
+import { runSteps, type RunResult } from './engine.js';
+import { acquireLock, DEFAULT_LOCK } from './lock.js';
+import type { InstallOptions } from './options.js';
+import { preflightStep } from './preflight.js';
+import type { InstallerEvent, Step } from './types.js';
+
+export const SERVICE = 'container-registry';
+
+export interface RunHooks {
+  emit: (event: InstallerEvent) => void;
+  /** Lock file (tests use their own). */
+  lockPath?: string;
+  runId?: string;
+}
+
+export async function enableSteps(opts: InstallOptions, ledger: Ledger): Promise<Step[]> {
+  const facts = (await ledger.service(SERVICE))?.facts ?? {};
+  const prior: BuildkitFacts = {};
+  if (typeof facts['buildkit.source'] === 'string') prior.source = facts['buildkit.source'];
+  if (facts['buildkit.binaries']) prior.binaries = facts['buildkit.binaries'] as BuildkitFacts['binaries'];
+  const host: HostFacts = { arch: '' };
+  const phase = (p: string) => (s: Step) => ({ ...s, phase: p });
+  return [
+    phase('Preflight')(
+      preflightStep(opts, host, async () => (await binaryChanges(opts, host, prior)).length > 0),
+    ),
+    ...containerdSteps(opts).map(phase('Step 1: containerd installation')),
+    ...buildkitSteps(opts, host, prior).map(phase('Step 2: buildkit installation')),
+  ];
+}
+
+/** Disabling, as steps: each artifact reverted, newest first; `purge` also drops BuildKit's state. */
+export function disableSteps(artifacts: Artifact[], purge: boolean, reverted: Artifact[]): Step[] {
+  const steps: Step[] = [...artifacts].reverse().map((a, i) => ({
+    id: `revert-${i + 1}`,
+    title: describeArtifact(a),
+    phase: 'Disable: reverting what enable put on this host',
+    plan: async () => [
+      {
+        kind: kindOf(a),
+        target: targetOf(a),
+        action: a.kind === 'service' || a.kind === 'process' ? 'stop' : 'remove',
+      },
+    ],
+    async apply() {
+      await revert(a);
+      reverted.push(a);
+    },
+  }));
+  if (purge) {
+    steps.push({
+      id: 'purge-state',
+      title: `remove BuildKit's state ${BUILDKIT_STATE_DIR}`,
+      phase: 'Disable: reverting what enable put on this host',
+      plan: async () => [{ kind: 'directory', target: BUILDKIT_STATE_DIR, action: 'remove' }],
+      apply: () => rm(BUILDKIT_STATE_DIR, { recursive: true, force: true }),
+    });
+  }
+  return steps;
+}
+
+function kindOf(a: Artifact) {
+  if (a.kind === 'file') return a.role === 'config' ? 'file' : a.role;
+  return a.kind === 'process' ? 'service' : a.kind;
+}
+
+function targetOf(a: Artifact): string {
+  switch (a.kind) {
+    case 'file':
+    case 'directory':
+      return a.path;
+    case 'package':
+      return a.names.join(' ');
+    case 'group':
+    case 'process':
+      return a.name;
+    case 'service':
+      return a.unit;
+  }
+}
+
+export async function runService(
+  action: 'plan' | 'enable' | 'disable',
+  opts: InstallOptions & { purge?: boolean },
+  ledger: Ledger,
+  hooks: RunHooks,
+): Promise<RunResult> {
+  const release = action === 'plan' ? undefined : await acquireLock(hooks.lockPath ?? DEFAULT_LOCK);
+  try {
+    const runId = hooks.runId ?? randomUUID();
+    const recorded = { ...opts } as Record<string, unknown>;
+    delete recorded.dataDir;
+    await ledger.beginRun(runId, SERVICE, action, recorded);
+    let seq = 0;
+    let writes = Promise.resolve();
+    const emit = (e: InstallerEvent) => {
+      hooks.emit(e);
+      const n = seq++;
+      writes = writes.then(() => ledger.appendEvent(runId, n, e));
+    };
+    const reverted: Artifact[] = [];
+    const steps =
+      action === 'disable'
+        ? disableSteps(await ledger.artifacts(SERVICE), opts.purge ?? false, reverted)
+        : await enableSteps(opts, ledger);
+    const result = await runSteps(steps, {
+      mode: action === 'plan' ? 'plan' : 'apply',
+      emit,
+      runId,
+      backupDir: join(opts.dataDir, 'installer', 'backups'),
+    });
+    await writes;
+    await ledger.finishRun(SERVICE, action, result, recorded, reverted);
+    return result;
+  } finally {
+    await release?.();
+  }
+}
