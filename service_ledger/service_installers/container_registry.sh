@@ -17,11 +17,5 @@ if [ ! -f "$root/dist/cli/main.js" ]; then
 fi
 
 echo "[INFO] Enabling the Container Registry service: containerd (apt) and BuildKit v0.16.0"
-node "$cli" services enable container-registry --yes "$@"
-status=$?
-if [ "$status" -eq 0 ]; then
-  echo "[SUCCESS] Container Registry service enabled: containerd and buildkit are running and verified"
-else
-  echo "[ERROR] Container Registry service installation failed (exit $status); the host was rolled back" >&2
-fi
-exit "$status"
+# exec: the installer's own output ends with its recap line, and its exit status is ours.
+exec node "$cli" services enable container-registry --yes "$@"

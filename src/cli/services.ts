@@ -2,13 +2,10 @@
 // and the ledger from the command line. Every option also reads an OPENCLOUD_* variable.
 import { Command, Option } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import type { Config } from '../config/schema.js';
 import { EXIT, PermissionError, UsageError } from '../errors.js';
 import type { RunResult } from '../installer/engine.js';
-import type { InstallOptions } from '../installer/options.js';
+import { resolveInstallOptions, type InstallOptions } from '../installer/options.js';
 import { humanRenderer } from '../installer/render.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
@@ -71,48 +68,8 @@ function withInstallOptions(cmd: Command): Command {
     );
 }
 
-function seconds(name: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${name} must be a positive number of seconds, got ${raw}`);
-  return n;
-}
-
-export function registryHosts(config: Config): string[] {
-  const { host, port } = config.listen;
-  const wildcard = host === '0.0.0.0' || host === '::';
-  const names = wildcard
-    ? ['127.0.0.1', 'localhost', hostname()]
-    : host === '127.0.0.1'
-      ? ['127.0.0.1', 'localhost']
-      : [host];
-  return names.map((h) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`));
-}
-
-export async function installOptions(opts: ServicesCliOptions): Promise<InstallOptions> {
-  const { config } = configFrom(opts);
-  const { systemdIsPid1 } = await import('../installer/host/systemd.js');
-  if (opts.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(opts.sha256)) {
-    throw new UsageError(`--sha256 must be 64 hex digits, got ${opts.sha256}`);
-  }
-  if (opts.mirror !== undefined && !/^https?:\/\/[^/]/.test(opts.mirror)) {
-    throw new UsageError(`--mirror must be an http:// or https:// URL, got ${opts.mirror}`);
-  }
-  if (opts.source === 'tarball' && !opts.tarball)
-    throw new UsageError('--source tarball needs --tarball PATH');
-  const result: InstallOptions = {
-    source: opts.source as InstallOptions['source'],
-    init:
-      opts.init === 'auto' ? (systemdIsPid1() ? 'systemd' : 'direct') : (opts.init as InstallOptions['init']),
-    readyTimeout: seconds('--ready-timeout', opts.readyTimeout),
-    lockTimeout: seconds('--lock-timeout', opts.lockTimeout),
-    dataDir: config.dataDir,
-    registryHosts: registryHosts(config),
-  };
-  if (opts.tarball) result.tarball = isAbsolute(opts.tarball) ? opts.tarball : resolve(opts.tarball);
-  if (opts.sha256) result.sha256 = opts.sha256.toLowerCase();
-  if (opts.mirror) result.mirror = opts.mirror;
-  return result;
+export function installOptions(opts: ServicesCliOptions): InstallOptions {
+  return resolveInstallOptions(opts, configFrom(opts).config);
 }
 
 /** Changing the host needs root: re-run through `sudo -n` (never prompting) or refuse untouched. */
@@ -172,7 +129,7 @@ async function runAction(
       return;
     }
   }
-  const options = await installOptions(opts);
+  const options = installOptions(opts);
   const { runService } = await import('../installer/container-registry.js');
   const { ledger, close } = await openLedger(options.dataDir);
   try {
@@ -207,7 +164,7 @@ async function runAction(
 
 async function status(name: string, opts: ServicesCliOptions, doctor: boolean): Promise<void> {
   checkService(name);
-  const options = await installOptions(opts);
+  const options = installOptions(opts);
   const { serviceStatus, formatStatus } = await import('../installer/status.js');
   const { ledger, close } = await openLedger(options.dataDir);
   try {

@@ -87,7 +87,11 @@ export async function revert(a: Artifact): Promise<void> {
       return;
     }
     case 'service':
-      if (a.started) await mustExec('systemctl', ['stop', a.unit]);
+      if (a.started) {
+        await mustExec('systemctl', ['stop', a.unit]);
+        // A daemon that exits non-zero on SIGTERM leaves the unit "failed"; forget that state too.
+        await exec('systemctl', ['reset-failed', a.unit]);
+      }
       if (a.enabled) await mustExec('systemctl', ['disable', a.unit]);
       return;
     case 'process':

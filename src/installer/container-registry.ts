@@ -18,7 +18,8 @@ import type { InstallerEvent, Step } from './types.js';
 export const SERVICE = 'container-registry';
 
 export interface RunHooks {
-  emit: (event: InstallerEvent) => void;
+  /** Every event, numbered from 0 in order (the number it is stored under in the ledger). */
+  emit: (event: InstallerEvent, seq: number) => void;
   /** Lock file (tests use their own). */
   lockPath?: string;
   runId?: string;
@@ -105,8 +106,8 @@ export async function runService(
     let seq = 0;
     let writes = Promise.resolve();
     const emit = (e: InstallerEvent) => {
-      hooks.emit(e);
       const n = seq++;
+      hooks.emit(e, n);
       writes = writes.then(() => ledger.appendEvent(runId, n, e));
     };
     const reverted: Artifact[] = [];

@@ -68,7 +68,9 @@ export function preflightStep(
         }
       }
       await containerdConflicts();
-      if (await binariesNeeded()) await sourceReachable(opts, host.arch);
+      // A local tarball is always checked against --sha256 (cheap, and a wrong --sha256 is an error
+      // even when the binaries are current); a download only when binaries are to be installed.
+      if (opts.source === 'tarball' || (await binariesNeeded())) await sourceReachable(opts, host.arch);
       const found = await installedNow();
       run.log(`${os.PRETTY_NAME ?? os.ID}, ${host.arch}, init ${opts.init}`);
       run.log(`containerd: ${found.containerd ?? 'not installed'}`);

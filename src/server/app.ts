@@ -9,6 +9,7 @@ import { installErrorHandlers } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
+import { servicesApi } from './services-api.js';
 import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
@@ -47,5 +48,6 @@ export async function buildApp({
   await app.register(registryRoutes);
   await app.register(registryApi, { registry });
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc });
+  await app.register(servicesApi, { config, state: registry.state });
   return app;
 }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { access, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { downloadVerified, sha256File } from '../host/download.js';
+import { downloadVerified, probeUrl, sha256File } from '../host/download.js';
 import { exec, mustExec } from '../host/exec.js';
 import { extractMembers } from '../host/tar-extract.js';
 import type { InstallOptions } from '../options.js';
@@ -82,17 +82,7 @@ export async function fetchBinaries(
       ctx.log(`sha256 ${expected} verified`);
     } else {
       archive = tarballPath(opts);
-      const actual = await sha256File(archive);
-      const expected = opts.sha256?.toLowerCase() ?? (actual === PINNED_SHA256[arch] ? actual : undefined);
-      if (!expected) {
-        throw new StepError(
-          `--sha256 is required for ${archive}: its checksum (${actual}) is not the pinned ${BUILDKIT_VERSION} linux-${arch} release`,
-        );
-      }
-      if (actual !== expected) {
-        throw new StepError(`checksum mismatch for ${archive}: expected sha256 ${expected}, got ${actual}`);
-      }
-      ctx.log(`sha256 ${actual} verified`);
+      ctx.log(`sha256 ${await verifiedTarball(opts, arch)} verified`);
     }
     const temp = { buildkitd: tempName('buildkitd'), buildctl: tempName('buildctl') };
     const members = await extractMembers(archive, {
@@ -109,6 +99,22 @@ export async function fetchBinaries(
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The local tarball's sha256, once it is known to be the expected one (--sha256, or the pin). */
+async function verifiedTarball(opts: InstallOptions, arch: string): Promise<string> {
+  const archive = tarballPath(opts);
+  const actual = await sha256File(archive);
+  const expected = opts.sha256?.toLowerCase() ?? (actual === PINNED_SHA256[arch] ? actual : undefined);
+  if (!expected) {
+    throw new StepError(
+      `--sha256 is required for ${archive}: its checksum (${actual}) is not the pinned ${BUILDKIT_VERSION} linux-${arch} release`,
+    );
+  }
+  if (actual !== expected) {
+    throw new StepError(`checksum mismatch for ${archive}: expected sha256 ${expected}, got ${actual}`);
+  }
+  return actual;
 }
 
 /** `go install` of both commands at the pinned version, static, with the version stamped in. */
@@ -145,31 +151,15 @@ export async function sourceReachable(opts: InstallOptions, arch: string): Promi
     await access(opts.tarball).catch((err: NodeJS.ErrnoException) => {
       throw new StepError(`cannot read the tarball ${opts.tarball}: ${err.code ?? err.message}`);
     });
-    const sha = await sha256File(opts.tarball);
-    if (!opts.sha256 && sha !== PINNED_SHA256[arch]) {
-      throw new StepError(
-        `--sha256 is required for ${opts.tarball}: its checksum (${sha}) is not the pinned release's`,
-      );
-    }
+    await verifiedTarball(opts, arch);
   } else if (opts.source === 'go') {
     const r = await exec('go', ['version']).catch(() => undefined);
     if (!r || r.code !== 0) {
       throw new StepError('--source go needs the Go toolchain (`go` on PATH); it is not installed here');
     }
   } else {
-    const url = releaseUrl(arch, opts.mirror);
-    const res = await fetch(url, {
-      method: 'HEAD',
-      redirect: 'follow',
-      signal: AbortSignal.timeout(10_000),
-    }).catch((err: Error) => {
-      const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.name;
-      throw new StepError(
-        `cannot reach ${url}: ${code}`,
-        'check the network, or use --mirror URL or --source tarball',
-      );
+    await probeUrl(releaseUrl(arch, opts.mirror)).catch((err: Error) => {
+      throw new StepError(err.message, 'check the network, or use --mirror URL or --source tarball');
     });
-    if (!res.ok)
-      throw new StepError(`${url} answered HTTP ${res.status}`, 'check --mirror, or use --source tarball');
   }
 }

@@ -194,7 +194,10 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
           enabled: has('enable'),
           started: has('start'),
         });
-        ctx.log(`buildkitd ${await waitReady(unitFailed)} answers with a containerd worker`);
+        const before = await unitState('buildkit.service');
+        ctx.log(
+          `buildkitd ${await waitReady(() => unitFailed(before.restarts))} answers with a containerd worker`,
+        );
       },
     },
   ];
@@ -222,9 +225,14 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
     },
   };
 
-  async function unitFailed(): Promise<string | undefined> {
+  /** A unit that failed, or exited and waits to be restarted, will not come up by waiting. */
+  async function unitFailed(restartsBefore: number): Promise<string | undefined> {
     const s = await unitState('buildkit.service');
-    return s.active === 'failed' ? `buildkit.service failed to start (${s.sub})` : undefined;
+    if (s.active === 'failed') return `buildkit.service failed to start (${s.sub})`;
+    if (s.sub === 'auto-restart' || s.restarts > restartsBefore) {
+      return `buildkit.service exited and systemd is restarting it (${s.active}/${s.sub}, restarts ${s.restarts})`;
+    }
+    return undefined;
   }
 
   return [binaries, group, config, ...(opts.init === 'systemd' ? systemd : [direct]), verifyStep(opts)];

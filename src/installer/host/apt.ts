@@ -6,7 +6,6 @@ import { exec, tail, type ExecOptions } from './exec.js';
 
 const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
 const FRONTEND_LOCK = '/var/lib/dpkg/lock-frontend';
-const LISTS_LOCK = '/var/lib/apt/lists/lock';
 
 export interface AptOptions {
   /** Seconds apt waits for the dpkg lock (DPkg::Lock::Timeout). */
@@ -72,23 +71,29 @@ export async function aptUpdate(opts: AptOptions): Promise<void> {
     const r = await exec('apt-get', ['update'], { env: ENV, onLine: opts.onLine });
     if (r.code === 0) return;
     const locked = /Could not get lock|Unable to lock/.test(r.stderr);
-    if (!locked || Date.now() >= deadline) throw await aptError('apt-get update', r.stderr, opts);
+    if (!locked || Date.now() >= deadline) throw await aptError('apt-get update', r.stdout + r.stderr, opts);
     await new Promise((res) => setTimeout(res, 1000));
   }
 }
 
 async function aptRun(args: string[], opts: AptOptions): Promise<void> {
   const execOpts: ExecOptions = { env: ENV };
-  if (opts.onLine) execOpts.onLine = opts.onLine;
+  const show = opts.onLine;
+  // dpkg's "(Reading database ... 5%" counter arrives as one endless line: not worth showing.
+  if (show) execOpts.onLine = (l) => void (!l.startsWith('(Reading database') && show(l));
   const r = await exec('apt-get', ['-o', `DPkg::Lock::Timeout=${opts.lockTimeout}`, ...args], execOpts);
-  if (r.code !== 0) throw await aptError(`apt-get ${args.join(' ')}`, r.stderr || r.stdout, opts);
+  if (r.code !== 0) throw await aptError(`apt-get ${args.join(' ')}`, r.stdout + r.stderr, opts);
 }
 
 async function aptError(what: string, output: string, opts: AptOptions): Promise<StepError> {
-  const lock = /Could not get lock (\S+?)\.?\s/.exec(output)?.[1];
-  if (lock || /Unable to lock/.test(output)) {
-    const path = lock ?? FRONTEND_LOCK;
-    const holder = (await lockHolder(path)) ?? (await lockHolder(LISTS_LOCK));
+  // "Could not get lock /var/lib/dpkg/lock-frontend. It is held by …" while waiting, then
+  // "Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend)" when apt gives up.
+  const path =
+    /Could not get lock (\/\S+?)\.?\s/.exec(output)?.[1] ??
+    /Unable to (?:acquire|lock)[^(]*\((\/[^)]+)\)/.exec(output)?.[1] ??
+    (/Unable to (acquire|lock)/.test(output) ? FRONTEND_LOCK : undefined);
+  if (path) {
+    const holder = await lockHolder(path);
     return new StepError(
       `${what}: ${path} is held by ${holder ?? 'another process'} and was not released within ${opts.lockTimeout} s` +
         ' (wait for that package operation to finish, then run again)',

@@ -146,3 +146,8 @@ async function save(
   opts.onProgress?.(bytes, total);
   return { sha256: hash.digest('hex'), bytes };
 }
+
+/** Read-only reachability check: the URL answers 2xx (after redirects); the body is not read. */
+export async function probeUrl(url: string, timeoutMs = 10_000): Promise<void> {
+  (await request(url, timeoutMs)).destroy();
+}

@@ -1,0 +1,391 @@
+// The service installer over HTTP: list and inspect services, start plan/enable/disable runs in
+// the background (202 with the run's id), read a run from the ledger and follow its events as
+// Server-Sent Events (stored ones first, then live ones until the recap). Also the seed's
+// top-level endpoints: /enable-service, /enable-service-stream and /get-service-status.
+// The installer itself loads on first use: it brings the gRPC stack with it.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.js';
+import { UsageError } from '../errors.js';
+import type { RunResult } from '../installer/engine.js';
+import { InstallerBusyError } from '../installer/lock.js';
+import { resolveInstallOptions, type InstallOptions } from '../installer/options.js';
+import type { InstallerEvent } from '../installer/types.js';
+import { Ledger } from '../ledger/records.js';
+import type { StateStore } from '../state/store.js';
+import { HttpError } from './envelope.js';
+import { sseOpener, type SseStream } from './sse.js';
+
+/** The services this server can install (the installer's SERVICE names). */
+const SERVICES = ['container-registry'];
+const API = '/api/v1';
+
+type Action = 'plan' | 'enable' | 'disable';
+
+interface RunBody {
+  source: InstallOptions['source'];
+  tarball?: string;
+  sha256?: string;
+  mirror?: string;
+  init: 'auto' | InstallOptions['init'];
+  purge?: boolean;
+  readyTimeout: number;
+  lockTimeout: number;
+}
+
+// Defaults as the CLI's; Fastify fills them in while validating.
+const RUN_OPTIONS = {
+  source: { type: 'string', enum: ['release', 'tarball', 'go'], default: 'release' },
+  tarball: { type: 'string', minLength: 1 },
+  sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+  mirror: { type: 'string', pattern: '^https?://[^/]' },
+  init: { type: 'string', enum: ['auto', 'systemd', 'direct'], default: 'auto' },
+  purge: { type: 'boolean' },
+  readyTimeout: { type: 'number', exclusiveMinimum: 0, default: 60 },
+  lockTimeout: { type: 'number', exclusiveMinimum: 0, default: 120 },
+} as const;
+const DEFAULTS: RunBody = { source: 'release', init: 'auto', readyTimeout: 60, lockTimeout: 120 };
+
+const bodySchema = (extra: Record<string, object> = {}, required: string[] = []) => ({
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...RUN_OPTIONS, ...extra },
+  required,
+});
+
+/**
+ * Fastify's validator drops unknown keys instead of refusing them (removeAdditional), and
+ * refuses a missing body; both are settled here, before validation.
+ */
+function strictBody(allowed: string[]) {
+  return async (req: FastifyRequest) => {
+    req.body ??= {};
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) return;
+    const unknown = Object.keys(req.body).find((k) => !allowed.includes(k));
+    if (unknown !== undefined) {
+      throw new HttpError(
+        400,
+        'FST_ERR_VALIDATION',
+        `body/${unknown} is not a known option; known: ${allowed.join(', ')}`,
+      );
+    }
+  };
+}
+
+function checkService(name: string): void {
+  if (!SERVICES.includes(name))
+    throw new HttpError(404, 'SERVICE_UNKNOWN', `unknown service ${name}; services: ${SERVICES.join(', ')}`);
+}
+
+function checkRoot(action: Action): void {
+  const uid = process.getuid?.();
+  if (action !== 'plan' && uid !== 0) {
+    throw new HttpError(
+      403,
+      'NEEDS_ROOT',
+      `${action} changes the host and needs root; this server runs as uid ${uid}; nothing was started`,
+    );
+  }
+}
+
+/** Options from the body, resolved as the CLI resolves its flags, with this server's config. */
+function resolveOptions(body: RunBody, config: Config): InstallOptions & { purge: boolean } {
+  try {
+    return { ...resolveInstallOptions(body, config), purge: !!body.purge };
+  } catch (err) {
+    if (err instanceof UsageError) throw new HttpError(400, 'FST_ERR_VALIDATION', err.message);
+    throw err;
+  }
+}
+
+interface Sequenced {
+  seq: number;
+  event: InstallerEvent;
+}
+
+/** A run this process started: its events so far, and a bus ('event', 'end') for the rest. */
+interface LiveRun {
+  id: string;
+  action: Action;
+  history: Sequenced[];
+  bus: EventEmitter;
+  ended: boolean;
+  result: Promise<RunResult>;
+}
+
+/** Runs started here. One enable/disable at a time in-process; the lock file covers the CLI. */
+class Runs {
+  private readonly live = new Map<string, LiveRun>();
+  private current: LiveRun | undefined;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly log: FastifyBaseLogger,
+    private readonly lockPath: string | undefined,
+  ) {}
+
+  get(id: string): LiveRun | undefined {
+    return this.live.get(id);
+  }
+
+  /** Starts a run; resolves once it is in the ledger and has emitted its first event. */
+  async start(action: Action, opts: InstallOptions & { purge: boolean }): Promise<LiveRun> {
+    const holder = this.current;
+    if (holder && action !== 'plan') {
+      throw new HttpError(
+        409,
+        'INSTALL_RUNNING',
+        `install run ${holder.id} (${holder.action}) is in progress; it ends with a recap`,
+        { runId: holder.id },
+      );
+    }
+    const id = randomUUID();
+    const history: Sequenced[] = [];
+    const bus = new EventEmitter().setMaxListeners(0);
+    let started: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (started = resolve));
+    const emit = (event: InstallerEvent, seq: number) => {
+      const s = { seq, event };
+      history.push(s);
+      try {
+        bus.emit('event', s);
+      } catch (err) {
+        this.log.warn({ err, runId: id }, 'an event listener failed');
+      }
+      started();
+    };
+    const result = import('../installer/container-registry.js')
+      .then(({ runService }) =>
+        runService(action, opts, this.ledger, { emit, runId: id, lockPath: this.lockPath }),
+      )
+      .finally(() => {
+        run.ended = true;
+        this.live.delete(id);
+        if (this.current === run) this.current = undefined;
+        bus.emit('end');
+      });
+    const run: LiveRun = { id, action, history, bus, ended: false, result };
+    this.live.set(id, run);
+    if (action !== 'plan') this.current = run;
+    result.then(
+      (r) => this.log.info({ runId: id, action, recap: r.recap }, 'install run finished'),
+      (err: Error) => {
+        if (!(err instanceof InstallerBusyError))
+          this.log.error({ err, runId: id, action }, 'install run failed');
+      },
+    );
+    try {
+      await Promise.race([first, run.result]);
+    } catch (err) {
+      if (err instanceof InstallerBusyError) throw new HttpError(409, 'INSTALL_RUNNING', err.message);
+      throw err;
+    }
+    this.log.info({ runId: id, action }, 'install run started');
+    return run;
+  }
+
+  /** Waits for the runs in progress (on shutdown: an interrupted run would not roll back). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.live.values()].map((r) => r.result));
+  }
+}
+
+const message = (s: Sequenced) => ({ id: s.seq, event: s.event.type, data: s.event });
+
+/** Live run: subscribe first, then replay what it emitted so far, skipping seqs already sent. */
+function followLive(stream: SseStream, run: LiveRun, after: number): void {
+  let last = after;
+  const send = (s: Sequenced) => {
+    if (s.seq <= last) return;
+    last = s.seq;
+    stream.send(message(s));
+  };
+  // The stream ends at 'end' (after the recap): by then the run is final in the ledger too.
+  const end = () => stream.close();
+  run.bus.on('event', send);
+  run.bus.once('end', end);
+  stream.onClose(() => {
+    run.bus.off('event', send);
+    run.bus.off('end', end);
+  });
+  for (const s of run.history) send(s);
+  if (run.ended) stream.close();
+}
+
+/** A run in the ledger only: replay it; one still running elsewhere (the CLI) is polled. */
+async function followStored(stream: SseStream, ledger: Ledger, id: string, after: number): Promise<void> {
+  let last = after;
+  while (!stream.closed) {
+    // Status before events: a run is finished only after all its events were written.
+    const finished = (await ledger.run(id))?.status !== 'running';
+    for (const s of await ledger.events(id, last)) {
+      last = s.seq;
+      stream.send(message(s));
+    }
+    if (finished) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  stream.close();
+}
+
+function afterFrom(req: FastifyRequest<{ Querystring: { after?: number } }>): number {
+  const header = req.headers['last-event-id'];
+  if (header === undefined) return req.query.after ?? -1;
+  if (typeof header !== 'string' || !/^\d+$/.test(header.trim()))
+    throw new HttpError(400, 'BAD_REQUEST', `Last-Event-ID must be an event id (an integer), got ${header}`);
+  return Number(header);
+}
+
+const accepted = (id: string) => ({
+  runId: id,
+  events: `${API}/runs/${id}/events`,
+  run: `${API}/runs/${id}`,
+});
+
+export interface ServicesApiOptions {
+  config: Config;
+  /** The server's state store (the registry's): the ledger lives in the same database. */
+  state: StateStore;
+  /** Installer lock file (tests use their own); default /run/opencloud/installer.lock. */
+  lockPath?: string;
+  heartbeatMs?: number;
+}
+
+export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
+  const { config } = opts;
+  const ledger = new Ledger(opts.state);
+  const runs = new Runs(ledger, app.log, opts.lockPath);
+  // On shutdown, runs in progress finish first (their streams end with them), then the other
+  // streams are closed.
+  app.addHook('preClose', async () => {
+    await runs.settle();
+  });
+  const openSse = sseOpener(app, { heartbeatMs: opts.heartbeatMs });
+
+  const status = async () => {
+    const { serviceStatus } = await import('../installer/status.js');
+    return serviceStatus(resolveOptions(DEFAULTS, config), ledger, false);
+  };
+
+  app.get(`${API}/services`, async () =>
+    Promise.all(
+      SERVICES.map(async (name) => {
+        const rec = await ledger.service(name);
+        return {
+          name,
+          state: rec?.state ?? 'disabled',
+          lastRunId: rec?.lastRunId ?? null,
+          facts: rec?.facts ?? {},
+        };
+      }),
+    ),
+  );
+
+  app.get<{ Params: { name: string } }>(`${API}/services/:name`, async (req) => {
+    checkService(req.params.name);
+    return status();
+  });
+
+  for (const action of ['plan', 'enable', 'disable'] as const) {
+    app.post<{ Params: { name: string }; Body: RunBody }>(
+      `${API}/services/:name/${action}`,
+      { schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
+      async (req, reply) => {
+        checkService(req.params.name);
+        checkRoot(action);
+        const run = await runs.start(action, resolveOptions(req.body, config));
+        return reply.status(202).send(accepted(run.id));
+      },
+    );
+  }
+
+  app.get<{ Params: { id: string } }>(`${API}/runs/:id`, async (req) => {
+    const run = await ledger.run(req.params.id);
+    if (!run) throw new HttpError(404, 'RUN_UNKNOWN', `no install run ${req.params.id}`);
+    return run;
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { after?: number } }>(
+    `${API}/runs/:id/events`,
+    {
+      schema: {
+        querystring: { type: 'object', properties: { after: { type: 'integer', minimum: -1 } } },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      const after = afterFrom(req);
+      const live = runs.get(id);
+      if (live) return followLive(openSse(reply), live, after);
+      const run = await ledger.run(id);
+      if (!run) throw new HttpError(404, 'RUN_UNKNOWN', `no install run ${id}`);
+      // A finished run with nothing after Last-Event-ID: 204 tells an EventSource not to reconnect.
+      if (run.status !== 'running' && (await ledger.events(id, after)).length === 0)
+        return reply.status(204).send();
+      await followStored(openSse(reply), ledger, id, after);
+    },
+  );
+
+  // The seed's endpoints: `service` names the service in the body or the query.
+  const seedBody = {
+    schema: { body: bodySchema({ service: { type: 'string' } }, ['service']) },
+    preValidation: strictBody(['service', ...Object.keys(RUN_OPTIONS)]),
+  };
+  const startEnable = async (body: RunBody & { service: string }) => {
+    checkService(body.service);
+    checkRoot('enable');
+    return runs.start('enable', resolveOptions(body, config));
+  };
+
+  app.post<{ Body: RunBody & { service: string } }>('/enable-service', seedBody, async (req, reply) => {
+    const run = await startEnable(req.body);
+    const { recapLine } = await import('../installer/engine.js');
+    let result: RunResult;
+    try {
+      result = await run.result;
+    } catch (err) {
+      return reply
+        .status(500)
+        .send({ success: false, runId: run.id, error: (err as Error).message, recap: null });
+    }
+    if (result.recap.failed === 0)
+      return { success: true, runId: run.id, recap: result.recap, message: recapLine(result.recap) };
+    const failed = result.steps.find((s) => s.status === 'failed');
+    return reply.status(500).send({
+      success: false,
+      runId: run.id,
+      error: failed?.reason ?? recapLine(result.recap),
+      recap: result.recap,
+    });
+  });
+
+  app.post<{ Body: RunBody & { service: string } }>(
+    '/enable-service-stream',
+    seedBody,
+    async (req, reply) => {
+      const run = await startEnable(req.body);
+      followLive(openSse(reply), run, -1);
+    },
+  );
+
+  app.get<{ Querystring: { service: string } }>(
+    '/get-service-status',
+    {
+      schema: {
+        querystring: { type: 'object', properties: { service: { type: 'string' } }, required: ['service'] },
+      },
+    },
+    async (req) => {
+      checkService(req.query.service);
+      const r = await status();
+      return {
+        service: r.service,
+        state: r.state,
+        healthy: r.healthy,
+        containerd: r.containerd,
+        buildkit: r.buildkit,
+      };
+    },
+  );
+};
