@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what the integration tests need, on a fresh machine as root:
 #   apt packages, BuildKit v0.16.0 built from the Go module proxy (cached), containerd and
-#   buildkitd (containerd worker only) in the background with their logs in $RUN_DIR, and the
+#   buildkitd (containerd worker only) installed and started by `opencloud services enable
+#   container-registry --init direct --source go` (our installer, its log in $RUN_DIR), and the
 #   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
 #   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt; and the cached root
 #   file system of a systemd host for systemd-nspawn (systemd-host.sh).
@@ -10,6 +11,7 @@
 # Usage: setup.sh RUN_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 RUN_DIR=$1
 mkdir -p "$RUN_DIR"
@@ -19,6 +21,7 @@ skopeo_state=unavailable skopeo_reason="" podman_state=unavailable podman_reason
 conformance_state=unavailable conformance_reason="" crane_state=unavailable crane_reason=""
 regctl_state=unavailable regctl_reason="" oras_state=unavailable oras_reason=""
 systemd_host_state=unavailable systemd_host_reason="" systemd_host_rootfs=""
+installer_state=unavailable installer_reason=""
 
 # The systemd host's root file system, built on the first run (about a minute) by its own script: a
 # failure makes only this component unavailable, with the reason the script printed.
@@ -106,55 +109,42 @@ podman_works() { podman --version >/dev/null 2>&1; }
 containerd_answers() { ctr --address "$CONTAINERD_SOCK" version; }
 buildkit_has_containerd_worker() { "$BIN_CACHE/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers -v 2>/dev/null | grep -q 'executor:.*containerd'; }
 
-start_containerd() {
-  if containerd_answers >/dev/null 2>&1; then log "containerd already running: reusing it"; return 0; fi
-  command -v containerd >/dev/null || { containerd_reason="containerd is not installed"; return 1; }
-  log "starting containerd (log: $RUN_DIR/containerd.log)"
-  setsid containerd >"$RUN_DIR/containerd.log" 2>&1 < /dev/null &
-  echo $! >"$RUN_DIR/containerd.pid"
-  wait_for "containerd to answer on $CONTAINERD_SOCK" 60 containerd_answers \
-    || { containerd_reason="containerd did not come up; see $RUN_DIR/containerd.log"; tail -20 "$RUN_DIR/containerd.log" >&2; return 1; }
-}
-
-start_buildkitd() {
-  if buildkit_has_containerd_worker; then log "buildkitd already running with a containerd worker: reusing it"; return 0; fi
-  getent group buildkit >/dev/null || groupadd --system buildkit
-  cat >"$RUN_DIR/buildkitd.toml" <<TOML
-# Test daemon: the containerd worker only, like the installed service.
-[worker.oci]
-  enabled = false
-[worker.containerd]
-  enabled = true
-  address = "$CONTAINERD_SOCK"
-  namespace = "buildkit"
-TOML
-  mkdir -p "$(dirname "$BUILDKIT_SOCK")"
-  log "starting buildkitd $BUILDKIT_VERSION (log: $RUN_DIR/buildkitd.log)"
-  setsid "$BIN_CACHE/buildkitd" --config "$RUN_DIR/buildkitd.toml" --addr "unix://$BUILDKIT_SOCK" --group buildkit \
-    >"$RUN_DIR/buildkitd.log" 2>&1 < /dev/null &
-  echo $! >"$RUN_DIR/buildkitd.pid"
-  wait_for "buildkitd's containerd worker" 60 buildkit_has_containerd_worker \
-    || { buildkit_reason="buildkitd did not come up with a containerd worker; see $RUN_DIR/buildkitd.log"; tail -20 "$RUN_DIR/buildkitd.log" >&2; return 1; }
+# containerd and BuildKit come the way a user gets them: our own installer enables the
+# container-registry service, here in direct mode (no systemd) with BuildKit built from the Go
+# module proxy. Its ledger lives in $RUN_DIR/installer-data; teardown.sh disables it again.
+install_runtime() {
+  log "opencloud services enable container-registry --init direct --source go (log: $RUN_DIR/installer.log)"
+  if node "$REPO/bin/opencloud.js" services enable container-registry --init direct --source go --yes \
+      --data-dir "$RUN_DIR/installer-data" >"$RUN_DIR/installer.log" 2>&1 </dev/null; then
+    installer_state=available
+    log "$(tail -1 "$RUN_DIR/installer.log")"
+  else
+    installer_reason="opencloud services enable container-registry failed: $(grep -m1 '^\[ERROR\]' "$RUN_DIR/installer.log") (see $RUN_DIR/installer.log)"
+    tail -20 "$RUN_DIR/installer.log" >&2
+  fi
+  if containerd_answers >/dev/null 2>&1; then containerd_state=available
+  else containerd_reason=${installer_reason:-"containerd does not answer on $CONTAINERD_SOCK"}; fi
+  if buildkit_has_containerd_worker; then buildkit_state=available
+  else buildkit_reason=${installer_reason:-"buildkitd lists no containerd worker on $BUILDKIT_SOCK"}; fi
 }
 
 if is_root; then
   if install_apt; then
     skopeo_state=available
     if podman_works; then podman_state=available; else podman_reason="podman is installed but \`podman --version\` fails"; fi
-    if start_containerd; then
-      containerd_state=available
-      if build_buildkit && start_buildkitd; then buildkit_state=available; fi
-    fi
+    # The Go-built binaries in $BIN_CACHE also make the release-shaped tarballs the installer tests use.
+    if build_buildkit; then install_runtime; else containerd_reason=$buildkit_reason installer_reason=$buildkit_reason; fi
   else
     reason="apt-get install of $APT_PACKAGES failed (see $RUN_DIR/apt.log)"
     containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
+    installer_reason=$reason
   fi
   build_go_tools
   prepare_systemd_host
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
   containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
-  systemd_host_reason=$reason
+  systemd_host_reason=$reason installer_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
   podman_works && podman_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
@@ -182,10 +172,11 @@ cat >"$RUN_DIR/env.json" <<JSON
     "crane": { "state": "$crane_state", "reason": "$(json_str "$crane_reason")" },
     "regctl": { "state": "$regctl_state", "reason": "$(json_str "$regctl_reason")" },
     "oras": { "state": "$oras_state", "reason": "$(json_str "$oras_reason")" },
+    "installer": { "state": "$installer_state", "reason": "$(json_str "$installer_reason")", "dataDir": "$RUN_DIR/installer-data", "log": "$RUN_DIR/installer.log" },
     "systemd-host": { "state": "$systemd_host_state", "reason": "$(json_str "$systemd_host_reason")", "rootfs": "$(json_str "$systemd_host_rootfs")" }
   }
 }
 JSON
 log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state podman=$podman_state" \
-  "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state" \
+  "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state installer=$installer_state" \
   "systemd-host=$systemd_host_state (env: $RUN_DIR/env.json)"

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Stops the daemons setup.sh started (and only those), newest first. Logs stay in RUN_DIR.
+# Undoes setup.sh's runtime: disables the container-registry service it enabled (the installer
+# stops the daemons it started and removes exactly what it put on this machine), and stops
+# daemons an older setup.sh started by hand. Logs stay in RUN_DIR.
 # Usage: teardown.sh RUN_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 RUN_DIR=$1
+if [ -d "$RUN_DIR/installer-data" ]; then
+  node "$here/../../bin/opencloud.js" services disable container-registry --yes \
+    --data-dir "$RUN_DIR/installer-data" >"$RUN_DIR/installer-disable.log" 2>&1 </dev/null \
+    || echo "teardown: disable failed, see $RUN_DIR/installer-disable.log" >&2
+fi
 stop_pid buildkitd "$RUN_DIR/buildkitd.pid"
 stop_pid containerd "$RUN_DIR/containerd.pid"
 exit 0

@@ -128,9 +128,13 @@ export async function runSteps(steps: Step[], opts: RunOptions): Promise<RunResu
         done(planned.length > 0 ? 'changed' : 'ok', planned, planned.length > 0 ? 'would change' : undefined);
         continue;
       }
-      if (planned.length > 0) await step.apply(ctx, planned, state);
+      // A step may find on applying that the host already was as wanted (a download whose
+      // binaries equal the installed ones): then it counts as ok and restarts nothing after it.
+      const applied = planned.length > 0 ? await step.apply(ctx, planned, state) : 'unchanged';
+      if (applied === 'unchanged') state.changed.delete(step.id);
       await step.verify?.(ctx);
-      done(planned.length > 0 ? 'changed' : 'ok', planned);
+      if (applied === 'unchanged') done('ok', [], planned.length > 0 ? 'already as wanted' : undefined);
+      else done('changed', planned);
     } catch (err) {
       const evidence = err instanceof StepError ? err.evidence : undefined;
       failure = done('failed', [], (err as Error).message, evidence);

@@ -67,7 +67,8 @@ export interface Step {
   /** Read-only: what apply would change; an empty list means the host is already as wanted. */
   plan(run: RunState): Promise<PlannedChange[]>;
   /** Makes the planned changes, recording an undo action for each in the journal. */
-  apply(ctx: StepContext, planned: PlannedChange[], run: RunState): Promise<void>;
+  /** Resolves to 'unchanged' when it found nothing to change after all. */
+  apply(ctx: StepContext, planned: PlannedChange[], run: RunState): Promise<void | 'unchanged'>;
   /** Confirms the wanted state really holds (a running daemon answers, a file has its content). */
   verify?(ctx: StepContext): Promise<void>;
   /** A pure check (changes nothing): a dry run reports it skipped, as it runs only when applied. */

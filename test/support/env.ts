@@ -11,7 +11,8 @@ export type Component =
   | 'crane'
   | 'regctl'
   | 'oras'
-  | 'systemd-host';
+  | 'systemd-host'
+  | 'installer';
 
 interface EnvFile {
   runDir: string;
@@ -22,7 +23,13 @@ interface EnvFile {
   components: Partial<
     Record<
       Component,
-      { state: 'available' | 'unavailable'; reason: string; socket?: string; rootfs?: string }
+      {
+        state: 'available' | 'unavailable';
+        reason: string;
+        socket?: string;
+        rootfs?: string;
+        dataDir?: string;
+      }
     >
   >;
 }

@@ -93,6 +93,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
     plan: () => binaryChanges(opts, host, prior),
     async apply(ctx) {
       const fetched = await fetchBinaries(opts, host.arch, ctx);
+      let replaced = 0;
       try {
         for (const b of BINARIES) {
           const path = `${BIN_DIR}/${b}`;
@@ -101,6 +102,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
           await chmod(fetched.temp[b], 0o755);
           await rename(fetched.temp[b], path);
           ctx.record({ kind: 'file', role: 'binary', path, ...(prior ? { prior } : {}) });
+          replaced++;
         }
       } finally {
         for (const b of BINARIES) await rm(fetched.temp[b], { force: true });
@@ -108,6 +110,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
       expected = fetched.sha256;
       ctx.fact('buildkit.source', await sourceId(opts, host.arch));
       ctx.fact('buildkit.binaries', fetched.sha256);
+      if (replaced === 0) return 'unchanged';
     },
     async verify(ctx) {
       const out = (await mustExec(`${BIN_DIR}/buildkitd`, ['--version'])).stdout.trim();

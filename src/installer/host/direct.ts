@@ -27,8 +27,11 @@ function alive(pid: number): boolean {
 export async function daemonPid(pidFile: string, name: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
-  const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
-  return comm === name.slice(0, 15) ? pid : undefined; // a reused pid is not our daemon
+  // "pid (comm) S …": a zombie (Z) is dead though kill(pid, 0) succeeds until it is reaped; a
+  // reused pid running another program is not our daemon.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const m = /^\d+ \((.*)\) (\S)/.exec(stat);
+  return m && m[1] === name.slice(0, 15) && m[2] !== 'Z' && m[2] !== 'X' ? pid : undefined;
 }
 
 export async function startDaemon(name: string, binary: string, args: string[]): Promise<number> {
