@@ -1,6 +1,8 @@
 // Facts about the BuildKit release we install: version, where the release tarballs live and
 // their published sha256s (DESIGN.md), and where the binaries go.
-export const BUILDKIT_VERSION = 'v0.16.0';
+import { BUILDKIT_VERSION } from '../../paths.js';
+
+export { BUILDKIT_VERSION };
 export const RELEASE_BASE = 'https://github.com/moby/buildkit/releases/download';
 
 export const PINNED_SHA256: Record<string, string> = {
