@@ -320,10 +320,13 @@ describe.skipIf(why)(titled('the container-registry installer on a systemd host'
   describe('with a containerd that was there before', () => {
     let before: string;
     beforeAll(async () => {
-      await host.run(['apt-get', 'install', '-y', '--no-install-recommends', 'containerd'], {
-        env: { DEBIAN_FRONTEND: 'noninteractive' },
-        timeoutMs: 300_000,
-      });
+      await host.run(
+        ['sh', '-c', 'apt-get update -q && apt-get install -y --no-install-recommends containerd'],
+        {
+          env: { DEBIAN_FRONTEND: 'noninteractive' },
+          timeoutMs: 300_000,
+        },
+      );
       before = await snapshot();
       expect(before).toContain('containerd.service: active enabled');
     }, 300_000);
@@ -353,10 +356,12 @@ describe.skipIf(why)(titled('the container-registry installer on a systemd host'
       expect(await snapshot()).toBe(before);
     }, 300_000);
 
-    it('enable then disable leaves that containerd installed and running', async () => {
-      const r = await cli(['enable', ...tarballArgs(good)]);
+    it('enable from a release mirror (with its --sha256), then disable, leaves that containerd installed and running', async () => {
+      const r = await cli(['enable', '--source', 'release', '--mirror', mirror.url, '--sha256', good.sha256]);
       expect(r.code, r.stdout).toBe(0);
       expect(r.stdout).toContain('[SUCCESS] containerd package (apt): ok');
+      expect(r.stdout).toMatch(/\[INFO\] {3}[\d.]+ \/ [\d.]+ MiB, [\d.]+ MiB\/s/); // download progress
+      expect(r.stdout).toContain(`sha256 ${good.sha256} verified`);
       const off = await cli(['disable', '--purge']);
       expect(off.code, off.stdout).toBe(0);
       expect(await snapshot()).toBe(before);
