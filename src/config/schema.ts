@@ -15,6 +15,7 @@ export interface Config {
   buildkit: { socket: string };
   registry: { allowSparseManifests: boolean; uploadTtl: number };
   gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
+  build: { concurrency: number; timeout: number };
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -151,6 +152,18 @@ export const FIELDS: readonly FieldSpec[] = [
       'Seconds during which newly pushed or linked content is never collected (protects pushes in progress).',
     default: () => 3600,
     parse: integerIn(0, 30 * 86400),
+  },
+  {
+    key: 'build.concurrency',
+    description: 'Builds that run at once; more wait in a queue.',
+    default: () => 2,
+    parse: integerIn(1, 64),
+  },
+  {
+    key: 'build.timeout',
+    description: 'Seconds a build may run before it is canceled.',
+    default: () => 3600,
+    parse: integerIn(10, 7 * 86400),
   },
   {
     key: 'gc.deleteUntagged',

@@ -10,6 +10,10 @@ import { healthRoutes, type Readiness } from './health.js';
 import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
+import { buildsApi } from './builds-api.js';
+import { BuildRecords } from '../build/records.js';
+import { BuildService } from '../build/service.js';
+import { join } from 'node:path';
 import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
@@ -49,5 +53,26 @@ export async function buildApp({
   await app.register(registryApi, { registry });
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc });
   await app.register(servicesApi, { config, state: registry.state });
+  const builds = new BuildService(new BuildRecords(registry.state), {
+    concurrency: config.build.concurrency,
+    timeoutSec: config.build.timeout,
+    buildkitSocket: config.buildkit.socket,
+    workDir: join(config.dataDir, 'builds'),
+    registryHost: () => registryHost(app),
+    onError: (err, buildId) => app.log.error({ err, buildId }, 'could not record a build'),
+  });
+  const interrupted = await builds.recover();
+  if (interrupted > 0)
+    app.log.warn({ builds: interrupted }, 'marked builds interrupted by a restart as failed');
+  app.addHook('preClose', () => builds.shutdown());
+  await app.register(buildsApi, { config, builds, registryHost: () => registryHost(app) });
   return app;
+}
+
+/** host:port under which BuildKit on this machine reaches this registry (loopback for a wildcard). */
+export function registryHost(app: FastifyInstance): string {
+  const a = app.server.address();
+  if (!a || typeof a === 'string') throw new Error('the server is not listening yet');
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
+  return `${host.includes(':') ? `[${host}]` : host}:${a.port}`;
 }

@@ -137,4 +137,23 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0003_builds': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('builds')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('images', 'text', (c) => c.notNull())
+        .addColumn('digest', 'varchar(200)')
+        .addColumn('error', 'text')
+        .addColumn('log', 'text', (c) => c.notNull())
+        .addColumn('events', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('started_at', 'varchar(32)')
+        .addColumn('finished_at', 'varchar(32)')
+        .execute();
+      await db.schema.createIndex('builds_created').on('builds').column('created_at').execute();
+    },
+  },
 });

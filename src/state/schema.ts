@@ -96,6 +96,21 @@ export interface InstallArtifactsTable {
   created_at: string;
 }
 
+/** Builds: their definition (secrets never stored), state, result and capped log. */
+export interface BuildsTable {
+  id: string;
+  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+  definition: string;
+  images: string;
+  digest: string | null;
+  error: string | null;
+  log: string;
+  events: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -108,4 +123,5 @@ export interface Database {
   install_runs: InstallRunsTable;
   install_events: InstallEventsTable;
   install_artifacts: InstallArtifactsTable;
+  builds: BuildsTable;
 }

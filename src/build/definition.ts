@@ -1,0 +1,63 @@
+// A build's definition: what to build and where the image goes. Validated once when a build is
+// submitted, stored with the build (so it can be repeated), never holding secrets.
+import { checkDockerfile } from './dockerfile.js';
+import { parsePlatforms } from './platform.js';
+import { parseReference } from './reference.js';
+
+export interface BuildDefinition {
+  dockerfile: string;
+  /** Context files: relative path → content. */
+  files: Record<string, string>;
+  /** Repository in this registry, e.g. "demo/app". */
+  repository: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target?: string;
+  platforms?: string[];
+  noCache: boolean;
+  labels: Record<string, string>;
+}
+
+export class DefinitionError extends Error {}
+
+const MAX_CONTEXT = 64 * 1024 * 1024;
+
+/** A context path: relative, normalised, never leaving the context. */
+export function checkContextPath(path: string): void {
+  if (path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
+    throw new DefinitionError(`context path "${path}" must be relative (no leading /, no backslashes)`);
+  }
+  if (path.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+    throw new DefinitionError(`context path "${path}" must not contain "..", "." or empty segments`);
+  }
+}
+
+export function checkDefinition(d: BuildDefinition): void {
+  try {
+    checkDockerfile(d.dockerfile);
+    for (const tag of d.tags) parseReference(`${d.repository}:${tag}`);
+    if (d.tags.length === 0) parseReference(d.repository);
+    if (d.platforms) parsePlatforms(d.platforms.join(','));
+  } catch (err) {
+    throw new DefinitionError((err as Error).message);
+  }
+  if (parseReference(d.repository).domain) {
+    throw new DefinitionError(
+      `repository "${d.repository}" names a registry host; builds push to this registry only`,
+    );
+  }
+  let size = Buffer.byteLength(d.dockerfile);
+  for (const [path, content] of Object.entries(d.files)) {
+    checkContextPath(path);
+    size += Buffer.byteLength(content);
+  }
+  if (size > MAX_CONTEXT)
+    throw new DefinitionError(`the build context is ${size} bytes; at most ${MAX_CONTEXT}`);
+  if (d.target !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(d.target)) {
+    throw new DefinitionError(`target "${d.target}" is not a stage name`);
+  }
+  for (const k of [...Object.keys(d.buildArgs), ...Object.keys(d.labels)]) {
+    if (!/^[^=\s,"]+$/.test(k))
+      throw new DefinitionError(`"${k}" is not a valid build argument or label name`);
+  }
+}

@@ -1,0 +1,106 @@
+// Runs one build with buildctl against the BuildKit daemon, as DESIGN.md describes: the context
+// and Dockerfile in a private temp dir (0700, removed afterwards), a DOCKER_CONFIG of its own,
+// rawjson progress on stderr, the image pushed to this registry, its digest from the metadata
+// file. Canceling sends SIGINT (buildctl then cancels the solve), SIGKILL if it lingers.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { BuildDefinition } from './definition.js';
+import type { BuildEvent } from './events.js';
+import { ProgressReader } from './progress.js';
+
+export interface DriverOptions {
+  buildkitSocket: string;
+  /** Parent of the per-build temp dirs. */
+  workDir: string;
+  /** Full references to push, e.g. 127.0.0.1:5000/demo/app:1. */
+  images: string[];
+  signal: AbortSignal;
+  emit: (e: BuildEvent) => void;
+  buildctl?: string;
+}
+
+export class BuildFailure extends Error {}
+
+/** CSV quoting for buildctl's --output value (a list of names holds commas). */
+const csv = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+
+export function buildctlArgs(
+  d: BuildDefinition,
+  o: { socket: string; dir: string; images: string[] },
+): string[] {
+  const args = ['--addr', `unix://${o.socket}`, 'build', '--frontend', 'dockerfile.v0'];
+  args.push(
+    '--local',
+    `context=${join(o.dir, 'context')}`,
+    '--local',
+    `dockerfile=${join(o.dir, 'dockerfile')}`,
+  );
+  args.push('--output', `type=image,${csv(`name=${o.images.join(',')}`)},push=true`);
+  args.push('--progress', 'rawjson', '--metadata-file', join(o.dir, 'metadata.json'));
+  for (const [k, v] of Object.entries(d.buildArgs)) args.push('--opt', `build-arg:${k}=${v}`);
+  for (const [k, v] of Object.entries(d.labels)) args.push('--opt', `label:${k}=${v}`);
+  if (d.target) args.push('--opt', `target=${d.target}`);
+  if (d.platforms?.length) args.push('--opt', `platform=${d.platforms.join(',')}`);
+  if (d.noCache) args.push('--no-cache');
+  return args;
+}
+
+async function writeContext(d: BuildDefinition, dir: string): Promise<void> {
+  await mkdir(join(dir, 'context'), { mode: 0o700 });
+  await mkdir(join(dir, 'dockerfile'), { mode: 0o700 });
+  await mkdir(join(dir, 'docker'), { mode: 0o700 });
+  await writeFile(join(dir, 'dockerfile', 'Dockerfile'), d.dockerfile, { mode: 0o600 });
+  // No credentials of the user running the server reach the build; registry tokens come with auth.
+  await writeFile(join(dir, 'docker', 'config.json'), '{"auths":{}}\n', { mode: 0o600 });
+  for (const [path, content] of Object.entries(d.files)) {
+    const to = join(dir, 'context', path);
+    await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+    await writeFile(to, content, { mode: 0o600 });
+  }
+}
+
+/** Runs the build; resolves to the pushed image's digest, rejects with BuildFailure. */
+export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<string> {
+  await mkdir(o.workDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(o.workDir, 'build-'));
+  try {
+    await writeContext(d, dir);
+    const reader = new ProgressReader(o.emit);
+    const child = spawn(
+      o.buildctl ?? 'buildctl',
+      buildctlArgs(d, { socket: o.buildkitSocket, dir, images: o.images }),
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, DOCKER_CONFIG: join(dir, 'docker') },
+      },
+    );
+    const cancel = () => {
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    };
+    if (o.signal.aborted) cancel();
+    o.signal.addEventListener('abort', cancel, { once: true });
+    createInterface({ input: child.stderr }).on('line', (l) => reader.line(l));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    }).finally(() => o.signal.removeEventListener('abort', cancel));
+    if (o.signal.aborted) throw new BuildFailure(String(o.signal.reason ?? 'canceled'));
+    if (code !== 0) {
+      const f = reader.failed;
+      if (f)
+        throw new BuildFailure(
+          `step "${f.name}" failed: ${f.error}${f.tail.length ? `\n${f.tail.join('\n')}` : ''}`,
+        );
+      throw new BuildFailure(reader.output.slice(-10).join('\n') || `buildctl exited with ${code}`);
+    }
+    const meta = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8')) as Record<string, unknown>;
+    const digest = meta['containerimage.digest'];
+    if (typeof digest !== 'string') throw new BuildFailure('buildctl reported no image digest');
+    return digest;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,184 @@
+// The build service: a queue with a concurrency limit, a timeout per build, cancel, and the
+// events of builds in progress kept in memory (a late subscriber gets them from the start, then
+// live ones). Finished builds are read back from their records.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { checkDefinition, type BuildDefinition } from './definition.js';
+import { BuildFailure, runBuild } from './driver.js';
+import type { BuildEvent, BuildState } from './events.js';
+import type { BuildRecords } from './records.js';
+
+export interface BuildServiceOptions {
+  concurrency: number;
+  timeoutSec: number;
+  buildkitSocket: string;
+  workDir: string;
+  /** host:port of this registry as BuildKit reaches it (known once the server listens). */
+  registryHost: () => string;
+  /** A failure outside the build itself (its record could not be written). */
+  onError: (err: Error, buildId: string) => void;
+}
+
+/** A build in this process: its events so far and a bus ('event', 'end') for the rest. */
+export interface LiveBuild {
+  id: string;
+  events: BuildEvent[];
+  bus: EventEmitter;
+  controller: AbortController;
+  done: Promise<void>;
+  state: BuildState;
+  /** The plain-text log so far. */
+  log: string;
+}
+
+/** A build event as plain-text log lines: each step as it starts (or is cached), its output. */
+export function logLines(e: BuildEvent): string {
+  if (e.type === 'log') {
+    return e.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `[${e.name}] ${l}\n`)
+      .join('');
+  }
+  if (e.type === 'step' && e.status !== 'completed') {
+    const tail = e.status === 'cached' ? ' CACHED' : e.status === 'failed' ? ` ERROR: ${e.error ?? ''}` : '';
+    return `=> ${e.name}${tail}\n`;
+  }
+  return e.type === 'output' ? `${e.text}\n` : '';
+}
+
+export class BuildService {
+  private readonly live = new Map<string, LiveBuild>();
+  private readonly waiting: (() => void)[] = [];
+  private running = 0;
+
+  constructor(
+    readonly records: BuildRecords,
+    private readonly opts: BuildServiceOptions,
+  ) {}
+
+  /** Marks builds a previous process left unfinished as failed; call once at start. */
+  recover(): Promise<number> {
+    return this.records.failInterrupted('the server restarted while this build was queued or running');
+  }
+
+  getLive(id: string): LiveBuild | undefined {
+    return this.live.get(id);
+  }
+
+  /** Validates and queues a build; resolves once it is recorded. */
+  async submit(definition: BuildDefinition): Promise<LiveBuild> {
+    checkDefinition(definition);
+    const id = randomUUID();
+    const host = this.opts.registryHost();
+    const images = (definition.tags.length ? definition.tags : ['latest']).map(
+      (t) => `${host}/${definition.repository}:${t}`,
+    );
+    await this.records.insert(id, definition, images);
+    const build: LiveBuild = {
+      id,
+      events: [],
+      bus: new EventEmitter().setMaxListeners(0),
+      controller: new AbortController(),
+      done: Promise.resolve(),
+      state: 'queued',
+      log: '',
+    };
+    this.live.set(id, build);
+    this.emit(build, { type: 'state', state: 'queued' });
+    build.done = this.execute(build, definition, images).catch((err: Error) => this.opts.onError(err, id));
+    return build;
+  }
+
+  /** On shutdown: cancels every build in progress and waits for their records. */
+  async shutdown(): Promise<void> {
+    const all = [...this.live.values()];
+    for (const b of all) b.controller.abort('the server is shutting down');
+    await Promise.allSettled(all.map((b) => b.done));
+  }
+
+  /** Cancels a queued or running build; false when it is not in progress here. */
+  cancel(id: string): boolean {
+    const b = this.live.get(id);
+    if (!b || b.controller.signal.aborted) return false;
+    b.controller.abort('canceled by request');
+    return true;
+  }
+
+  private emit(b: LiveBuild, e: BuildEvent): void {
+    b.events.push(e);
+    b.bus.emit('event', b.events.length - 1, e);
+  }
+
+  /** Waits for a free slot; false when the build was canceled while it waited. */
+  private slot(signal: AbortSignal): Promise<boolean> {
+    if (this.running < this.opts.concurrency) {
+      this.running++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const take = () => {
+        signal.removeEventListener('abort', leave);
+        resolve(true);
+      };
+      const leave = () => {
+        this.waiting.splice(this.waiting.indexOf(take), 1);
+        resolve(false);
+      };
+      this.waiting.push(take);
+      signal.addEventListener('abort', leave, { once: true });
+    });
+  }
+
+  /** Hands the slot straight to the next waiter (the count stays), or frees it. */
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+
+  private async execute(b: LiveBuild, d: BuildDefinition, images: string[]): Promise<void> {
+    const signal = b.controller.signal;
+    const emit = (e: BuildEvent) => {
+      b.log += logLines(e);
+      this.emit(b, e);
+    };
+    let result: { state: BuildState; digest?: string; error?: string };
+    const took = await this.slot(signal);
+    try {
+      if (!took || signal.aborted) throw new BuildFailure('canceled by request');
+      await this.records.started(b.id);
+      b.state = 'running';
+      emit({ type: 'state', state: 'running' });
+      const timer = setTimeout(
+        () => b.controller.abort(`timed out after ${this.opts.timeoutSec} s`),
+        this.opts.timeoutSec * 1000,
+      );
+      try {
+        const digest = await runBuild(d, {
+          buildkitSocket: this.opts.buildkitSocket,
+          workDir: this.opts.workDir,
+          images,
+          signal,
+          emit,
+        });
+        result = { state: 'succeeded', digest };
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      const reason = signal.aborted ? String(signal.reason) : (err as Error).message;
+      result = {
+        state: signal.aborted && signal.reason === 'canceled by request' ? 'canceled' : 'failed',
+        error: reason,
+      };
+    } finally {
+      if (took) this.release();
+    }
+    b.state = result.state;
+    emit({ type: 'state', state: result.state, ...(result.error ? { message: result.error } : {}) });
+    await this.records.finished(b.id, { ...result, log: b.log, events: b.events });
+    this.live.delete(b.id);
+    b.bus.emit('end');
+  }
+}
