@@ -5,6 +5,7 @@ import { EXIT, OpenCloudError } from '../errors.js';
 import { PACKAGE_VERSION } from '../paths.js';
 import { doctorCommand } from './doctor.js';
 import { gcCommand } from './gc.js';
+import { ledgerCommand } from './ledger.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
 
@@ -15,7 +16,7 @@ export function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
-  for (const cmd of [serveCommand(), doctorCommand(), gcCommand(), servicesCommand()])
+  for (const cmd of [serveCommand(), doctorCommand(), gcCommand(), servicesCommand(), ledgerCommand()])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;
 }

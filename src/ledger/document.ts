@@ -62,6 +62,17 @@ export interface LedgerDocument {
   registry: { repositories: RepositoryEntry[] };
 }
 
+/** The document of an instance that has no state yet. */
+export function emptyDocument(now: Date = new Date()): LedgerDocument {
+  return {
+    kind: DOCUMENT_KIND,
+    version: DOCUMENT_VERSION,
+    exportedAt: now.toISOString(),
+    services: [],
+    registry: { repositories: [] },
+  };
+}
+
 /** A document that cannot be read or does not match the schema: EX_DATAERR. */
 export class DocumentError extends OpenCloudError {
   override readonly exitCode = 65;
