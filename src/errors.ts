@@ -5,6 +5,7 @@ export const EXIT = {
   ok: 0,
   failure: 1,
   usage: 64, // EX_USAGE
+  dataErr: 65, // EX_DATAERR: a document that does not validate
   unavailable: 69, // EX_UNAVAILABLE: a daemon or dependency is missing
   software: 70, // EX_SOFTWARE: a bug
   noPerm: 77, // EX_NOPERM: needs root

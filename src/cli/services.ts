@@ -1,9 +1,9 @@
 // `opencloud services list|plan|enable|status|doctor|disable container-registry`: the installer
 // and the ledger from the command line. Every option also reads an OPENCLOUD_* variable.
+import { confirm } from './confirm.js';
+import { reexecAsRoot } from './root.js';
 import { Command, Option } from 'commander';
-import { spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline/promises';
-import { EXIT, PermissionError, UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import type { RunResult } from '../installer/engine.js';
 import { resolveInstallOptions, type InstallOptions } from '../installer/options.js';
 import { humanRenderer } from '../installer/render.js';
@@ -72,27 +72,6 @@ export function installOptions(opts: ServicesCliOptions): InstallOptions {
   return resolveInstallOptions(opts, configFrom(opts).config);
 }
 
-/** Changing the host needs root: re-run through `sudo -n` (never prompting) or refuse untouched. */
-function reexecAsRoot(): number | undefined {
-  if (process.getuid?.() === 0) return undefined;
-  const probe = spawnSync('sudo', ['-n', 'true'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    const why = probe.error
-      ? 'sudo is not installed'
-      : probe.stderr.trim() || `sudo -n exited ${probe.status}`;
-    throw new PermissionError(
-      `changing the host needs root, and passwordless sudo is not available (${why}); nothing was changed`,
-      {
-        hint: 'run as root, or allow this user `sudo` without a password for opencloud',
-      },
-    );
-  }
-  const again = spawnSync('sudo', ['-n', '--preserve-env', process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-  });
-  return again.status ?? EXIT.failure;
-}
-
 async function openLedger(dataDir: string) {
   const { mkdir } = await import('node:fs/promises');
   const { openSqliteState } = await import('../state/sqlite.js');
@@ -105,15 +84,6 @@ async function openLedger(dataDir: string) {
 function checkService(name: string): void {
   if (!SERVICES.includes(name))
     throw new UsageError(`unknown service ${name}; services: ${SERVICES.join(', ')}`);
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 async function runAction(

@@ -2,7 +2,7 @@
 // instance (each service's state and the options its last enable used, and the registry's
 // repositories and tags), serialized with sorted keys so two exports of the same state are
 // byte-identical apart from `exportedAt`.
-import { OpenCloudError } from '../errors.js';
+import { EXIT, OpenCloudError } from '../errors.js';
 
 export const DOCUMENT_KIND = 'opencloud-ledger';
 export const DOCUMENT_VERSION = 1;
@@ -75,7 +75,7 @@ export function emptyDocument(now: Date = new Date()): LedgerDocument {
 
 /** A document that cannot be read or does not match the schema: EX_DATAERR. */
 export class DocumentError extends OpenCloudError {
-  override readonly exitCode = 65;
+  override readonly exitCode = EXIT.dataErr;
 }
 
 /** Code-unit order, the same on every host and locale. */

@@ -1,0 +1,74 @@
+// `ledger diff`: what applying a document would change here. Services: a state that differs, or
+// (both enabled) an option that differs. Registry: repositories and tags the document has and this
+// instance lacks or points elsewhere. What this instance has beyond the document is not a
+// difference: apply never removes it, and a service the document does not name is left alone.
+import { OPTION_KEYS, type LedgerDocument, type ServiceOptions } from './document.js';
+
+export type Difference =
+  | { kind: 'service-state'; service: string; from: 'enabled' | 'disabled'; to: 'enabled' | 'disabled' }
+  | {
+      kind: 'service-option';
+      service: string;
+      option: keyof ServiceOptions;
+      from: string | number | null;
+      to: string | number | null;
+    }
+  | { kind: 'repository-missing'; repository: string; tags: number }
+  | { kind: 'tag-missing'; repository: string; tag: string; digest: string }
+  | { kind: 'tag-digest'; repository: string; tag: string; from: string; to: string };
+
+/** Differences from `current` (this instance) to `wanted` (the document), in document order. */
+export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument): Difference[] {
+  const out: Difference[] = [];
+  for (const s of wanted.services) {
+    const here = current.services.find((c) => c.name === s.name);
+    const from = here?.state ?? 'disabled';
+    if (from !== s.state) {
+      out.push({ kind: 'service-state', service: s.name, from, to: s.state });
+    } else if (s.state === 'enabled') {
+      for (const option of OPTION_KEYS) {
+        const was = here?.options?.[option] ?? null;
+        const is = s.options?.[option] ?? null;
+        if (was !== is) out.push({ kind: 'service-option', service: s.name, option, from: was, to: is });
+      }
+    }
+  }
+  for (const repo of wanted.registry.repositories) {
+    const here = current.registry.repositories.find((r) => r.name === repo.name);
+    if (!here) {
+      out.push({ kind: 'repository-missing', repository: repo.name, tags: repo.tags.length });
+      continue;
+    }
+    for (const tag of repo.tags) {
+      const digest = here.tags.find((t) => t.name === tag.name)?.digest;
+      if (digest === undefined)
+        out.push({ kind: 'tag-missing', repository: repo.name, tag: tag.name, digest: tag.digest });
+      else if (digest !== tag.digest)
+        out.push({ kind: 'tag-digest', repository: repo.name, tag: tag.name, from: digest, to: tag.digest });
+    }
+  }
+  return out;
+}
+
+const value = (v: string | number | null) => (v === null ? '(none)' : String(v));
+
+/** One line per difference, as `ledger diff` prints it. */
+export function describeDifference(d: Difference): string {
+  switch (d.kind) {
+    case 'service-state':
+      return `service ${d.service}: state ${d.from} → ${d.to}`;
+    case 'service-option':
+      return `service ${d.service}: option ${d.option} ${value(d.from)} → ${value(d.to)}`;
+    case 'repository-missing':
+      return `registry: repository ${d.repository} missing (tags: ${d.tags})`;
+    case 'tag-missing':
+      return `registry: ${d.repository}:${d.tag} missing (${d.digest})`;
+    case 'tag-digest':
+      return `registry: ${d.repository}:${d.tag} digest ${d.from} → ${d.to}`;
+  }
+}
+
+export type ServiceDifference = Extract<Difference, { service: string }>;
+
+export const isServiceDifference = (d: Difference): d is ServiceDifference =>
+  d.kind === 'service-state' || d.kind === 'service-option';
