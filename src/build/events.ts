@@ -12,7 +12,8 @@ export type BuildEvent =
       status: 'started' | 'completed' | 'cached' | 'failed';
       error?: string;
     }
-  | { type: 'log'; step: string; name: string; stream: 'stdout' | 'stderr'; text: string }
+  /** `time`: when BuildKit saw the output (its clock), to measure how late a client gets it. */
+  | { type: 'log'; step: string; name: string; stream: 'stdout' | 'stderr'; text: string; time?: string }
   | { type: 'progress'; step: string; id: string; current: number; total: number; done: boolean }
   | { type: 'warning'; step: string; text: string }
   /** buildctl's own output that is not progress JSON (its error text). */

@@ -28,8 +28,8 @@ describe('rawjson progress', () => {
       'failed',
     ]);
     expect(events.filter((e) => e.type === 'log')).toEqual([
-      { type: 'log', step: V, name: '[2/2] RUN make', stream: 'stdout', text: 'one\n' },
-      { type: 'log', step: V, name: '[2/2] RUN make', stream: 'stderr', text: 'boom\n' },
+      { type: 'log', step: V, name: '[2/2] RUN make', stream: 'stdout', text: 'one\n', time: 't' },
+      { type: 'log', step: V, name: '[2/2] RUN make', stream: 'stderr', text: 'boom\n', time: 't' },
     ]);
     expect(events).toContainEqual({ type: 'progress', step: V, id: 'x', current: 5, total: 10, done: false });
     expect(r.failed).toEqual({ name: '[2/2] RUN make', error: 'exit code: 2', tail: ['one', 'boom'] });

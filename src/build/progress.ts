@@ -24,6 +24,7 @@ interface RawLog {
   vertex: string;
   stream?: number;
   data: string;
+  timestamp?: string;
 }
 interface RawWarning {
   vertex: string;
@@ -125,6 +126,7 @@ export class ProgressReader {
       name: st.name,
       stream: l.stream === 2 ? 'stderr' : 'stdout',
       text,
+      ...(l.timestamp ? { time: l.timestamp } : {}),
     });
   }
 }
