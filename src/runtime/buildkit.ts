@@ -1,7 +1,15 @@
-// The buildkitd control client: daemon version and the worker list. The worker list is what
-// tells whether the containerd worker is really there (a daemon started before containerd's
-// socket existed runs without it, silently).
+// The buildkitd control client: daemon version, the worker list, build cache usage and prune.
+// The worker list is what tells whether the containerd worker is really there (a daemon started
+// before containerd's socket existed runs without it, silently).
+import {
+  cacheRecord,
+  pruneRequest,
+  type CacheRecord,
+  type PruneOptions,
+  type RawUsageRecord,
+} from './build-cache.js';
 import { unixClient, type UnaryClient } from './grpc.js';
+import { unixStreamClient, type StreamClient } from './grpc-stream.js';
 
 interface RawVersion {
   package: string;
@@ -31,6 +39,7 @@ const LABEL_HOSTNAME = 'org.mobyproject.buildkit.worker.hostname';
 
 export class BuildkitClient {
   private readonly control: UnaryClient;
+  private stream?: StreamClient;
   constructor(readonly socket: string) {
     this.control = unixClient('buildkit.proto', 'moby.buildkit.v1.Control', socket);
   }
@@ -52,7 +61,27 @@ export class BuildkitClient {
     }));
   }
 
+  /** Every build cache record. */
+  async diskUsage(timeoutMs = 60_000): Promise<CacheRecord[]> {
+    const res = await this.control.call<{ record: RawUsageRecord[] }>('DiskUsage', { filter: [] }, timeoutMs);
+    return res.record.map(cacheRecord);
+  }
+
+  /** Prunes the build cache; answers the records removed. */
+  async prune(opts: PruneOptions, timeoutMs = 10 * 60_000): Promise<CacheRecord[]> {
+    this.stream ??= unixStreamClient('buildkit.proto', 'moby.buildkit.v1.Control', this.socket);
+    const removed: CacheRecord[] = [];
+    await this.stream.stream<RawUsageRecord>(
+      'Prune',
+      pruneRequest(opts),
+      (r) => removed.push(cacheRecord(r)),
+      timeoutMs,
+    );
+    return removed;
+  }
+
   close(): void {
     this.control.close();
+    this.stream?.close();
   }
 }

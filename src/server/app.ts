@@ -11,6 +11,7 @@ import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
+import { imagesApi } from './images-api.js';
 import { BuildRecords } from '../build/records.js';
 import { BuildService } from '../build/service.js';
 import { join } from 'node:path';
@@ -53,6 +54,7 @@ export async function buildApp({
   await app.register(registryApi, { registry });
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc });
   await app.register(servicesApi, { config, state: registry.state });
+  await app.register(imagesApi, { config });
   const builds = new BuildService(new BuildRecords(registry.state), {
     concurrency: config.build.concurrency,
     timeoutSec: config.build.timeout,
