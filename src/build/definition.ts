@@ -4,10 +4,29 @@ import { checkDockerfile } from './dockerfile.js';
 import { parsePlatforms } from './platform.js';
 import { parseReference } from './reference.js';
 
+/**
+ * Key of the extracted context dir of a build from an uploaded archive. A symbol, so JSON.stringify
+ * leaves it out: the stored definition records the archive (digest, size), never a temp path.
+ */
+export const CONTEXT_DIR: unique symbol = Symbol('contextDir');
+
+/** What an uploaded tar / tar.gz context was: recorded instead of its content. */
+export interface ArchiveSource {
+  /** sha256 of the uploaded bytes (hex) and their count. */
+  sha256: string;
+  size: number;
+  /** The Dockerfile's path inside the archive. */
+  dockerfile: string;
+}
+
 export interface BuildDefinition {
   dockerfile: string;
   /** Context files: relative path → content. */
   files: Record<string, string>;
+  /** Set when the context came as an archive (files is then empty). */
+  archive?: ArchiveSource;
+  /** The archive's extracted context, for the driver (not stored; see CONTEXT_DIR). */
+  [CONTEXT_DIR]?: string;
   /** Repository in this registry, e.g. "demo/app". */
   repository: string;
   tags: string[];
@@ -20,7 +39,7 @@ export interface BuildDefinition {
 
 export class DefinitionError extends Error {}
 
-const MAX_CONTEXT = 64 * 1024 * 1024;
+export const MAX_CONTEXT = 64 * 1024 * 1024;
 
 /** A context path: relative, normalised, never leaving the context. */
 export function checkContextPath(path: string): void {
@@ -45,6 +64,11 @@ export function checkDefinition(d: BuildDefinition): void {
     throw new DefinitionError(
       `repository "${d.repository}" names a registry host; builds push to this registry only`,
     );
+  }
+  if (d.archive) {
+    checkContextPath(d.archive.dockerfile);
+    if (Object.keys(d.files).length > 0)
+      throw new DefinitionError('a build takes its context from files or from an archive, not both');
   }
   let size = Buffer.byteLength(d.dockerfile);
   for (const [path, content] of Object.entries(d.files)) {

@@ -1,12 +1,13 @@
 // Runs one build with buildctl against the BuildKit daemon, as DESIGN.md describes: the context
-// and Dockerfile in a private temp dir (0700, removed afterwards), a DOCKER_CONFIG of its own,
+// and Dockerfile in a private temp dir (0700, removed afterwards; a context extracted from an
+// uploaded archive is used where it lies and removed by its owner), a DOCKER_CONFIG of its own,
 // rawjson progress on stderr, the image pushed to this registry, its digest from the metadata
 // file. Canceling sends SIGINT (buildctl then cancels the solve), SIGKILL if it lingers.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { BuildDefinition } from './definition.js';
+import { CONTEXT_DIR, type BuildDefinition } from './definition.js';
 import type { BuildEvent } from './events.js';
 import { ProgressReader } from './progress.js';
 
@@ -31,12 +32,25 @@ export function buildctlArgs(
   o: { socket: string; dir: string; images: string[] },
 ): string[] {
   const args = ['--addr', `unix://${o.socket}`, 'build', '--frontend', 'dockerfile.v0'];
-  args.push(
-    '--local',
-    `context=${join(o.dir, 'context')}`,
-    '--local',
-    `dockerfile=${join(o.dir, 'dockerfile')}`,
-  );
+  const extracted = d[CONTEXT_DIR];
+  if (d.archive && extracted) {
+    // The Dockerfile stays where the archive has it; BuildKit's frontend reads `filename` there.
+    const name = basename(d.archive.dockerfile);
+    args.push(
+      '--local',
+      `context=${extracted}`,
+      '--local',
+      `dockerfile=${join(extracted, dirname(d.archive.dockerfile))}`,
+    );
+    if (name !== 'Dockerfile') args.push('--opt', `filename=${name}`);
+  } else {
+    args.push(
+      '--local',
+      `context=${join(o.dir, 'context')}`,
+      '--local',
+      `dockerfile=${join(o.dir, 'dockerfile')}`,
+    );
+  }
   args.push('--output', `type=image,${csv(`name=${o.images.join(',')}`)},push=true`);
   args.push('--progress', 'rawjson', '--metadata-file', join(o.dir, 'metadata.json'));
   for (const [k, v] of Object.entries(d.buildArgs)) args.push('--opt', `build-arg:${k}=${v}`);
@@ -48,12 +62,16 @@ export function buildctlArgs(
 }
 
 async function writeContext(d: BuildDefinition, dir: string): Promise<void> {
-  await mkdir(join(dir, 'context'), { mode: 0o700 });
-  await mkdir(join(dir, 'dockerfile'), { mode: 0o700 });
   await mkdir(join(dir, 'docker'), { mode: 0o700 });
-  await writeFile(join(dir, 'dockerfile', 'Dockerfile'), d.dockerfile, { mode: 0o600 });
   // No credentials of the user running the server reach the build; registry tokens come with auth.
   await writeFile(join(dir, 'docker', 'config.json'), '{"auths":{}}\n', { mode: 0o600 });
+  if (d.archive) {
+    if (!d[CONTEXT_DIR]) throw new BuildFailure('the uploaded context of this build is no longer there');
+    return;
+  }
+  await mkdir(join(dir, 'context'), { mode: 0o700 });
+  await mkdir(join(dir, 'dockerfile'), { mode: 0o700 });
+  await writeFile(join(dir, 'dockerfile', 'Dockerfile'), d.dockerfile, { mode: 0o600 });
   for (const [path, content] of Object.entries(d.files)) {
     const to = join(dir, 'context', path);
     await mkdir(dirname(to), { recursive: true, mode: 0o700 });

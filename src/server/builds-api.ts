@@ -1,10 +1,21 @@
-// Builds over HTTP: submit (202 with the id), history, one build, its events as Server-Sent
-// Events (everything from the start for a late subscriber, resumable with Last-Event-ID), its
-// plain-text log, cancel; and the original system's `POST /build-image`, which waits for the
-// build and answers like the original did.
+// Builds over HTTP: submit (202 with the id) as JSON (a Dockerfile and context files) or as a
+// tar / tar.gz context with the options in the query string, history, one build, its events as
+// Server-Sent Events (everything from the start for a late subscriber, resumable with
+// Last-Event-ID), its plain-text log, cancel; and the original system's `POST /build-image`,
+// which waits for the build and answers like the original did.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { DefinitionError, type BuildDefinition } from '../build/definition.js';
+import { ContextArchiveError, ContextTooLargeError, extractContext } from '../build/context-archive.js';
+import {
+  checkDefinition,
+  CONTEXT_DIR,
+  DefinitionError,
+  MAX_CONTEXT,
+  type BuildDefinition,
+} from '../build/definition.js';
 import type { BuildEvent } from '../build/events.js';
 import { ImageReferenceError, parseReference } from '../build/reference.js';
 import type { BuildService, LiveBuild } from '../build/service.js';
@@ -70,6 +81,79 @@ function definitionOf(b: BuildBody): BuildDefinition {
   return d;
 }
 
+/** Content types of the archive form; gzip is told by its magic bytes whichever is sent. */
+const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'];
+/** The archive form's query parameters (tag, buildArg, platform and label repeatable). */
+const ARCHIVE_PARAMS = [
+  'repository',
+  'tag',
+  'dockerfile',
+  'buildArg',
+  'target',
+  'platform',
+  'noCache',
+  'label',
+];
+const mediaType = (req: FastifyRequest) =>
+  (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+
+/** The archive form's options from the query string; its Dockerfile comes from the archive later. */
+function archiveQuery(query: unknown): { definition: BuildDefinition; dockerfile: string } {
+  const q = (query ?? {}) as Record<string, string | string[] | undefined>;
+  const bad = (message: string) => new HttpError(400, 'BUILD_INVALID', message);
+  for (const k of Object.keys(q)) {
+    if (!ARCHIVE_PARAMS.includes(k))
+      throw bad(`unknown query parameter "${k}"; a build from an archive takes ${ARCHIVE_PARAMS.join(', ')}`);
+  }
+  const all = (k: string): string[] => {
+    const v = q[k];
+    return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  };
+  const one = (k: string): string | undefined => {
+    const v = all(k);
+    if (v.length > 1) throw bad(`query parameter "${k}" is given ${v.length} times; it takes one value`);
+    return v[0];
+  };
+  const pairs = (k: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const kv of all(k)) {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw bad(`${k} "${kv}" must be KEY=VALUE`);
+      out[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return out;
+  };
+  const repository = one('repository');
+  if (!repository) throw bad('query parameter "repository" is required');
+  const tags = all('tag');
+  if (tags.length > 32) throw bad(`${tags.length} tags; at most 32`);
+  const noCache = one('noCache');
+  if (noCache !== undefined && !['true', 'false', '1', '0'].includes(noCache))
+    throw bad(`noCache "${noCache}" must be true or false`);
+  const definition: BuildDefinition = {
+    dockerfile: '',
+    files: {},
+    repository,
+    tags: tags.length ? tags : ['latest'],
+    buildArgs: pairs('buildArg'),
+    noCache: noCache === 'true' || noCache === '1',
+    labels: pairs('label'),
+  };
+  const target = one('target');
+  if (target !== undefined) definition.target = target;
+  const platforms = all('platform').flatMap((p) => p.split(','));
+  if (platforms.length) definition.platforms = platforms;
+  // "./docker/app.Dockerfile" is what people type: the same path
+  return { definition, dockerfile: one('dockerfile')?.replace(/^(\.\/+)+/, '') ?? 'Dockerfile' };
+}
+
+/** After an answer sent before the upload was read to its end: drain the rest (a huge one closes the connection). */
+async function drainUpload(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (req.raw.complete) return;
+  if (Number(req.headers['content-length']) > 2 * MAX_CONTEXT) reply.header('connection', 'close');
+  req.raw.on('data', () => {});
+}
+
 /** The seed's 503 when buildkitd cannot be reached, with the command that fixes it. */
 async function requireDaemon(socket: string): Promise<void> {
   try {
@@ -131,13 +215,80 @@ export const buildsApi: FastifyPluginAsync<{
     return r;
   };
 
-  app.post<{ Body: BuildBody }>('/api/v1/builds', { schema: { body: buildSchema } }, async (req, reply) => {
-    await requireDaemon(config.buildkit.socket);
-    const b = await submit(builds, definitionOf(req.body));
-    return reply
+  const workDir = join(config.dataDir, 'builds');
+  const accepted = (reply: FastifyReply, b: LiveBuild) =>
+    reply
       .code(202)
       .send({ id: b.id, build: `/api/v1/builds/${b.id}`, events: `/api/v1/builds/${b.id}/events` });
-  });
+
+  /** The archive form: options checked, the upload extracted (a 400 or 413 leaves nothing), the build queued. */
+  async function submitArchive(req: FastifyRequest, reply: FastifyReply) {
+    const { definition, dockerfile } = archiveQuery(req.query);
+    try {
+      checkDefinition({ ...definition, dockerfile: 'FROM scratch' }); // everything but the Dockerfile, before the upload
+    } catch (err) {
+      if (err instanceof DefinitionError) throw new HttpError(400, 'BUILD_INVALID', err.message);
+      throw err;
+    }
+    const announced = Number(req.headers['content-length']);
+    if (announced > MAX_CONTEXT)
+      throw new HttpError(
+        413,
+        'CONTEXT_TOO_LARGE',
+        `the uploaded archive is ${announced} bytes; at most ${MAX_CONTEXT}`,
+      );
+    await requireDaemon(config.buildkit.socket);
+    let ctx;
+    try {
+      // Not destroyed when extraction stops early: the rest is drained, so the answer gets through.
+      const upload = (req.body as Readable).iterator({ destroyOnReturn: false });
+      ctx = await extractContext(upload, { workDir, dockerfile, maxBytes: MAX_CONTEXT });
+    } catch (err) {
+      if (err instanceof ContextArchiveError) throw new HttpError(400, 'BUILD_INVALID', err.message);
+      if (err instanceof ContextTooLargeError) throw new HttpError(413, 'CONTEXT_TOO_LARGE', err.message);
+      throw err;
+    }
+    const dir = ctx.dir;
+    const remove = () =>
+      rm(dir, { recursive: true, force: true }).catch((err: Error) =>
+        req.log.warn({ err, dir }, 'could not remove a build context'),
+      );
+    let b: LiveBuild;
+    try {
+      b = await submit(builds, {
+        ...definition,
+        dockerfile: ctx.dockerfile,
+        archive: { sha256: ctx.sha256, size: ctx.size, dockerfile },
+        [CONTEXT_DIR]: dir,
+      });
+    } catch (err) {
+      await remove();
+      throw err;
+    }
+    void b.done.then(remove);
+    req.log.info(
+      { buildId: b.id, archive: { sha256: ctx.sha256, size: ctx.size, files: ctx.files, bytes: ctx.bytes } },
+      'build context extracted',
+    );
+    return accepted(reply, b);
+  }
+
+  app.addContentTypeParser(ARCHIVE_TYPES, (_req, payload, done) => done(null, payload));
+  app.post<{ Body: BuildBody }>(
+    '/api/v1/builds',
+    {
+      schema: { body: { content: { 'application/json': { schema: buildSchema } } } },
+      onSend: async (req, reply) => drainUpload(req, reply),
+    },
+    async (req, reply) => {
+      if (ARCHIVE_TYPES.includes(mediaType(req))) return submitArchive(req, reply);
+      // Only a JSON body was validated by the schema; anything else parsed (or nothing) is not a build.
+      if (mediaType(req) !== 'application/json')
+        throw new HttpError(400, 'FST_ERR_VALIDATION', 'body must be object');
+      await requireDaemon(config.buildkit.socket);
+      return accepted(reply, await submit(builds, definitionOf(req.body)));
+    },
+  );
 
   app.get<{ Querystring: { limit?: number; before?: string } }>(
     '/api/v1/builds',
