@@ -8,6 +8,7 @@ import { gcCommand } from './gc.js';
 import { ledgerCommand } from './ledger.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
+import { usersCommand } from './users.js';
 
 export function program(): Command {
   const cli = new Command('opencloud')
@@ -16,7 +17,14 @@ export function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
-  for (const cmd of [serveCommand(), doctorCommand(), gcCommand(), servicesCommand(), ledgerCommand()])
+  for (const cmd of [
+    serveCommand(),
+    doctorCommand(),
+    gcCommand(),
+    servicesCommand(),
+    usersCommand(),
+    ledgerCommand(),
+  ])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;
 }

@@ -51,10 +51,28 @@ export async function listTags(reg: Registry, name: string, req: FastifyRequest,
 }
 
 export async function catalog(reg: Registry, req: FastifyRequest, reply: FastifyReply) {
+  const mayPull = req.mayPull;
   const repositories = await page(req, reply, '/v2/_catalog', (limit, after) =>
-    reg.state.listRepositories(limit, after),
+    mayPull ? visibleRepositories(reg, mayPull, limit, after) : reg.state.listRepositories(limit, after),
   );
   return reply.status(200).type('application/json').send({ repositories });
+}
+
+/** With authentication on, the catalog shows only what the caller may pull: filtered page by page. */
+async function visibleRepositories(
+  reg: Registry,
+  mayPull: (repository: string) => Promise<boolean>,
+  limit: number,
+  after?: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let cursor = after; out.length < limit;) {
+    const rows = await reg.state.listRepositories(limit, cursor);
+    for (const r of rows) if (out.length < limit && (await mayPull(r))) out.push(r);
+    if (rows.length < limit) break;
+    cursor = rows[rows.length - 1];
+  }
+  return out;
 }
 
 export async function referrers(

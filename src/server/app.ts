@@ -12,6 +12,10 @@ import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
 import { imagesApi } from './images-api.js';
+import { apiAuth } from './api-auth.js';
+import { authContext, registryAuth } from './registry-auth.js';
+import { AuthStore } from '../auth/store.js';
+import { tokenKey } from '../auth/token-key.js';
 import { BuildRecords } from '../build/records.js';
 import { BuildService } from '../build/service.js';
 import { join } from 'node:path';
@@ -44,6 +48,10 @@ export async function buildApp({
     return503OnClosing: true,
   });
   installErrorHandlers(app);
+  // Before any route: Fastify fixes a route's hooks when the route is registered.
+  const auth = authContext(new AuthStore(registry.state), await tokenKey(config.dataDir));
+  await registryAuth(app, auth);
+  apiAuth(app, auth);
   app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
   app.addHook('onSend', async (_req, reply) => {

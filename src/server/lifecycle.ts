@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { probeDataDir } from '../doctor/data-dir.js';
 import { ConfigError, DataDirError } from '../errors.js';
 import { GcRunner } from '../registry/gc-runner.js';
+import { AuthStore } from '../auth/store.js';
 import { openRegistry } from '../registry/open.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health.js';
@@ -25,12 +26,6 @@ export function isLoopback(host: string): boolean {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const { host, port } = config.listen;
-  // Authentication arrives with its own issue; until it is configured, only loopback is safe.
-  if (!isLoopback(host) && !config.insecureNoAuth) {
-    throw new ConfigError(`refusing to listen on ${host}:${port} without authentication`, {
-      hint: 'listen on 127.0.0.1, or pass --insecure-no-auth (OPENCLOUD_INSECURE_NO_AUTH=true) if the network is trusted',
-    });
-  }
   try {
     await probeDataDir(config.dataDir);
   } catch (err) {
@@ -42,6 +37,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
   const registry = await openRegistry(config.dataDir, config.registry);
+  // Without a user, nothing is checked: only loopback is safe then (DESIGN.md, "exposure").
+  if (
+    !isLoopback(host) &&
+    !config.insecureNoAuth &&
+    (await new AuthStore(registry.state).userCount()) === 0
+  ) {
+    await registry.state.close();
+    throw new ConfigError(`refusing to listen on ${host}:${port} without authentication: no user exists`, {
+      hint: 'create one with `opencloud users add --admin NAME`, listen on 127.0.0.1, or pass --insecure-no-auth if the network is trusted',
+    });
+  }
   const gc = new GcRunner(registry, config, logger);
   const app = await buildApp({ config, logger, readiness, registry, gc });
   app.addHook('onClose', async () => {

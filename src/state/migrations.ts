@@ -156,4 +156,37 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('builds_created').on('builds').column('created_at').execute();
     },
   },
+  '0004_auth': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('password_hash', 'varchar(255)', (c) => c.notNull())
+        .addColumn('admin', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('grants')
+        .addColumn('subject', 'varchar(80)', (c) => c.notNull())
+        .addColumn('pattern', 'varchar(255)', (c) => c.notNull())
+        .addColumn('actions', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('grants_pk', ['subject', 'pattern'])
+        .execute();
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('user_name', 'varchar(64)', (c) =>
+          c.notNull().references('users.name').onDelete('cascade'),
+        )
+        .addColumn('name', 'varchar(64)', (c) => c.notNull())
+        .addColumn('secret_sha256', 'varchar(64)', (c) => c.notNull())
+        .addColumn('scopes', 'text')
+        .addColumn('expires_at', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('last_used_at', 'varchar(32)')
+        .addColumn('revoked_at', 'varchar(32)')
+        .execute();
+    },
+  },
 });

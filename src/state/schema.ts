@@ -111,6 +111,37 @@ export interface BuildsTable {
   finished_at: string | null;
 }
 
+/** Users; a password hash is scrypt with its parameters (see src/auth/passwords.ts). */
+export interface UsersTable {
+  name: string;
+  password_hash: string;
+  admin: number;
+  created_at: string;
+}
+
+/** Who may do what where: subject "user:<name>" or "anonymous", a repository pattern, actions. */
+export interface GrantsTable {
+  subject: string;
+  pattern: string;
+  /** Comma-separated: pull, push, delete, build. */
+  actions: string;
+  created_at: string;
+}
+
+/** API tokens: the secret is stored as its sha256; scopes narrow what the user may do. */
+export interface ApiTokensTable {
+  id: string;
+  user_name: string;
+  name: string;
+  secret_sha256: string;
+  /** JSON list of {pattern, actions} or ["admin"]; null: everything the user may do. */
+  scopes: string | null;
+  expires_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -124,4 +155,7 @@ export interface Database {
   install_events: InstallEventsTable;
   install_artifacts: InstallArtifactsTable;
   builds: BuildsTable;
+  users: UsersTable;
+  grants: GrantsTable;
+  api_tokens: ApiTokensTable;
 }

@@ -1,0 +1,27 @@
+// What a principal may do on a repository: admins everything; others the union of their own
+// grants and the anonymous ones whose pattern matches, narrowed by an API token's scopes.
+import { ACTIONS, matchesPattern, type Action } from './patterns.js';
+import type { AuthStore, Principal, Scope } from './store.js';
+
+const union = (scopes: Scope[], repository: string) =>
+  new Set(scopes.filter((s) => matchesPattern(s.pattern, repository)).flatMap((s) => s.actions));
+
+export async function allowedActions(
+  store: AuthStore,
+  p: Principal,
+  repository: string,
+): Promise<Set<Action>> {
+  let allowed: Set<Action>;
+  if (p.admin) allowed = new Set(ACTIONS);
+  else {
+    const subjects = p.kind === 'user' ? ['anonymous', `user:${p.name}`] : ['anonymous'];
+    allowed = union(await store.grantsFor(subjects), repository);
+  }
+  if (p.tokenScopes === undefined || p.tokenScopes === 'admin') return allowed;
+  const scoped = union(p.tokenScopes, repository);
+  return new Set([...allowed].filter((a) => scoped.has(a)));
+}
+
+/** Admin rights: an admin user, not through a token narrowed to repositories. */
+export const isAdmin = (p: Principal) =>
+  p.admin && (p.tokenScopes === undefined || p.tokenScopes === 'admin');

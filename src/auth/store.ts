@@ -1,0 +1,256 @@
+// Users, grants and API tokens in the StateStore. Passwords are scrypt hashes; an API token is
+// shown once (`oc_<id>_<secret>`) and stored as the sha256 of its secret (a 256-bit random
+// secret needs no slow hash). Grants give a subject ("user:<name>" or "anonymous") actions on a
+// repository pattern.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { StateStore } from '../state/store.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { parseActions, type Action } from './patterns.js';
+
+export interface Scope {
+  pattern: string;
+  actions: Action[];
+}
+
+export interface Principal {
+  kind: 'user' | 'anonymous';
+  name: string;
+  admin: boolean;
+  /** An API token's scopes: the user's rights are narrowed to these. Undefined: not a token. */
+  tokenScopes?: Scope[] | 'admin';
+}
+
+export const ANONYMOUS: Principal = { kind: 'anonymous', name: 'anonymous', admin: false };
+
+export class AuthError extends Error {}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const now = () => new Date().toISOString();
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function checkUserName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new AuthError(
+      `"${name}" is not a user name (lowercase letters, digits, '.', '_', '-'; at most 64)`,
+    );
+  }
+}
+
+export function checkPattern(pattern: string): void {
+  if (!/^[a-z0-9*][a-z0-9._\-/*]*$/.test(pattern) || pattern.includes('//')) {
+    throw new AuthError(
+      `"${pattern}" is not a repository pattern (a repository name, with * or ** as wildcards)`,
+    );
+  }
+}
+
+export class AuthStore {
+  constructor(private readonly state: StateStore) {}
+
+  private get db() {
+    return this.state.db;
+  }
+
+  async userCount(): Promise<number> {
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async addUser(name: string, password: string, admin: boolean): Promise<void> {
+    checkUserName(name);
+    if (password.length < 8) throw new AuthError('a password needs at least 8 characters');
+    const exists = await this.db
+      .selectFrom('users')
+      .select('name')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (exists) throw new AuthError(`user ${name} already exists`);
+    await this.db
+      .insertInto('users')
+      .values({ name, password_hash: await hashPassword(password), admin: admin ? 1 : 0, created_at: now() })
+      .execute();
+  }
+
+  async setPassword(name: string, password: string): Promise<void> {
+    if (password.length < 8) throw new AuthError('a password needs at least 8 characters');
+    const r = await this.db
+      .updateTable('users')
+      .set({ password_hash: await hashPassword(password) })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new AuthError(`no user ${name}`);
+  }
+
+  async deleteUser(name: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw new AuthError(`no user ${name}`);
+      await trx.deleteFrom('grants').where('subject', '=', `user:${name}`).execute();
+      await trx.deleteFrom('api_tokens').where('user_name', '=', name).execute();
+    });
+  }
+
+  async listUsers(): Promise<{ name: string; admin: boolean; createdAt: string; grants: Scope[] }[]> {
+    const users = await this.db
+      .selectFrom('users')
+      .select(['name', 'admin', 'created_at'])
+      .orderBy('name')
+      .execute();
+    return Promise.all(
+      users.map(async (u) => ({
+        name: u.name,
+        admin: u.admin === 1,
+        createdAt: u.created_at,
+        grants: await this.grantsFor([`user:${u.name}`]),
+      })),
+    );
+  }
+
+  /** Sets the actions of a subject on a pattern (replacing earlier ones); no actions revokes. */
+  async grant(subject: string, pattern: string, actions: Action[]): Promise<void> {
+    checkPattern(pattern);
+    if (subject !== 'anonymous') {
+      const user = subject.replace(/^user:/, '');
+      const exists = await this.db
+        .selectFrom('users')
+        .select('name')
+        .where('name', '=', user)
+        .executeTakeFirst();
+      if (!exists) throw new AuthError(`no user ${user}`);
+      subject = `user:${user}`;
+    }
+    await this.db
+      .deleteFrom('grants')
+      .where('subject', '=', subject)
+      .where('pattern', '=', pattern)
+      .execute();
+    if (actions.length === 0) return;
+    await this.db
+      .insertInto('grants')
+      .values({ subject, pattern, actions: actions.join(','), created_at: now() })
+      .execute();
+  }
+
+  async grantsFor(subjects: string[]): Promise<Scope[]> {
+    if (subjects.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('grants')
+      .select(['pattern', 'actions'])
+      .where('subject', 'in', subjects)
+      .orderBy('pattern')
+      .execute();
+    return rows.map((r) => ({ pattern: r.pattern, actions: parseActions(r.actions) }));
+  }
+
+  async checkPassword(name: string, password: string): Promise<Principal | undefined> {
+    const u = await this.db
+      .selectFrom('users')
+      .select(['name', 'password_hash', 'admin'])
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!u || !(await verifyPassword(password, u.password_hash))) return undefined;
+    return { kind: 'user', name: u.name, admin: u.admin === 1 };
+  }
+
+  async createToken(
+    user: string,
+    name: string,
+    scopes: Scope[] | 'admin' | null,
+    expiresAt: Date | null,
+  ): Promise<{ id: string; token: string }> {
+    const u = await this.db
+      .selectFrom('users')
+      .select(['name', 'admin'])
+      .where('name', '=', user)
+      .executeTakeFirst();
+    if (!u) throw new AuthError(`no user ${user}`);
+    if (scopes === 'admin' && u.admin !== 1)
+      throw new AuthError(`user ${user} is not an admin; the token cannot be either`);
+    for (const s of Array.isArray(scopes) ? scopes : []) checkPattern(s.pattern);
+    const id = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    await this.db
+      .insertInto('api_tokens')
+      .values({
+        id,
+        user_name: user,
+        name,
+        secret_sha256: sha256(secret),
+        scopes: scopes === null ? null : JSON.stringify(scopes),
+        expires_at: expiresAt?.toISOString() ?? null,
+        created_at: now(),
+      })
+      .execute();
+    return { id, token: `oc_${id}_${secret}` };
+  }
+
+  /** The principal an API token stands for, if it is valid, unexpired and not revoked. */
+  async checkToken(token: string): Promise<Principal | undefined> {
+    const m = /^oc_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/.exec(token);
+    if (!m) return undefined;
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .innerJoin('users', 'users.name', 'api_tokens.user_name')
+      .select([
+        'api_tokens.secret_sha256',
+        'api_tokens.scopes',
+        'api_tokens.expires_at',
+        'api_tokens.revoked_at',
+        'users.name',
+        'users.admin',
+        'api_tokens.last_used_at',
+      ])
+      .where('api_tokens.id', '=', m[1] as string)
+      .executeTakeFirst();
+    if (!row || row.revoked_at) return undefined;
+    if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return undefined;
+    const given = Buffer.from(sha256(m[2] as string), 'hex');
+    if (!timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) return undefined;
+    // Last use is kept to the minute: a token used for every blob must not write on every request.
+    if (!row.last_used_at || Date.now() - Date.parse(row.last_used_at) > 60_000) {
+      await this.db
+        .updateTable('api_tokens')
+        .set({ last_used_at: now() })
+        .where('id', '=', m[1] as string)
+        .execute();
+    }
+    const scopes = row.scopes === null ? undefined : (JSON.parse(row.scopes) as Scope[] | 'admin');
+    return {
+      kind: 'user',
+      name: row.name,
+      admin: row.admin === 1,
+      ...(scopes === undefined ? {} : { tokenScopes: scopes }),
+    };
+  }
+
+  async listTokens(user?: string) {
+    let q = this.db
+      .selectFrom('api_tokens')
+      .select(['id', 'user_name', 'name', 'scopes', 'expires_at', 'created_at', 'last_used_at', 'revoked_at'])
+      .orderBy('created_at');
+    if (user) q = q.where('user_name', '=', user);
+    return (await q.execute()).map((t) => ({
+      id: t.id,
+      user: t.user_name,
+      name: t.name,
+      scopes: t.scopes === null ? null : (JSON.parse(t.scopes) as Scope[] | 'admin'),
+      expiresAt: t.expires_at,
+      createdAt: t.created_at,
+      lastUsedAt: t.last_used_at,
+      revokedAt: t.revoked_at,
+    }));
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    const r = await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new AuthError(`no active token ${id}`);
+  }
+}

@@ -1,0 +1,247 @@
+// Registry authentication the way Docker-style clients expect it, on as soon as a user exists:
+// /v2/ answers 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…`; the token endpoint
+// (GET, or POST with OAuth2 password form) takes Basic credentials — a password or an API token —
+// or none (anonymous), and signs a short-lived token holding only the scopes the caller has.
+// /v2/ also takes Basic credentials and API tokens directly.
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { allowedActions } from '../auth/access.js';
+import { Authenticator, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
+import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
+import { ACTIONS, type Action } from '../auth/patterns.js';
+import { ANONYMOUS, type AuthStore, type Principal } from '../auth/store.js';
+import { OciError } from '../registry/errors.js';
+import { parseRegistryPath } from '../registry/names.js';
+import { HttpError } from './envelope.js';
+
+export const SERVICE = 'opencloud-registry';
+const TOKEN_TTL_S = 300;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when authentication is on: who is asking (anonymous included). */
+    principal?: Principal;
+    /** For listings: whether the caller may pull from a repository. */
+    mayPull?: (repository: string) => Promise<boolean>;
+  }
+}
+
+export interface AuthContext {
+  store: AuthStore;
+  authn: Authenticator;
+  key: Buffer;
+  /** Authentication is on once a user exists (checked at most every 2 s). */
+  enabled(): Promise<boolean>;
+}
+
+export function authContext(store: AuthStore, key: Buffer): AuthContext {
+  let cached = { at: 0, on: false };
+  return {
+    store,
+    authn: new Authenticator(store),
+    key,
+    async enabled() {
+      if (Date.now() - cached.at > 2000) cached = { at: Date.now(), on: (await store.userCount()) > 0 };
+      return cached.on;
+    },
+  };
+}
+
+/** What a /v2/ request needs: a repository action, the catalog, or just a signed-in caller. */
+function needed(method: string, path: string): { repository?: string; action: Action | 'catalog' | 'base' } {
+  const route = parseRegistryPath(path);
+  if (!route) return { action: 'base' };
+  if (route.kind === 'catalog') return { action: 'catalog' };
+  // Upload sessions belong to pushing, whatever the method; reading content is pulling.
+  const repository = route.name;
+  if (route.kind === 'upload' || route.kind === 'uploads') return { repository, action: 'push' };
+  if (method === 'DELETE') return { repository, action: 'delete' };
+  if (method === 'GET' || method === 'HEAD') return { repository, action: 'pull' };
+  return { repository, action: 'push' };
+}
+
+const realm = (req: FastifyRequest) => `${req.protocol}://${req.headers.host ?? 'localhost'}/auth/token`;
+
+function challenge(req: FastifyRequest, reply: FastifyReply, scope?: string, error?: string): void {
+  const parts = [`realm="${realm(req)}"`, `service="${SERVICE}"`];
+  if (scope) parts.push(`scope="${scope}"`);
+  if (error) parts.push(`error="${error}"`);
+  reply.header('www-authenticate', `Bearer ${parts.join(',')}`);
+}
+
+const scopeFor = (n: ReturnType<typeof needed>) =>
+  n.action === 'catalog'
+    ? 'registry:catalog:*'
+    : n.repository
+      ? `repository:${n.repository}:${n.action === 'push' ? 'pull,push' : n.action}`
+      : undefined;
+
+const covers = (claims: RegistryClaims, type: string, name: string, action: string) =>
+  claims.access.some(
+    (a) => a.type === type && a.name === name && (a.actions.includes(action) || a.actions.includes('*')),
+  );
+
+/** The principal behind Basic credentials or an API token used as Bearer; undefined if none given. */
+async function principalOf(
+  ctx: AuthContext,
+  req: FastifyRequest,
+  registry: boolean,
+): Promise<Principal | 'invalid' | undefined> {
+  const creds = parseAuthorization(req.headers.authorization);
+  if (!creds) return undefined;
+  try {
+    if (creds.kind === 'basic') return (await ctx.authn.basic(creds.user, creds.secret, req.ip)) ?? 'invalid';
+    if (creds.token.startsWith('oc_')) return (await ctx.store.checkToken(creds.token)) ?? 'invalid';
+  } catch (err) {
+    if (err instanceof TooManyAttempts) {
+      throw registry
+        ? new OciError('TOOMANYREQUESTS', err.message, undefined, 429)
+        : new HttpError(429, 'TOO_MANY_ATTEMPTS', err.message);
+    }
+    throw err;
+  }
+  return 'invalid';
+}
+
+async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const path = req.url.split('?')[0] as string;
+  const need = needed(req.method, path);
+  const creds = parseAuthorization(req.headers.authorization);
+  const deny = (message: string, error?: string): never => {
+    challenge(req, reply, scopeFor(need), error);
+    throw new OciError('UNAUTHORIZED', message);
+  };
+  if (!creds)
+    deny('authentication required: sign in (docker login, skopeo login, crane auth login) or get a token');
+  if (creds?.kind === 'bearer' && !creds.token.startsWith('oc_')) {
+    const claims = verifyToken(creds.token, ctx.key, SERVICE);
+    if (!claims) return deny('the token is invalid or expired', 'invalid_token');
+    const principal: Principal =
+      claims.sub === 'anonymous' ? ANONYMOUS : { kind: 'user', name: claims.sub, admin: false };
+    req.principal = principal;
+    if (need.action === 'base') return;
+    if (need.action === 'catalog') {
+      if (!covers(claims, 'registry', 'catalog', '*'))
+        deny('the token does not allow the catalog', 'insufficient_scope');
+      const user = principal.kind === 'user' ? await userPrincipal(ctx, principal.name) : ANONYMOUS;
+      req.mayPull = async (r) => (await allowedActions(ctx.store, user ?? ANONYMOUS, r)).has('pull');
+      return;
+    }
+    if (!covers(claims, 'repository', need.repository as string, need.action)) {
+      deny(`the token does not allow ${need.action} on ${need.repository}`, 'insufficient_scope');
+    }
+    return;
+  }
+  const principal = await principalOf(ctx, req, true);
+  if (principal === 'invalid' || principal === undefined)
+    return deny('the user name, password or token is not valid');
+  req.principal = principal;
+  if (need.action === 'base') return;
+  if (need.action === 'catalog') {
+    req.mayPull = async (r) => (await allowedActions(ctx.store, principal, r)).has('pull');
+    return;
+  }
+  if (!(await allowedActions(ctx.store, principal, need.repository as string)).has(need.action)) {
+    throw new OciError('DENIED', `${principal.name} may not ${need.action} ${need.repository}`);
+  }
+}
+
+async function userPrincipal(ctx: AuthContext, name: string): Promise<Principal | undefined> {
+  const u = (await ctx.store.listUsers()).find((x) => x.name === name);
+  return u ? { kind: 'user', name, admin: u.admin } : undefined;
+}
+
+/** "repository:demo/app:pull,push" → parts; names never hold ':', the type may ("repository(plugin)"). */
+function parseScope(scope: string): { type: string; name: string; actions: string[] } | undefined {
+  const first = scope.indexOf(':');
+  const last = scope.lastIndexOf(':');
+  if (first < 0 || last <= first) return undefined;
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
+}
+
+async function issue(ctx: AuthContext, principal: Principal, scopes: string[]) {
+  const access: RegistryClaims['access'] = [];
+  for (const s of scopes.flatMap((x) => x.split(' ')).filter(Boolean)) {
+    const p = parseScope(s);
+    if (!p) continue;
+    if (p.type === 'registry' && p.name === 'catalog') {
+      access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+    } else if (p.type.startsWith('repository')) {
+      const allowed = await allowedActions(ctx.store, principal, p.name);
+      const granted = p.actions.flatMap((a) =>
+        a === '*'
+          ? ACTIONS.every((x) => x === 'build' || allowed.has(x))
+            ? ['*']
+            : []
+          : allowed.has(a as Action)
+            ? [a]
+            : [],
+      );
+      access.push({ type: 'repository', name: p.name, actions: granted });
+    }
+  }
+  const iat = Math.floor(Date.now() / 1000);
+  const token = signToken(
+    { iss: 'opencloud', sub: principal.name, aud: SERVICE, iat, exp: iat + TOKEN_TTL_S, access },
+    ctx.key,
+  );
+  return {
+    token,
+    access_token: token,
+    expires_in: TOKEN_TTL_S,
+    issued_at: new Date(iat * 1000).toISOString(),
+  };
+}
+
+const tokenEndpoints: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+  const signIn = async (req: FastifyRequest, user?: string, secret?: string): Promise<Principal> => {
+    if (user !== undefined && secret !== undefined) {
+      try {
+        const p = await ctx.authn.basic(user, secret, req.ip);
+        if (p) return p;
+      } catch (err) {
+        if (err instanceof TooManyAttempts) throw new HttpError(429, 'TOO_MANY_ATTEMPTS', err.message);
+        throw err;
+      }
+      throw new HttpError(401, 'UNAUTHORIZED', 'the user name, password or token is not valid');
+    }
+    const p = await principalOf(ctx, req, false);
+    if (p === 'invalid')
+      throw new HttpError(401, 'UNAUTHORIZED', 'the user name, password or token is not valid');
+    return p ?? ANONYMOUS;
+  };
+  app.get<{ Querystring: { scope?: string | string[]; service?: string } }>('/auth/token', async (req) => {
+    const scope = req.query.scope;
+    return issue(ctx, await signIn(req), scope === undefined ? [] : Array.isArray(scope) ? scope : [scope]);
+  });
+  app.post<{ Body: Record<string, string> }>('/auth/token', async (req) => {
+    const b = req.body ?? {};
+    if (b.grant_type !== undefined && b.grant_type !== 'password') {
+      throw new HttpError(
+        400,
+        'UNSUPPORTED_GRANT',
+        `grant_type ${b.grant_type} is not supported; use password`,
+      );
+    }
+    return issue(ctx, await signIn(req, b.username, b.password), b.scope ? [b.scope] : []);
+  });
+};
+
+/** Registers the token endpoint and the /v2/ guard (a root-level hook, so it sees every /v2/ route). */
+export async function registryAuth(app: FastifyInstance, ctx: AuthContext): Promise<void> {
+  await app.register(tokenEndpoints, { ctx });
+  app.addHook('onRequest', async (req, reply) => {
+    if (!(req.url === '/v2' || req.url.startsWith('/v2/') || req.url.startsWith('/v2?'))) return;
+    if (!(await ctx.enabled())) return;
+    await guardRegistry(ctx, req, reply);
+  });
+}

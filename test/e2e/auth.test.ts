@@ -1,0 +1,206 @@
+// Authentication and permissions with real clients: once a user exists, /v2/ challenges with the
+// Docker token flow; skopeo, crane and podman sign in with passwords or API tokens; grants decide
+// pull/push/delete per repository pattern; anonymous pull where granted; the catalog shows only
+// what the caller may pull; the JSON API needs a signed-in user and admin for the installer.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBaseImage, type BaseImage } from '../support/base-image.js';
+import { runCli, startServe, type ServeHandle } from '../support/cli.js';
+import { missing, testEnv, titled } from '../support/env.js';
+import { tool } from '../support/tools.js';
+
+const exec = promisify(execFile);
+const why = missing('skopeo', 'crane', 'podman');
+
+async function fails(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return e.stderr ?? e.message;
+  }
+  throw new Error('expected the command to fail');
+}
+
+describe.skipIf(why)(titled('authentication with real clients', why), () => {
+  let server: ServeHandle;
+  let host: string;
+  let dataDir: string;
+  let base: BaseImage;
+  const pw: Record<string, string> = {};
+  const cli = (args: string[]) => runCli([...args, '--data-dir', dataDir]);
+  const skopeoCopy = (to: string, creds?: string) =>
+    exec('skopeo', [
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      ...(creds ? ['--dest-creds', creds] : []),
+      `oci:${base.layout}:${base.tag}`,
+      `docker://${host}/${to}`,
+    ]);
+  const inspect = (ref: string, creds?: string) =>
+    exec('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      ...(creds ? ['--creds', creds] : ['--no-creds']),
+      `docker://${host}/${ref}`,
+    ]);
+  const api = (path: string, creds?: string, init: RequestInit = {}) =>
+    fetch(`${server.url}${path}`, {
+      ...init,
+      headers: {
+        ...(init.headers as Record<string, string>),
+        ...(creds ? { authorization: `Basic ${Buffer.from(creds).toString('base64')}` } : {}),
+      },
+    });
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'opencloud-auth-'));
+    base = ensureBaseImage(testEnv!.cacheDir);
+    for (const [name, admin] of [
+      ['alice', true],
+      ['bob', false],
+      ['carol', false],
+    ] as const) {
+      const r = await cli(['users', 'add', name, '--generate', ...(admin ? ['--admin'] : [])]);
+      expect(r.code, r.stderr).toBe(0);
+      pw[name] = /password: (\S+)/.exec(r.stdout)?.[1] as string;
+    }
+    expect((await cli(['users', 'grant', 'bob', 'team/*', 'pull,push'])).code).toBe(0);
+    expect((await cli(['users', 'grant', 'anonymous', 'public/**', 'pull'])).code).toBe(0);
+    server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    host = new URL(server.url).host;
+  }, 60_000);
+
+  afterAll(async () => {
+    server?.child.kill('SIGTERM');
+    await server?.exited;
+  });
+
+  it('challenges with the token flow and refuses a push without credentials', async () => {
+    const res = await fetch(`${server.url}/v2/`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer realm="http://${host}/auth/token",service="opencloud-registry"`,
+    );
+    const push = await fetch(`${server.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
+    expect(push.status).toBe(401);
+    expect(push.headers.get('www-authenticate')).toContain('scope="repository:team/app:pull,push"');
+    expect(((await push.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('UNAUTHORIZED');
+    expect(await fails(skopeoCopy('team/app:1'))).toMatch(/authentication required|unauthorized|denied/i);
+  });
+
+  it('skopeo pushes and reads with a password where granted, and is denied elsewhere', async () => {
+    await skopeoCopy('team/app:1', `bob:${pw.bob}`);
+    const seen = JSON.parse((await inspect('team/app:1', `bob:${pw.bob}`)).stdout) as { Digest: string };
+    expect(seen.Digest).toBe(base.digest);
+    expect(await fails(skopeoCopy('other/app:1', `bob:${pw.bob}`))).toMatch(
+      /denied|unauthorized|insufficient/i,
+    );
+    expect(await fails(skopeoCopy('team/app:2', `carol:${pw.carol}`))).toMatch(
+      /denied|unauthorized|insufficient/i,
+    );
+    expect(await fails(skopeoCopy('team/app:3', `bob:not-his-password`))).toMatch(/unauthorized|invalid/i);
+  }, 120_000);
+
+  it('anonymous pulls where granted and nowhere else', async () => {
+    await skopeoCopy('public/base:1', `alice:${pw.alice}`);
+    await skopeoCopy('private/secret:1', `alice:${pw.alice}`);
+    expect((JSON.parse((await inspect('public/base:1')).stdout) as { Digest: string }).Digest).toBe(
+      base.digest,
+    );
+    expect(await fails(inspect('team/app:1'))).toMatch(/unauthorized|denied|authentication required/i);
+  }, 120_000);
+
+  it('crane signs in and sees only the repositories it may pull in the catalog', async () => {
+    const crane = tool('crane');
+    const env = { ...process.env, DOCKER_CONFIG: mkdtempSync(join(tmpdir(), 'opencloud-auth-crane-')) };
+    await exec(crane, ['auth', 'login', host, '-u', 'bob', '-p', pw.bob as string, '--insecure'], { env });
+    const catalog = (await exec(crane, ['catalog', '--insecure', host], { env })).stdout.trim().split('\n');
+    expect(catalog.sort()).toEqual(['public/base', 'team/app']);
+    expect((await exec(crane, ['ls', '--insecure', `${host}/team/app`], { env })).stdout.trim()).toBe('1');
+    await exec(crane, ['tag', '--insecure', `${host}/team/app:1`, 'crane-tag'], { env });
+    expect(await fails(exec(crane, ['delete', '--insecure', `${host}/team/app:crane-tag`], { env }))).toMatch(
+      /denied|unauthorized|UNAUTHORIZED|DENIED/,
+    );
+  }, 120_000);
+
+  it('podman logs in and pulls through the token flow', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opencloud-auth-podman-'));
+    const env = { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'auth.json') };
+    // Its own image store: nothing left by other runs answers for the image.
+    const podman = (args: string[]) =>
+      exec('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), ...args], { env });
+    await podman(['login', '--tls-verify=false', '-u', 'bob', '-p', pw.bob as string, host]);
+    await podman(['pull', '--tls-verify=false', `${host}/team/app:1`]);
+    const id = (
+      await podman(['image', 'inspect', '--format', '{{.Digest}}', `${host}/team/app:1`])
+    ).stdout.trim();
+    expect(id).toBe(base.digest);
+    await podman(['rmi', `${host}/team/app:1`]);
+  }, 120_000);
+
+  it('API tokens: scoped, usable as a registry password, revocable', async () => {
+    const r = await cli([
+      'users',
+      'token',
+      'create',
+      'bob',
+      'ci',
+      '--scope',
+      'team/*:pull',
+      '--expires',
+      '1',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const token = /^(oc_\S+)$/m.exec(r.stdout)?.[1] as string;
+    const id = /^token ([0-9a-f]{16})/.exec(r.stdout)?.[1] as string;
+    expect(JSON.parse((await inspect('team/app:1', `bob:${token}`)).stdout)).toMatchObject({
+      Digest: base.digest,
+    });
+    // The token narrows bob's rights to pull: pushing with it is refused.
+    expect(await fails(skopeoCopy('team/app:4', `bob:${token}`))).toMatch(
+      /denied|unauthorized|insufficient/i,
+    );
+    const list = await fetch(`${server.url}/v2/team/app/tags/list`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(list.status).toBe(200);
+    expect((await cli(['users', 'token', 'revoke', id])).code).toBe(0);
+    const after = await fetch(`${server.url}/v2/team/app/tags/list`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(after.status).toBe(401);
+  }, 120_000);
+
+  it('the JSON API needs a signed-in user, and admin for the installer', async () => {
+    expect((await api('/api/v1/services')).status).toBe(401);
+    expect((await api('/api/v1/services', `bob:${pw.bob}`)).status).toBe(403);
+    expect((await api('/api/v1/services', `alice:${pw.alice}`)).status).toBe(200);
+    expect((await api('/api/v1/builds', `bob:${pw.bob}`)).status).toBe(200);
+    const build = await api('/api/v1/builds', `bob:${pw.bob}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ repository: 'team/app', dockerfile: 'FROM scratch\n' }),
+    });
+    expect(build.status).toBe(403);
+    expect(((await build.json()) as { error: { message: string } }).error.message).toBe(
+      'bob may not build into team/app (needs build and push)',
+    );
+    expect((await api('/api/v1/system/info')).status).toBe(200);
+  });
+
+  it('throttles password guessing', async () => {
+    const guess = () => api('/auth/token?service=opencloud-registry', 'carol:wrong-guess');
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await guess()).status);
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(5)).toEqual([429, 429]);
+    // The right password is refused too while the window lasts: that is what stops a guesser.
+    expect((await api('/auth/token?service=opencloud-registry', `carol:${pw.carol}`)).status).toBe(429);
+  });
+});
