@@ -20,6 +20,8 @@ export interface DriverOptions {
   signal: AbortSignal;
   emit: (e: BuildEvent) => void;
   buildctl?: string;
+  /** A short-lived credential for this registry, written into the build's own DOCKER_CONFIG. */
+  registryAuth?: { host: string; username: string; secret: string };
 }
 
 export class BuildFailure extends Error {}
@@ -61,10 +63,18 @@ export function buildctlArgs(
   return args;
 }
 
-async function writeContext(d: BuildDefinition, dir: string): Promise<void> {
+async function writeContext(
+  d: BuildDefinition,
+  dir: string,
+  auth?: DriverOptions['registryAuth'],
+): Promise<void> {
   await mkdir(join(dir, 'docker'), { mode: 0o700 });
-  // No credentials of the user running the server reach the build; registry tokens come with auth.
-  await writeFile(join(dir, 'docker', 'config.json'), '{"auths":{}}\n', { mode: 0o600 });
+  // No credentials of the user running the server reach the build: only this build's own,
+  // short-lived token for this registry (when authentication is on), removed with the dir.
+  const auths = auth
+    ? { [auth.host]: { auth: Buffer.from(`${auth.username}:${auth.secret}`).toString('base64') } }
+    : {};
+  await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify({ auths }) + '\n', { mode: 0o600 });
   if (d.archive) {
     if (!d[CONTEXT_DIR]) throw new BuildFailure('the uploaded context of this build is no longer there');
     return;
@@ -84,7 +94,7 @@ export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<st
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(o.workDir, 'build-'));
   try {
-    await writeContext(d, dir);
+    await writeContext(d, dir, o.registryAuth);
     const reader = new ProgressReader(o.emit);
     const child = spawn(
       o.buildctl ?? 'buildctl',

@@ -3,10 +3,13 @@
 // live ones). Finished builds are read back from their records.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { checkDefinition, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
 import type { BuildEvent, BuildState } from './events.js';
 import type { BuildRecords } from './records.js';
+import type { Principal } from '../auth/store.js';
 
 export interface BuildServiceOptions {
   concurrency: number;
@@ -15,8 +18,22 @@ export interface BuildServiceOptions {
   workDir: string;
   /** host:port of this registry as BuildKit reaches it (known once the server listens). */
   registryHost: () => string;
+  /**
+   * With authentication on: a credential for this registry that lets the build pull what its
+   * requester may pull and push its target, valid while it runs, revoked after.
+   */
+  credential?: (
+    requestedBy: Principal | undefined,
+    repository: string,
+  ) => Promise<BuildCredential | undefined>;
   /** A failure outside the build itself (its record could not be written). */
   onError: (err: Error, buildId: string) => void;
+}
+
+export interface BuildCredential {
+  username: string;
+  secret: string;
+  revoke(): Promise<void>;
 }
 
 /** A build in this process: its events so far and a bus ('event', 'end') for the rest. */
@@ -57,8 +74,15 @@ export class BuildService {
     private readonly opts: BuildServiceOptions,
   ) {}
 
-  /** Marks builds a previous process left unfinished as failed; call once at start. */
-  recover(): Promise<number> {
+  /**
+   * Call once at start: builds a previous process left unfinished are marked failed, and the
+   * private directories it left behind (contexts, build dirs with their credentials) removed.
+   */
+  async recover(): Promise<number> {
+    const left = await readdir(this.opts.workDir).catch(() => [] as string[]);
+    for (const d of left.filter((n) => /^(build|context)-/.test(n))) {
+      await rm(join(this.opts.workDir, d), { recursive: true, force: true });
+    }
     return this.records.failInterrupted('the server restarted while this build was queued or running');
   }
 
@@ -67,7 +91,7 @@ export class BuildService {
   }
 
   /** Validates and queues a build; resolves once it is recorded. */
-  async submit(definition: BuildDefinition): Promise<LiveBuild> {
+  async submit(definition: BuildDefinition, requestedBy?: Principal): Promise<LiveBuild> {
     checkDefinition(definition);
     const id = randomUUID();
     const host = this.opts.registryHost();
@@ -88,7 +112,7 @@ export class BuildService {
     };
     this.live.set(id, build);
     this.emit(build, { type: 'state', state: 'queued' });
-    build.done = this.execute(build, definition, images, recorded).catch((err: Error) =>
+    build.done = this.execute(build, definition, images, recorded, requestedBy).catch((err: Error) =>
       this.opts.onError(err, id),
     );
     try {
@@ -152,6 +176,7 @@ export class BuildService {
     d: BuildDefinition,
     images: string[],
     recorded: Promise<void>,
+    requestedBy?: Principal,
   ): Promise<void> {
     const signal = b.controller.signal;
     const emit = (e: BuildEvent) => {
@@ -170,6 +195,7 @@ export class BuildService {
         () => b.controller.abort(`timed out after ${this.opts.timeoutSec} s`),
         this.opts.timeoutSec * 1000,
       );
+      const credential = await this.opts.credential?.(requestedBy, d.repository);
       try {
         const digest = await runBuild(d, {
           buildkitSocket: this.opts.buildkitSocket,
@@ -177,10 +203,20 @@ export class BuildService {
           images,
           signal,
           emit,
+          ...(credential
+            ? {
+                registryAuth: {
+                  host: this.opts.registryHost(),
+                  username: credential.username,
+                  secret: credential.secret,
+                },
+              }
+            : {}),
         });
         result = { state: 'succeeded', digest };
       } finally {
         clearTimeout(timer);
+        await credential?.revoke();
       }
     } catch (err) {
       const reason = signal.aborted ? String(signal.reason) : (err as Error).message;

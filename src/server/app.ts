@@ -13,11 +13,12 @@ import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
 import { imagesApi } from './images-api.js';
 import { apiAuth } from './api-auth.js';
-import { authContext, registryAuth } from './registry-auth.js';
-import { AuthStore } from '../auth/store.js';
+import { authContext, registryAuth, type AuthContext } from './registry-auth.js';
+import { AuthStore, type Principal } from '../auth/store.js';
+import type { Action } from '../auth/patterns.js';
 import { tokenKey } from '../auth/token-key.js';
 import { BuildRecords } from '../build/records.js';
-import { BuildService } from '../build/service.js';
+import { BuildService, type BuildCredential } from '../build/service.js';
 import { join } from 'node:path';
 import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
@@ -69,6 +70,8 @@ export async function buildApp({
     buildkitSocket: config.buildkit.socket,
     workDir: join(config.dataDir, 'builds'),
     registryHost: () => registryHost(app),
+    credential: (requestedBy, repository) =>
+      buildCredential(auth, config.build.timeout, requestedBy, repository),
     onError: (err, buildId) => app.log.error({ err, buildId }, 'could not record a build'),
   });
   const interrupted = await builds.recover();
@@ -85,4 +88,30 @@ export function registryHost(app: FastifyInstance): string {
   if (!a || typeof a === 'string') throw new Error('the server is not listening yet');
   const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
   return `${host.includes(':') ? `[${host}]` : host}:${a.port}`;
+}
+
+/**
+ * With authentication on, a build pushes with a token of its requester's, good for the build's
+ * timeout: push on its target, pull wherever the requester may pull (its base images). Revoked
+ * when the build ends.
+ */
+async function buildCredential(
+  auth: AuthContext,
+  timeoutSec: number,
+  requestedBy: Principal | undefined,
+  repository: string,
+): Promise<BuildCredential | undefined> {
+  if (!requestedBy || requestedBy.kind !== 'user' || !(await auth.enabled())) return undefined;
+  const expires = new Date(Date.now() + (timeoutSec + 300) * 1000);
+  const scopes = [
+    { pattern: repository, actions: ['pull', 'push'] as Action[] },
+    { pattern: '**', actions: ['pull'] as Action[] },
+  ];
+  const { id, token } = await auth.store.createToken(
+    requestedBy.name,
+    `build ${repository}`,
+    scopes,
+    expires,
+  );
+  return { username: requestedBy.name, secret: token, revoke: () => auth.store.revokeToken(id) };
 }

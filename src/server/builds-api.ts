@@ -165,9 +165,9 @@ async function requireDaemon(socket: string): Promise<void> {
   }
 }
 
-async function submit(builds: BuildService, d: BuildDefinition): Promise<LiveBuild> {
+async function submit(builds: BuildService, d: BuildDefinition, req: FastifyRequest): Promise<LiveBuild> {
   try {
-    return await builds.submit(d);
+    return await builds.submit(d, req.principal);
   } catch (err) {
     if (err instanceof DefinitionError) throw new HttpError(400, 'BUILD_INVALID', err.message);
     throw err;
@@ -255,12 +255,16 @@ export const buildsApi: FastifyPluginAsync<{
       );
     let b: LiveBuild;
     try {
-      b = await submit(builds, {
-        ...definition,
-        dockerfile: ctx.dockerfile,
-        archive: { sha256: ctx.sha256, size: ctx.size, dockerfile },
-        [CONTEXT_DIR]: dir,
-      });
+      b = await submit(
+        builds,
+        {
+          ...definition,
+          dockerfile: ctx.dockerfile,
+          archive: { sha256: ctx.sha256, size: ctx.size, dockerfile },
+          [CONTEXT_DIR]: dir,
+        },
+        req,
+      );
     } catch (err) {
       await remove();
       throw err;
@@ -286,7 +290,7 @@ export const buildsApi: FastifyPluginAsync<{
       if (mediaType(req) !== 'application/json')
         throw new HttpError(400, 'FST_ERR_VALIDATION', 'body must be object');
       await requireDaemon(config.buildkit.socket);
-      return accepted(reply, await submit(builds, definitionOf(req.body)));
+      return accepted(reply, await submit(builds, definitionOf(req.body), req));
     },
   );
 
@@ -374,16 +378,20 @@ export const buildsApi: FastifyPluginAsync<{
       );
     }
     await requireDaemon(config.buildkit.socket);
-    const b = await submit(builds, {
-      dockerfile,
-      files: typeof context === 'object' ? context : {},
-      repository: ref.repository,
-      tags: [ref.tag ?? 'latest'],
-      buildArgs: {},
-      noCache: nocache ?? false,
-      labels: {},
-      ...(platform ? { platforms: platform.split(',') } : {}),
-    });
+    const b = await submit(
+      builds,
+      {
+        dockerfile,
+        files: typeof context === 'object' ? context : {},
+        repository: ref.repository,
+        tags: [ref.tag ?? 'latest'],
+        buildArgs: {},
+        noCache: nocache ?? false,
+        labels: {},
+        ...(platform ? { platforms: platform.split(',') } : {}),
+      },
+      req,
+    );
     await b.done;
     const r = await found(b.id);
     const output = (await records.log(b.id)) ?? '';

@@ -194,6 +194,45 @@ describe.skipIf(why)(titled('authentication with real clients', why), () => {
     expect((await api('/api/v1/system/info')).status).toBe(200);
   });
 
+  it.skipIf(missing('buildkit'))(
+    'a build pushes with its own short-lived token, revoked when it ends',
+    async () => {
+      expect((await cli(['users', 'grant', 'bob', 'team/*', 'pull,push,build'])).code).toBe(0);
+      const submitted = await api('/api/v1/builds', `bob:${pw.bob}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        // The base comes from a repository bob may pull only through the anonymous grant.
+        body: JSON.stringify({
+          repository: 'team/built',
+          tags: ['1'],
+          dockerfile: `FROM ${host}/public/base:1\nRUN echo built-with-auth > /proof\n`,
+        }),
+      });
+      expect(submitted.status).toBe(202);
+      const { id } = (await submitted.json()) as { id: string };
+      let build: { state: string; error: string | null; digest: string | null } = {
+        state: 'queued',
+        error: null,
+        digest: null,
+      };
+      for (let i = 0; i < 240 && ['queued', 'running'].includes(build.state); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        build = (await (await api(`/api/v1/builds/${id}`, `bob:${pw.bob}`)).json()) as typeof build;
+      }
+      expect(build.state, build.error ?? '').toBe('succeeded');
+      const seen = JSON.parse((await inspect('team/built:1', `bob:${pw.bob}`)).stdout) as { Digest: string };
+      expect(seen.Digest).toBe(build.digest);
+      const tokens = JSON.parse((await cli(['users', 'token', 'list', 'bob', '--json'])).stdout) as {
+        name: string;
+        revokedAt: string | null;
+      }[];
+      const used = tokens.filter((t) => t.name === 'build team/built');
+      expect(used).toHaveLength(1);
+      expect(used[0]?.revokedAt).not.toBeNull();
+    },
+    300_000,
+  );
+
   it('throttles password guessing', async () => {
     const guess = () => api('/auth/token?service=opencloud-registry', 'carol:wrong-guess');
     const statuses: number[] = [];
