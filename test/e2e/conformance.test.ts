@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { startServe } from '../support/cli.js';
+import { runCli, startServe } from '../support/cli.js';
 import { missing, titled } from '../support/env.js';
 import { tool } from '../support/tools.js';
 
@@ -162,11 +162,15 @@ interface SuiteRun {
 }
 
 /** Runs the suite against REGISTRY (host:port), writing its reports to WORK/results. */
-async function runSuite(registry: string, work: string): Promise<SuiteRun> {
+async function runSuite(
+  registry: string,
+  work: string,
+  extra: Record<string, string> = {},
+): Promise<SuiteRun> {
   const env: NodeJS.ProcessEnv = {};
   // Nothing from outside steers the suite: no OCI_* of the caller, no oci-conformance.yaml (cwd).
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OCI_')) env[k] = v;
-  Object.assign(env, SUITE_ENV, { OCI_REGISTRY: registry, OCI_RESULTS_DIR: join(work, 'results') });
+  Object.assign(env, SUITE_ENV, extra, { OCI_REGISTRY: registry, OCI_RESULTS_DIR: join(work, 'results') });
   const stdout = openSync(join(work, 'suite.stdout'), 'w');
   const stderr = openSync(join(work, 'suite.stderr'), 'w');
   try {
@@ -193,17 +197,38 @@ const tail = (file: string, chars = 2000) =>
   existsSync(file) ? readFileSync(file, 'utf8').slice(-chars) : '';
 
 describe.skipIf(reason)(titled('OCI distribution-spec conformance', reason), () => {
-  it(
-    'passes every test, with every API and data type switched on',
-    async () => {
+  // Twice: open, and with authentication on (the suite signs in through the token flow).
+  it.each([
+    ['', false],
+    [', signed in through the Docker token flow', true],
+  ])(
+    'passes every test, with every API and data type switched on%s',
+    async (_title, signedIn) => {
       const work = mkdtempSync(join(tmpdir(), 'opencloud-conformance-'));
+      const login: Record<string, string> = {};
+      if (signedIn) {
+        const r = await runCli([
+          'users',
+          'add',
+          'conformance',
+          '--admin',
+          '--generate',
+          '--data-dir',
+          join(work, 'data'),
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        Object.assign(login, {
+          OCI_USERNAME: 'conformance',
+          OCI_PASSWORD: /password: (\S+)/.exec(r.stdout)?.[1] as string,
+        });
+      }
       // Sparse manifests (OCI_DATA_SPARSE) are a server option, off by default: switch it on here.
       const server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', join(work, 'data')], {
         env: { OPENCLOUD_REGISTRY_ALLOW_SPARSE_MANIFESTS: 'true' },
       });
       let run: SuiteRun;
       try {
-        run = await runSuite(new URL(server.url).host, work);
+        run = await runSuite(new URL(server.url).host, work, login);
       } finally {
         server.child.kill('SIGTERM');
       }
