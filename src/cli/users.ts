@@ -3,7 +3,9 @@
 // is made here; there is no default password.
 import { Command, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
+import { AuditTrail } from '../ledger/audit.js';
 import { generatePassword } from '../auth/passwords.js';
 import { parseActions } from '../auth/patterns.js';
 import { AuthError, AuthStore, type Scope } from '../auth/store.js';
@@ -11,12 +13,26 @@ import { UsageError } from '../errors.js';
 import { openSqliteState } from '../state/sqlite.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
-async function withStore<T>(opts: ConfigOptions, fn: (store: AuthStore) => Promise<T>): Promise<T> {
+/** Runs `fn` on the data dir's users; a change (`audit`) is recorded in the audit trail. */
+async function withStore<T>(
+  opts: ConfigOptions,
+  fn: (store: AuthStore) => Promise<T>,
+  audit?: { action: string; target: string },
+): Promise<T> {
   const { config } = configFrom(opts);
   await mkdir(config.dataDir, { recursive: true });
   const state = await openSqliteState(config.dataDir);
   try {
-    return await fn(new AuthStore(state));
+    const result = await fn(new AuthStore(state));
+    if (audit) {
+      await new AuditTrail(state).record({
+        ...audit,
+        actor: `cli:${userInfo().username}`,
+        address: 'local',
+        status: 0,
+      });
+    }
+    return result;
   } catch (err) {
     if (err instanceof AuthError) throw new UsageError(err.message);
     throw err;
@@ -76,7 +92,10 @@ export function usersCommand(): Command {
         opts: ConfigOptions & { admin?: boolean; passwordStdin?: boolean; generate?: boolean },
       ) => {
         const password = opts.generate ? generatePassword() : await readPassword(opts.passwordStdin ?? false);
-        await withStore(opts, (s) => s.addUser(name, password, opts.admin ?? false));
+        await withStore(opts, (s) => s.addUser(name, password, opts.admin ?? false), {
+          action: 'user-add',
+          target: `${name}${opts.admin ? ' (admin)' : ''}`,
+        });
         process.stdout.write(`user ${name} created${opts.admin ? ' (admin)' : ''}\n`);
         if (opts.generate) process.stdout.write(`password: ${password}\n(shown once; store it now)\n`);
       },
@@ -85,13 +104,13 @@ export function usersCommand(): Command {
     .addOption(new Option('--password-stdin', 'read the password from stdin'))
     .action(async (name: string, opts: ConfigOptions & { passwordStdin?: boolean }) => {
       const password = await readPassword(opts.passwordStdin ?? false);
-      await withStore(opts, (s) => s.setPassword(name, password));
+      await withStore(opts, (s) => s.setPassword(name, password), { action: 'user-passwd', target: name });
       process.stdout.write(`password of ${name} changed\n`);
     });
   withConfigOptions(
     users.command('delete').argument('<name>').description('delete a user, its grants and tokens'),
   ).action(async (name: string, opts: ConfigOptions) => {
-    await withStore(opts, (s) => s.deleteUser(name));
+    await withStore(opts, (s) => s.deleteUser(name), { action: 'user-delete', target: name });
     process.stdout.write(`user ${name} deleted\n`);
   });
   withConfigOptions(users.command('list').description('users and their grants'))
@@ -126,7 +145,10 @@ export function usersCommand(): Command {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    await withStore(opts, (s) => s.grant(subject, pattern, list));
+    await withStore(opts, (s) => s.grant(subject, pattern, list), {
+      action: 'grant',
+      target: `${subject} ${pattern} ${list.join(',') || 'none'}`,
+    });
     process.stdout.write(
       list.length
         ? `${subject} may ${list.join(', ')} on ${pattern}\n`
@@ -159,7 +181,10 @@ export function usersCommand(): Command {
           throw new UsageError(`--expires must be a positive number of days, got ${opts.expires}`);
         const scopes = opts.admin ? 'admin' : opts.scope ? opts.scope.map(parseScope) : null;
         const expires = days === undefined ? null : new Date(Date.now() + days * 86_400_000);
-        const t = await withStore(opts, (s) => s.createToken(user, name, scopes, expires));
+        const t = await withStore(opts, (s) => s.createToken(user, name, scopes, expires), {
+          action: 'token-create',
+          target: `${user} ${name}`,
+        });
         process.stdout.write(
           `token ${t.id} for ${user}${expires ? `, expires ${expires.toISOString()}` : ''}:\n${t.token}\n(shown once; store it now)\n`,
         );
@@ -181,7 +206,7 @@ export function usersCommand(): Command {
     });
   withConfigOptions(tokens.command('revoke').argument('<id>').description('revoke a token')).action(
     async (id: string, opts: ConfigOptions) => {
-      await withStore(opts, (s) => s.revokeToken(id));
+      await withStore(opts, (s) => s.revokeToken(id), { action: 'token-revoke', target: id });
       process.stdout.write(`token ${id} revoked\n`);
     },
   );

@@ -16,6 +16,7 @@ const ADMIN_ONLY = [
   /^\/api\/v1\/registry\/gc$/,
   /^\/api\/v1\/builder\/prune$/,
   /^\/api\/v1\/users(\/|$)/,
+  /^\/api\/v1\/audit$/,
   /^\/api\/v1\/system\/doctor$/,
   /^\/(enable-service|enable-service-stream|get-service-status)$/,
 ];

@@ -2,13 +2,14 @@
 // (registry browsing, builds, services) register their own plugins under the same prefix.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
+import type { AuditTrail } from '../ledger/audit.js';
 import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
 import { BUILDKIT_VERSION, PACKAGE_VERSION } from '../paths.js';
 
-export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner }> = async (
+export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit: AuditTrail }> = async (
   app,
-  { config, gc },
+  { config, gc, audit },
 ) => {
   app.get('/', async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
 
@@ -27,6 +28,19 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner }> = a
     const checks = await runDoctor(config);
     return { healthy: checks.every((c) => c.status !== 'fail'), checks };
   });
+
+  app.get<{ Querystring: { limit?: number; before?: number } }>(
+    '/audit',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, before: { type: 'integer' } },
+        },
+      },
+    },
+    async (req) => ({ entries: await audit.list(req.query.limit ?? 100, req.query.before) }),
+  );
 
   app.post<{ Body: { dryRun?: boolean; deleteUntagged?: boolean; gracePeriod?: number } }>(
     '/registry/gc',

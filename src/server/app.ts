@@ -13,6 +13,8 @@ import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
 import { imagesApi } from './images-api.js';
 import { apiAuth } from './api-auth.js';
+import { auditHook } from './audit-hook.js';
+import { AuditTrail } from '../ledger/audit.js';
 import { authContext, registryAuth, type AuthContext } from './registry-auth.js';
 import { AuthStore, type Principal } from '../auth/store.js';
 import type { Action } from '../auth/patterns.js';
@@ -53,6 +55,7 @@ export async function buildApp({
   const auth = authContext(new AuthStore(registry.state), await tokenKey(config.dataDir));
   await registryAuth(app, auth);
   apiAuth(app, auth);
+  auditHook(app, registry.state, () => auth.enabled());
   app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
   app.addHook('onSend', async (_req, reply) => {
@@ -61,7 +64,7 @@ export async function buildApp({
   await app.register(healthRoutes, { readiness });
   await app.register(registryRoutes);
   await app.register(registryApi, { registry });
-  await app.register(apiRoutes, { prefix: '/api/v1', config, gc });
+  await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
   await app.register(servicesApi, { config, state: registry.state });
   await app.register(imagesApi, { config });
   const builds = new BuildService(new BuildRecords(registry.state), {

@@ -142,6 +142,18 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** The audit trail: every mutation, who made it, from where, and how it ended. */
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  address: string;
+  action: string;
+  target: string;
+  status: number;
+  detail: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -158,4 +170,5 @@ export interface Database {
   users: UsersTable;
   grants: GrantsTable;
   api_tokens: ApiTokensTable;
+  audit: AuditTable;
 }

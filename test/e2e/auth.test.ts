@@ -242,4 +242,24 @@ describe.skipIf(why)(titled('authentication with real clients', why), () => {
     // The right password is refused too while the window lasts: that is what stops a guesser.
     expect((await api('/auth/token?service=opencloud-registry', `carol:${pw.carol}`)).status).toBe(429);
   });
+
+  it('keeps an audit trail of who changed what, from where, readable by admins only', async () => {
+    expect((await api('/api/v1/audit', `bob:${pw.bob}`)).status).toBe(403);
+    const res = await api('/api/v1/audit?limit=1000', `alice:${pw.alice}`);
+    expect(res.status).toBe(200);
+    const { entries } = (await res.json()) as {
+      entries: { actor: string; address: string; action: string; target: string; status: number }[];
+    };
+    const has = (e: Partial<(typeof entries)[number]>) =>
+      entries.some((x) => Object.entries(e).every(([k, v]) => x[k as keyof typeof x] === v));
+    expect(
+      has({ actor: 'bob', action: 'push', target: 'team/app:1', status: 201, address: '127.0.0.1' }),
+    ).toBe(true);
+    expect(has({ actor: 'alice', action: 'push', target: 'private/secret:1', status: 201 })).toBe(true);
+    expect(has({ action: 'user-add', target: 'alice (admin)', address: 'local' })).toBe(true);
+    expect(has({ action: 'grant', target: 'anonymous public/** pull' })).toBe(true);
+    expect(has({ action: 'token-revoke' })).toBe(true);
+    expect(has({ actor: 'bob', action: 'build', target: 'team/app', status: 403 })).toBe(true);
+    expect(has({ action: 'sign-in-failed', status: 429 })).toBe(true);
+  });
 });
