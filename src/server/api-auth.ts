@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
 import { parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
+import { cookie, CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
 import type { Principal } from '../auth/store.js';
 import { parseReference } from '../build/reference.js';
 import { HttpError } from './envelope.js';
@@ -17,14 +18,26 @@ const ADMIN_ONLY = [
   /^\/api\/v1\/builder\/prune$/,
   /^\/api\/v1\/users(\/|$)/,
   /^\/api\/v1\/audit$/,
+  /^\/api\/v1\/tokens(\/|$)/,
   /^\/api\/v1\/system\/doctor$/,
   /^\/(enable-service|enable-service-stream|get-service-status)$/,
 ];
 const GUARDED = /^\/(api\/|build-image$|enable-service|get-service-status$|get-images$)/;
-const OPEN = [/^\/api\/v1\/?$/, /^\/api\/v1\/system\/info$/];
+// The session routes check credentials themselves (signing in is how one gets them).
+const OPEN = [/^\/api\/v1\/?$/, /^\/api\/v1\/system\/info$/, /^\/api\/v1\/session$/];
 
 async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principal> {
   const creds = parseAuthorization(req.headers.authorization);
+  const sessionId = creds ? undefined : cookie(req.headers.cookie, SESSION_COOKIE);
+  if (sessionId) {
+    const session = await ctx.sessions.find(sessionId);
+    if (!session) throw new HttpError(401, 'UNAUTHORIZED', 'the session has ended: sign in again');
+    // A cookie is sent by the browser on its own: a change must also carry the session's CSRF token.
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && req.headers[CSRF_HEADER] !== session.csrf) {
+      throw new HttpError(403, 'CSRF', `a signed-in change needs the session's ${CSRF_HEADER} header`);
+    }
+    return session.principal;
+  }
   let p: Principal | undefined;
   try {
     if (creds?.kind === 'basic') p = await ctx.authn.basic(creds.user, creds.secret, req.ip);

@@ -14,11 +14,14 @@ import { buildsApi } from './builds-api.js';
 import { imagesApi } from './images-api.js';
 import { apiAuth } from './api-auth.js';
 import { auditHook } from './audit-hook.js';
+import { sessionApi } from './session-api.js';
+import { usersApi } from './users-api.js';
 import { AuditTrail } from '../ledger/audit.js';
 import { authContext, registryAuth, type AuthContext } from './registry-auth.js';
 import { AuthStore, type Principal } from '../auth/store.js';
 import type { Action } from '../auth/patterns.js';
 import { tokenKey } from '../auth/token-key.js';
+import { Sessions } from '../auth/sessions.js';
 import { BuildRecords } from '../build/records.js';
 import { BuildService, type BuildCredential } from '../build/service.js';
 import { join } from 'node:path';
@@ -52,10 +55,16 @@ export async function buildApp({
   });
   installErrorHandlers(app);
   // Before any route: Fastify fixes a route's hooks when the route is registered.
-  const auth = authContext(new AuthStore(registry.state), await tokenKey(config.dataDir));
+  const auth = authContext(
+    new AuthStore(registry.state),
+    new Sessions(registry.state),
+    await tokenKey(config.dataDir),
+  );
   await registryAuth(app, auth);
   apiAuth(app, auth);
   auditHook(app, registry.state, () => auth.enabled());
+  await app.register(sessionApi, { ctx: auth });
+  await app.register(usersApi, { ctx: auth });
   app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
   app.addHook('onSend', async (_req, reply) => {

@@ -21,7 +21,21 @@ function classify(req: FastifyRequest, status: number): { action: string; target
   }
   if (path === '/auth/token')
     return status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined;
+  if (path === '/api/v1/session' && m === 'POST') {
+    return { action: status < 300 ? 'sign-in' : 'sign-in-failed', target: 'web' };
+  }
+  if (path === '/api/v1/session' && m === 'DELETE') return { action: 'sign-out', target: 'web' };
+  let u = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(path);
+  if (u && m === 'PUT') return { action: 'grant', target: u[1] as string };
   if (m !== 'POST' && m !== 'DELETE') return undefined;
+  if (path === '/api/v1/users' && m === 'POST')
+    return { action: 'user-add', target: String((req.body as { name?: string })?.name ?? '') };
+  u = /^\/api\/v1\/users\/([^/]+)$/.exec(path);
+  if (u && m === 'DELETE') return { action: 'user-delete', target: u[1] as string };
+  u = /^\/api\/v1\/users\/([^/]+)\/tokens$/.exec(path);
+  if (u && m === 'POST') return { action: 'token-create', target: u[1] as string };
+  u = /^\/api\/v1\/tokens\/([^/]+)$/.exec(path);
+  if (u && m === 'DELETE') return { action: 'token-revoke', target: u[1] as string };
   const body = (req.body ?? {}) as Record<string, unknown>;
   const query = (req.query ?? {}) as Record<string, unknown>;
   if (path === '/api/v1/builds')

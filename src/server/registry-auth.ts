@@ -8,6 +8,7 @@ import { allowedActions } from '../auth/access.js';
 import { Authenticator, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
 import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
+import type { Sessions } from '../auth/sessions.js';
 import { ANONYMOUS, type AuthStore, type Principal } from '../auth/store.js';
 import { OciError } from '../registry/errors.js';
 import { parseRegistryPath } from '../registry/names.js';
@@ -27,16 +28,18 @@ declare module 'fastify' {
 
 export interface AuthContext {
   store: AuthStore;
+  sessions: Sessions;
   authn: Authenticator;
   key: Buffer;
   /** Authentication is on once a user exists (checked at most every 2 s). */
   enabled(): Promise<boolean>;
 }
 
-export function authContext(store: AuthStore, key: Buffer): AuthContext {
+export function authContext(store: AuthStore, sessions: Sessions, key: Buffer): AuthContext {
   let cached = { at: 0, on: false };
   return {
     store,
+    sessions,
     authn: new Authenticator(store),
     key,
     async enabled() {

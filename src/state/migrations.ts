@@ -207,4 +207,18 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('audit_at').on('audit').column('at').execute();
     },
   },
+  '0006_sessions': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id_sha256', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('user_name', 'varchar(64)', (c) =>
+          c.notNull().references('users.name').onDelete('cascade'),
+        )
+        .addColumn('csrf', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+  },
 });

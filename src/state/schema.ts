@@ -154,6 +154,15 @@ export interface AuditTable {
   detail: string | null;
 }
 
+/** Web sessions: the cookie's id is stored as its sha256; each has its own CSRF token. */
+export interface SessionsTable {
+  id_sha256: string;
+  user_name: string;
+  csrf: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -171,4 +180,5 @@ export interface Database {
   grants: GrantsTable;
   api_tokens: ApiTokensTable;
   audit: AuditTable;
+  sessions: SessionsTable;
 }

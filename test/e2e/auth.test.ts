@@ -262,4 +262,80 @@ describe.skipIf(why)(titled('authentication with real clients', why), () => {
     expect(has({ actor: 'bob', action: 'build', target: 'team/app', status: 403 })).toBe(true);
     expect(has({ action: 'sign-in-failed', status: 429 })).toBe(true);
   });
+
+  it('web sessions: an HttpOnly SameSite cookie, CSRF on every change, sign-out ends it on the server', async () => {
+    const login = await api('/api/v1/session', undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: pw.alice }),
+    });
+    expect(login.status).toBe(200);
+    const setCookie = login.headers.get('set-cookie') as string;
+    expect(setCookie).toMatch(/^oc_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    const jar = { cookie: setCookie.split(';')[0] as string };
+    expect((await api('/api/v1/services', undefined, { headers: jar })).status).toBe(200);
+    const create = (headers: Record<string, string>) =>
+      api('/api/v1/users', undefined, {
+        method: 'POST',
+        headers: { ...jar, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ name: 'dave' }),
+      });
+    const forged = await create({});
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('CSRF');
+    const made = await create({ 'x-csrf-token': csrfToken });
+    expect(made.status).toBe(201);
+    const dave = (await made.json()) as { password: string };
+    expect(dave.password.length).toBeGreaterThan(20);
+    expect((await inspect('public/base:1', `dave:${dave.password}`)).stdout).toContain(base.digest);
+    expect((await api('/api/v1/session', undefined, { method: 'DELETE', headers: jar })).status).toBe(204);
+    expect((await api('/api/v1/services', undefined, { headers: jar })).status).toBe(401);
+    const wrong = await api('/api/v1/session', undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'not-it' }),
+    });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('admins manage users, grants and tokens over the API', async () => {
+    const admin = `alice:${pw.alice}`;
+    const json = { 'content-type': 'application/json' };
+    const grant = await api('/api/v1/users/dave/grants', admin, {
+      method: 'PUT',
+      headers: json,
+      body: JSON.stringify({ pattern: 'dave/*', actions: ['pull', 'push'] }),
+    });
+    expect(grant.status).toBe(200);
+    const tok = await api('/api/v1/users/dave/tokens', admin, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({
+        name: 'ci',
+        scopes: [{ pattern: 'dave/*', actions: ['pull'] }],
+        expiresDays: 1,
+      }),
+    });
+    expect(tok.status).toBe(201);
+    const { id, token } = (await tok.json()) as { id: string; token: string };
+    expect(token).toMatch(/^oc_[0-9a-f]{16}_/);
+    expect((await api('/api/v1/users', `bob:${pw.bob}`)).status).toBe(403);
+    const users = (await (await api('/api/v1/users', admin)).json()) as {
+      users: { name: string; grants: unknown[] }[];
+    };
+    expect(users.users.find((u) => u.name === 'dave')?.grants).toEqual([
+      { pattern: 'dave/*', actions: ['pull', 'push'] },
+    ]);
+    expect((await api(`/api/v1/tokens/${id}`, admin, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/api/v1/tokens/${id}`, admin, { method: 'DELETE' })).status).toBe(404);
+    const bad = await api('/api/v1/users/dave/grants', admin, {
+      method: 'PUT',
+      headers: json,
+      body: JSON.stringify({ pattern: 'dave/*', actions: ['steal'] }),
+    });
+    expect(bad.status).toBe(400);
+    expect((await api('/api/v1/users/dave', admin, { method: 'DELETE' })).status).toBe(204);
+    expect((await api('/api/v1/users/dave', admin, { method: 'DELETE' })).status).toBe(404);
+  });
 });

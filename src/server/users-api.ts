@@ -1,0 +1,123 @@
+// Users, grants and API tokens over HTTP, for admins (the api-auth hook checks that): the same
+// operations as `opencloud users …`. A generated password and a new token are shown once.
+import type { FastifyPluginAsync } from 'fastify';
+import { generatePassword } from '../auth/passwords.js';
+import { ACTIONS, type Action } from '../auth/patterns.js';
+import { AuthError, type Scope } from '../auth/store.js';
+import { HttpError } from './envelope.js';
+import type { AuthContext } from './registry-auth.js';
+
+const actions = { type: 'array', items: { type: 'string', enum: [...ACTIONS] }, uniqueItems: true } as const;
+const scope = {
+  type: 'object',
+  required: ['pattern', 'actions'],
+  additionalProperties: false,
+  properties: { pattern: { type: 'string', minLength: 1 }, actions },
+} as const;
+
+/** The store's refusals (unknown user, bad name or pattern) are the client's mistakes. */
+async function asClientError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AuthError) {
+      throw new HttpError(
+        /^no (user|active token)/.test(err.message) ? 404 : 400,
+        'AUTH_INVALID',
+        err.message,
+      );
+    }
+    throw err;
+  }
+}
+
+export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
+  const { store } = ctx;
+  app.get('/api/v1/users', async () => ({
+    users: await store.listUsers(),
+    anonymous: await store.grantsFor(['anonymous']),
+  }));
+
+  app.post<{ Body: { name: string; password?: string; admin?: boolean } }>(
+    '/api/v1/users',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const password = req.body.password ?? generatePassword();
+      await asClientError(() => store.addUser(req.body.name, password, req.body.admin ?? false));
+      return reply.code(201).send({
+        name: req.body.name,
+        admin: req.body.admin ?? false,
+        ...(req.body.password ? {} : { password }),
+      });
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>('/api/v1/users/:name', async (req, reply) => {
+    if (req.params.name === req.principal?.name)
+      throw new HttpError(409, 'AUTH_INVALID', 'you cannot delete yourself');
+    await asClientError(() => store.deleteUser(req.params.name));
+    ctx.authn.forget();
+    return reply.code(204).send();
+  });
+
+  /** Sets what a user (or "anonymous") may do on a pattern; an empty list removes the grant. */
+  app.put<{ Params: { name: string }; Body: { pattern: string; actions: Action[] } }>(
+    '/api/v1/users/:name/grants',
+    { schema: { body: scope } },
+    async (req) => {
+      await asClientError(() => store.grant(req.params.name, req.body.pattern, req.body.actions));
+      return { subject: req.params.name, pattern: req.body.pattern, actions: req.body.actions };
+    },
+  );
+
+  app.get<{ Params: { name: string } }>('/api/v1/users/:name/tokens', async (req) => ({
+    tokens: await store.listTokens(req.params.name),
+  }));
+
+  app.post<{
+    Params: { name: string };
+    Body: { name: string; scopes?: Scope[]; admin?: boolean; expiresDays?: number };
+  }>(
+    '/api/v1/users/:name/tokens',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 64 },
+            scopes: { type: 'array', items: scope },
+            admin: { type: 'boolean' },
+            expiresDays: { type: 'number', exclusiveMinimum: 0 },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      if (b.admin && b.scopes)
+        throw new HttpError(400, 'AUTH_INVALID', 'admin and scopes exclude each other');
+      const expires = b.expiresDays ? new Date(Date.now() + b.expiresDays * 86_400_000) : null;
+      const t = await asClientError(() =>
+        store.createToken(req.params.name, b.name, b.admin ? 'admin' : (b.scopes ?? null), expires),
+      );
+      return reply.code(201).send({ id: t.id, token: t.token, expiresAt: expires?.toISOString() ?? null });
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/api/v1/tokens/:id', async (req, reply) => {
+    await asClientError(() => store.revokeToken(req.params.id));
+    ctx.authn.forget();
+    return reply.code(204).send();
+  });
+};
