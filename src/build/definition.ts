@@ -35,6 +35,20 @@ export interface BuildDefinition {
   platforms?: string[];
   noCache: boolean;
   labels: Record<string, string>;
+  /** Import and export BuildKit's cache as `<repository>:buildcache` in this registry. */
+  cache?: boolean;
+  /** Ids of the secrets the build was given (their values are never stored). */
+  secretIds?: string[];
+}
+
+/** Secret ids as BuildKit and `RUN --mount=type=secret,id=…` take them. */
+export function checkSecrets(secrets: Record<string, string>): void {
+  for (const [id, value] of Object.entries(secrets)) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id))
+      throw new DefinitionError(`"${id}" is not a secret id (letters, digits, '.', '_', '-')`);
+    if (value.length === 0 || value.length > 512 * 1024)
+      throw new DefinitionError(`secret ${id} must hold 1 byte to 512 KiB`);
+  }
 }
 
 export class DefinitionError extends Error {}

@@ -20,6 +20,8 @@ export interface DriverOptions {
   signal: AbortSignal;
   emit: (e: BuildEvent) => void;
   buildctl?: string;
+  /** Secret id → value: written to files in the private dir for `--secret`, nowhere else. */
+  secrets?: Record<string, string>;
   /** A short-lived credential for this registry, written into the build's own DOCKER_CONFIG. */
   registryAuth?: { host: string; username: string; secret: string };
 }
@@ -31,7 +33,7 @@ const csv = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
 
 export function buildctlArgs(
   d: BuildDefinition,
-  o: { socket: string; dir: string; images: string[] },
+  o: { socket: string; dir: string; images: string[]; secretIds?: string[] },
 ): string[] {
   const args = ['--addr', `unix://${o.socket}`, 'build', '--frontend', 'dockerfile.v0'];
   const extracted = d[CONTEXT_DIR];
@@ -60,6 +62,18 @@ export function buildctlArgs(
   if (d.target) args.push('--opt', `target=${d.target}`);
   if (d.platforms?.length) args.push('--opt', `platform=${d.platforms.join(',')}`);
   if (d.noCache) args.push('--no-cache');
+  for (const id of o.secretIds ?? []) args.push('--secret', `id=${id},src=${join(o.dir, 'secrets', id)}`);
+  if (d.cache) {
+    // The cache lives next to the image, under the tag `buildcache` of the same repository.
+    const ref = `${(o.images[0] as string).replace(/:[^:/]+$/, '')}:buildcache`;
+    // As an OCI image manifest (image-manifest=true): any registry and client can read it.
+    args.push(
+      '--export-cache',
+      `type=registry,ref=${ref},mode=max,image-manifest=true,oci-mediatypes=true`,
+      '--import-cache',
+      `type=registry,ref=${ref}`,
+    );
+  }
   return args;
 }
 
@@ -67,8 +81,12 @@ async function writeContext(
   d: BuildDefinition,
   dir: string,
   auth?: DriverOptions['registryAuth'],
+  secrets: Record<string, string> = {},
 ): Promise<void> {
   await mkdir(join(dir, 'docker'), { mode: 0o700 });
+  await mkdir(join(dir, 'secrets'), { mode: 0o700 });
+  for (const [id, value] of Object.entries(secrets))
+    await writeFile(join(dir, 'secrets', id), value, { mode: 0o600 });
   // No credentials of the user running the server reach the build: only this build's own,
   // short-lived token for this registry (when authentication is on), removed with the dir.
   const auths = auth
@@ -94,11 +112,16 @@ export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<st
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(o.workDir, 'build-'));
   try {
-    await writeContext(d, dir, o.registryAuth);
+    await writeContext(d, dir, o.registryAuth, o.secrets);
     const reader = new ProgressReader(o.emit);
     const child = spawn(
       o.buildctl ?? 'buildctl',
-      buildctlArgs(d, { socket: o.buildkitSocket, dir, images: o.images }),
+      buildctlArgs(d, {
+        socket: o.buildkitSocket,
+        dir,
+        images: o.images,
+        secretIds: Object.keys(o.secrets ?? {}),
+      }),
       {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, DOCKER_CONFIG: join(dir, 'docker') },
@@ -117,12 +140,17 @@ export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<st
     }).finally(() => o.signal.removeEventListener('abort', cancel));
     if (o.signal.aborted) throw new BuildFailure(String(o.signal.reason ?? 'canceled'));
     if (code !== 0) {
+      // A step is the cause when buildctl's final error names it; a step can also fail harmlessly
+      // (a cache import that finds nothing) while the build fails later for another reason.
       const f = reader.failed;
-      if (f)
+      const final = reader.output.filter((l) => /^error:/i.test(l)).at(-1);
+      if (f && (!final || final.includes(f.error)))
         throw new BuildFailure(
           `step "${f.name}" failed: ${f.error}${f.tail.length ? `\n${f.tail.join('\n')}` : ''}`,
         );
-      throw new BuildFailure(reader.output.slice(-10).join('\n') || `buildctl exited with ${code}`);
+      throw new BuildFailure(
+        final ?? (reader.output.slice(-10).join('\n') || `buildctl exited with ${code}`),
+      );
     }
     const meta = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8')) as Record<string, unknown>;
     const digest = meta['containerimage.digest'];

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkDefinition, type BuildDefinition } from './definition.js';
+import { checkDefinition, checkSecrets, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
 import type { BuildEvent, BuildState } from './events.js';
 import type { BuildRecords } from './records.js';
@@ -91,8 +91,15 @@ export class BuildService {
   }
 
   /** Validates and queues a build; resolves once it is recorded. */
-  async submit(definition: BuildDefinition, requestedBy?: Principal): Promise<LiveBuild> {
+  async submit(
+    definition: BuildDefinition,
+    requestedBy?: Principal,
+    secrets: Record<string, string> = {},
+  ): Promise<LiveBuild> {
     checkDefinition(definition);
+    checkSecrets(secrets);
+    if (Object.keys(secrets).length > 0)
+      definition = { ...definition, secretIds: Object.keys(secrets).sort() };
     const id = randomUUID();
     const host = this.opts.registryHost();
     const images = (definition.tags.length ? definition.tags : ['latest']).map(
@@ -112,7 +119,7 @@ export class BuildService {
     };
     this.live.set(id, build);
     this.emit(build, { type: 'state', state: 'queued' });
-    build.done = this.execute(build, definition, images, recorded, requestedBy).catch((err: Error) =>
+    build.done = this.execute(build, definition, images, recorded, requestedBy, secrets).catch((err: Error) =>
       this.opts.onError(err, id),
     );
     try {
@@ -176,10 +183,15 @@ export class BuildService {
     d: BuildDefinition,
     images: string[],
     recorded: Promise<void>,
-    requestedBy?: Principal,
+    requestedBy: Principal | undefined,
+    secrets: Record<string, string>,
   ): Promise<void> {
     const signal = b.controller.signal;
+    // A step that prints a secret does not put it in the log, the events or the record.
+    const values = Object.values(secrets).filter((v) => v.length >= 4);
+    const redact = (text: string) => values.reduce((t, v) => t.split(v).join('***'), text);
     const emit = (e: BuildEvent) => {
+      if (values.length > 0 && (e.type === 'log' || e.type === 'output')) e = { ...e, text: redact(e.text) };
       b.log += logLines(e);
       this.emit(b, e);
     };
@@ -203,6 +215,7 @@ export class BuildService {
           images,
           signal,
           emit,
+          secrets,
           ...(credential
             ? {
                 registryAuth: {

@@ -100,10 +100,14 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
     if (!Array.isArray(m.manifests)) throw invalid('manifests must be an array');
     if (m.layers !== undefined || m.config !== undefined)
       throw invalid(`an index (${mediaType}) cannot have config or layers`);
+    const entries = m.manifests.map((d, i) => descriptor(d, `manifests[${i}]`));
+    // An entry whose media type is not a manifest's points at a blob: BuildKit's registry cache
+    // (an index of layers and a cache config) is the common case. Such entries are checked and
+    // kept as blobs, as other registries accept them.
     return {
       mediaType,
-      blobs: [],
-      manifests: m.manifests.map((d, i) => descriptor(d, `manifests[${i}]`)),
+      blobs: entries.filter((d) => !isManifestType(d.mediaType)),
+      manifests: entries.filter((d) => isManifestType(d.mediaType)),
       subject,
       artifactType: (m.artifactType as string | undefined) ?? null,
       annotations: annotations(m.annotations),

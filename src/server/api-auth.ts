@@ -74,7 +74,12 @@ function buildTarget(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-export function apiAuth(app: FastifyInstance, ctx: AuthContext): void {
+export function apiAuth(
+  app: FastifyInstance,
+  ctx: AuthContext,
+  /** The repository of a recorded build (for repeating it). */
+  buildRepository: (id: string) => Promise<string | undefined>,
+): void {
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] as string;
     if (!GUARDED.test(path) || OPEN.some((r) => r.test(path))) return;
@@ -93,9 +98,10 @@ export function apiAuth(app: FastifyInstance, ctx: AuthContext): void {
   // A build's target is known once the body is parsed: build and push rights on it.
   app.addHook('preHandler', async (req) => {
     const path = req.url.split('?')[0] as string;
-    if (req.method !== 'POST' || (path !== '/api/v1/builds' && path !== '/build-image') || !req.principal)
-      return;
-    const repository = buildTarget(req);
+    if (req.method !== 'POST' || !req.principal) return;
+    const repeat = /^\/api\/v1\/builds\/([^/]+)\/repeat$/.exec(path);
+    if (!repeat && path !== '/api/v1/builds' && path !== '/build-image') return;
+    const repository = repeat ? await buildRepository(repeat[1] as string) : buildTarget(req);
     if (repository === undefined) return;
     const allowed = await allowedActions(ctx.store, req.principal, repository);
     if (!allowed.has('build') || !allowed.has('push')) {

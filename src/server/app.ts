@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
+import { staticUi } from './static-ui.js';
 
 export interface AppOptions {
   config: Config;
@@ -61,7 +62,7 @@ export async function buildApp({
     await tokenKey(config.dataDir),
   );
   await registryAuth(app, auth);
-  apiAuth(app, auth);
+  apiAuth(app, auth, async (id) => (await new BuildRecords(registry.state).get(id))?.definition.repository);
   auditHook(app, registry.state, () => auth.enabled());
   await app.register(sessionApi, { ctx: auth });
   await app.register(usersApi, { ctx: auth });
@@ -91,6 +92,7 @@ export async function buildApp({
     app.log.warn({ builds: interrupted }, 'marked builds interrupted by a restart as failed');
   app.addHook('preClose', () => builds.shutdown());
   await app.register(buildsApi, { config, builds, registryHost: () => registryHost(app) });
+  await app.register(staticUi); // last: the UI's catch-all route never shadows another
   return app;
 }
 

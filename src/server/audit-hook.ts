@@ -41,8 +41,8 @@ function classify(req: FastifyRequest, status: number): { action: string; target
   if (path === '/api/v1/builds')
     return { action: 'build', target: String(body.repository ?? query.repository ?? '') };
   if (path === '/build-image') return { action: 'build', target: String(body.imageName ?? '') };
-  let x = /^\/api\/v1\/builds\/([^/]+)\/cancel$/.exec(path);
-  if (x) return { action: 'build-cancel', target: x[1] as string };
+  let x = /^\/api\/v1\/builds\/([^/]+)\/(cancel|repeat)$/.exec(path);
+  if (x) return { action: `build-${x[2]}`, target: x[1] as string };
   x = /^\/api\/v1\/services\/([^/]+)\/(plan|enable|disable)$/.exec(path);
   if (x) return { action: `service-${x[2]}`, target: x[1] as string };
   if (path === '/enable-service' || path === '/enable-service-stream') {

@@ -34,6 +34,9 @@ interface BuildBody {
   platforms?: string[];
   noCache?: boolean;
   labels?: Record<string, string>;
+  cache?: boolean;
+  /** Passed to BuildKit for `RUN --mount=type=secret,id=…`; never stored or logged. */
+  secrets?: Record<string, string>;
 }
 
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
@@ -51,6 +54,8 @@ const buildSchema = {
     platforms: { type: 'array', items: { type: 'string' } },
     noCache: { type: 'boolean' },
     labels: stringMap,
+    cache: { type: 'boolean' },
+    secrets: stringMap,
   },
 } as const;
 
@@ -78,6 +83,7 @@ function definitionOf(b: BuildBody): BuildDefinition {
   };
   if (b.target !== undefined) d.target = b.target;
   if (b.platforms !== undefined) d.platforms = b.platforms;
+  if (b.cache) d.cache = true;
   return d;
 }
 
@@ -165,9 +171,14 @@ async function requireDaemon(socket: string): Promise<void> {
   }
 }
 
-async function submit(builds: BuildService, d: BuildDefinition, req: FastifyRequest): Promise<LiveBuild> {
+async function submit(
+  builds: BuildService,
+  d: BuildDefinition,
+  req: FastifyRequest,
+  secrets: Record<string, string> = {},
+): Promise<LiveBuild> {
   try {
-    return await builds.submit(d, req.principal);
+    return await builds.submit(d, req.principal, secrets);
   } catch (err) {
     if (err instanceof DefinitionError) throw new HttpError(400, 'BUILD_INVALID', err.message);
     throw err;
@@ -290,7 +301,7 @@ export const buildsApi: FastifyPluginAsync<{
       if (mediaType(req) !== 'application/json')
         throw new HttpError(400, 'FST_ERR_VALIDATION', 'body must be object');
       await requireDaemon(config.buildkit.socket);
-      return accepted(reply, await submit(builds, definitionOf(req.body), req));
+      return accepted(reply, await submit(builds, definitionOf(req.body), req, req.body.secrets));
     },
   );
 
@@ -341,6 +352,34 @@ export const buildsApi: FastifyPluginAsync<{
     }
     return reply.code(202).send({ id: r.id, state: 'canceling' });
   });
+
+  // The same definition again (the ledger keeps it); secrets, never stored, are given anew.
+  app.post<{ Params: { id: string }; Body: { secrets?: Record<string, string> } | undefined }>(
+    '/api/v1/builds/:id/repeat',
+    { schema: { body: { type: 'object', additionalProperties: false, properties: { secrets: stringMap } } } },
+    async (req, reply) => {
+      const r = await found(req.params.id);
+      if (r.definition.archive) {
+        throw new HttpError(
+          409,
+          'BUILD_NOT_REPEATABLE',
+          `build ${r.id} came from an uploaded archive, which is not kept: upload it again`,
+        );
+      }
+      const secrets = req.body?.secrets ?? {};
+      const missing = (r.definition.secretIds ?? []).filter((id) => !(id in secrets));
+      if (missing.length > 0) {
+        throw new HttpError(
+          400,
+          'BUILD_INVALID',
+          `build ${r.id} used the secrets ${missing.join(', ')}: give them again`,
+        );
+      }
+      await requireDaemon(config.buildkit.socket);
+      const { secretIds: _ids, ...definition } = r.definition;
+      return accepted(reply, await submit(builds, definition, req, secrets));
+    },
+  );
 
   // The original endpoint: waits for the build, answers {status, message, image, output}.
   app.post<{

@@ -172,6 +172,47 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
     expect((await post(`/api/v1/builds/${long}/cancel`, {})).status).toBe(409);
   }, 300_000);
 
+  it('secrets reach RUN --mount=type=secret and nothing else; a build repeats from its record; registry cache', async () => {
+    const secret = 'hunter2-very-secret-value';
+    const id = await submit({
+      repository: 'demo/secret',
+      noCache: true,
+      cache: true,
+      dockerfile: `FROM ${base}\nRUN --mount=type=secret,id=token echo "length $(wc -c < /run/secrets/token)" && cat /run/secrets/token\n`,
+      secrets: { token: secret },
+    });
+    const events = await follow(id);
+    const b = await get(`/api/v1/builds/${id}`);
+    expect(b.state, `${b.error}\n${events.filter((e) => e.event === 'output' || e.event === 'step').map((e) => e.data).join('\n')}`).toBe('succeeded');
+    const logs = await (await fetch(`${server.url}/api/v1/builds/${id}/logs`)).text();
+    expect(logs).toContain(`length ${secret.length}`);
+    expect(logs).toContain('***');
+    expect(logs).not.toContain(secret);
+    expect(events.map((e) => e.data).join('\n')).not.toContain(secret);
+    expect(JSON.stringify(await get(`/api/v1/builds/${id}`))).not.toContain(secret);
+    expect((b as unknown as { definition: { secretIds: string[] } }).definition.secretIds).toEqual(['token']);
+    // The cache went to the registry next to the image.
+    const cache = await run('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${host}/demo/secret:buildcache`,
+    ]);
+    expect(cache.stdout).toContain('layers');
+
+    const without = await post(`/api/v1/builds/${id}/repeat`, {});
+    expect(without.status).toBe(400);
+    expect((without.body.error as { message: string }).message).toBe(
+      `build ${id} used the secrets token: give them again`,
+    );
+    const again = await post(`/api/v1/builds/${id}/repeat`, { secrets: { token: secret } });
+    expect(again.status).toBe(202);
+    await follow(again.body.id as string);
+    const repeated = await get(`/api/v1/builds/${again.body.id as string}`);
+    expect(repeated.state).toBe('succeeded');
+    expect(repeated.images).toEqual(b.images);
+  }, 300_000);
+
   it('POST /build-image builds and answers like the original', async () => {
     const r = await post('/build-image', {
       dockerfile: `ARG B=${base}\nFROM $B\nRUN echo seed-ok\n`,
