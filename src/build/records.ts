@@ -17,6 +17,18 @@ export interface BuildRecord {
 }
 
 const LOG_CAP = 1024 * 1024;
+/** The columns of a build record (the log and events are read on their own). */
+const COLUMNS = [
+  'id',
+  'state',
+  'definition',
+  'images',
+  'digest',
+  'error',
+  'created_at',
+  'started_at',
+  'finished_at',
+] as const;
 
 /** Keeps the end of a log (where the error is) within the cap. */
 export function capLog(log: string): string {
@@ -85,21 +97,7 @@ export class BuildRecords {
   }
 
   async get(id: string): Promise<BuildRecord | undefined> {
-    const r = await this.db
-      .selectFrom('builds')
-      .select([
-        'id',
-        'state',
-        'definition',
-        'images',
-        'digest',
-        'error',
-        'created_at',
-        'started_at',
-        'finished_at',
-      ])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const r = await this.db.selectFrom('builds').select(COLUMNS).where('id', '=', id).executeTakeFirst();
     return r && toRecord(r);
   }
 
@@ -107,17 +105,7 @@ export class BuildRecords {
   async list(limit: number, before?: string): Promise<BuildRecord[]> {
     let q = this.db
       .selectFrom('builds')
-      .select([
-        'id',
-        'state',
-        'definition',
-        'images',
-        'digest',
-        'error',
-        'created_at',
-        'started_at',
-        'finished_at',
-      ])
+      .select(COLUMNS)
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(limit);

@@ -3,12 +3,8 @@
 // receive limit, socket probe and deadline. Failures keep their gRPC status code, so a caller
 // can tell "no such blob" from a daemon fault.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { join } from 'node:path';
-import { PROTO_DIR } from '../paths.js';
+import { serviceClient } from './grpc.js';
 import { probeSocket, SocketError } from './socket.js';
-
-const MAX_RECEIVE = 16 * 1024 * 1024;
 
 /** The daemon answered with a gRPC error status (`grpcCode`, e.g. grpc.status.NOT_FOUND). */
 export class GrpcCallError extends SocketError {
@@ -37,36 +33,13 @@ export interface StreamClient {
   close(): void;
 }
 
-const packages = new Map<string, grpc.GrpcObject>();
-
-function loadPackage(protoFile: string): grpc.GrpcObject {
-  let pkg = packages.get(protoFile);
-  if (!pkg) {
-    const def = protoLoader.loadSync(join(PROTO_DIR, protoFile), {
-      keepCase: true,
-      longs: Number,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    pkg = grpc.loadPackageDefinition(def);
-    packages.set(protoFile, pkg);
-  }
-  return pkg;
-}
-
 export function unixStreamClient(
   protoFile: string,
   service: string,
   socketPath: string,
   metadata: Record<string, string> = {},
 ): StreamClient {
-  let ctor: unknown = loadPackage(protoFile);
-  for (const part of service.split('.')) ctor = (ctor as Record<string, unknown>)[part];
-  const Client = ctor as grpc.ServiceClientConstructor;
-  const client = new Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_RECEIVE,
-  });
+  const client = serviceClient(protoFile, service, socketPath);
   return {
     async stream<T>(method: string, request: object, onMessage: (m: T) => void, timeoutMs = 5000) {
       await probeSocket(socketPath, Math.min(timeoutMs, 5000));

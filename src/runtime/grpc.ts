@@ -38,6 +38,16 @@ function loadPackage(protoFile: string): grpc.GrpcObject {
   return pkg;
 }
 
+/** A grpc-js client for `service` declared in `protoFile`, on the unix socket, 16 MiB receive limit. */
+export function serviceClient(protoFile: string, service: string, socketPath: string): grpc.Client {
+  let ctor: unknown = loadPackage(protoFile);
+  for (const part of service.split('.')) ctor = (ctor as Record<string, unknown>)[part];
+  const Client = ctor as grpc.ServiceClientConstructor;
+  return new Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': MAX_RECEIVE,
+  });
+}
+
 /**
  * Opens a client for `service` (e.g. "moby.buildkit.v1.Control") declared in `protoFile`,
  * talking to the unix socket at `socketPath`. `metadata` is sent with every call.
@@ -48,12 +58,7 @@ export function unixClient(
   socketPath: string,
   metadata: Record<string, string> = {},
 ): UnaryClient {
-  let ctor: unknown = loadPackage(protoFile);
-  for (const part of service.split('.')) ctor = (ctor as Record<string, unknown>)[part];
-  const Client = ctor as grpc.ServiceClientConstructor;
-  const client = new Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_RECEIVE,
-  });
+  const client = serviceClient(protoFile, service, socketPath);
   return {
     async call<T>(method: string, request: object, timeoutMs = 5000): Promise<T> {
       await probeSocket(socketPath, timeoutMs);
