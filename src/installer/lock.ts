@@ -3,19 +3,11 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OpenCloudError } from '../errors.js';
+import { alive } from './host/direct.js';
 
 export const DEFAULT_LOCK = '/run/opencloud/installer.lock';
 
 export class InstallerBusyError extends OpenCloudError {}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function acquireLock(path = DEFAULT_LOCK): Promise<() => Promise<void>> {
   await mkdir(dirname(path), { recursive: true });

@@ -14,7 +14,8 @@ export const LOG_DIR = '/var/log/opencloud';
 export const pidFileFor = (name: string) => `${PID_DIR}/${name}.pid`;
 export const logFileFor = (name: string) => `${LOG_DIR}/${name}.log`;
 
-function alive(pid: number): boolean {
+/** The process exists (EPERM: it does, owned by someone else). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
