@@ -5,7 +5,7 @@
 import { statfs } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { installedVersion, simulateInstall } from './host/apt.js';
-import { sha256File } from './host/download.js';
+import { installedHash } from './host/file-hash.js';
 import { exec } from './host/exec.js';
 import { systemdIsPid1 } from './host/systemd.js';
 import { BIN_DIR } from './components/buildkit-pins.js';
@@ -101,6 +101,6 @@ export async function installedNow(): Promise<Record<string, string | undefined>
   return {
     containerd: (await installedVersion('containerd')) ?? (await installedVersion('containerd.io')),
     buildkitd: bk?.code === 0 ? bk.stdout.trim() : undefined,
-    buildkitdSha256: await sha256File(`${BIN_DIR}/buildkitd`).catch(() => undefined),
+    buildkitdSha256: await installedHash(`${BIN_DIR}/buildkitd`),
   };
 }

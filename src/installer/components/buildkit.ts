@@ -4,7 +4,7 @@
 // from changed, and systemd reloads only when the unit changed.
 import { chmod, lstat, rename, rm } from 'node:fs/promises';
 import { BuildkitClient } from '../../runtime/buildkit.js';
-import { sha256File } from '../host/download.js';
+import { installedHash } from '../host/file-hash.js';
 import { daemonPid, logTail, pidFileFor, startDaemon, stopDaemon } from '../host/direct.js';
 import { exec, mustExec } from '../host/exec.js';
 import { managedFile } from '../host/managed-file.js';
@@ -38,8 +38,6 @@ export interface HostFacts {
 /** Steps whose change means a running daemon must restart to pick it up. */
 const RUNS_FROM = ['buildkit-binaries', 'buildkit-group', 'buildkit-config', 'buildkit-unit'];
 
-const hashOrUndefined = (path: string) => sha256File(path).catch(() => undefined);
-
 /** buildkitd's version and a containerd worker, through the socket. */
 async function buildkitAnswers(): Promise<string> {
   const client = new BuildkitClient(BUILDKIT_SOCKET);
@@ -71,7 +69,7 @@ export async function binaryChanges(
   const id = await sourceId(opts, host.arch);
   const changes: PlannedChange[] = [];
   for (const b of BINARIES) {
-    const now = await hashOrUndefined(`${BIN_DIR}/${b}`);
+    const now = await installedHash(`${BIN_DIR}/${b}`);
     if (prior.source === id && now !== undefined && now === prior.binaries?.[b]) continue;
     changes.push({
       kind: 'binary',
@@ -97,7 +95,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
       try {
         for (const b of BINARIES) {
           const path = `${BIN_DIR}/${b}`;
-          if ((await hashOrUndefined(path)) === fetched.sha256[b]) continue;
+          if ((await installedHash(path)) === fetched.sha256[b]) continue;
           const prior = await ctx.backup(path);
           await chmod(fetched.temp[b], 0o755);
           await rename(fetched.temp[b], path);
@@ -118,7 +116,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
         throw new Error(`${BIN_DIR}/buildkitd reports "${out}", not ${BUILDKIT_VERSION}`);
       }
       for (const b of BINARIES) {
-        const now = await hashOrUndefined(`${BIN_DIR}/${b}`);
+        const now = await installedHash(`${BIN_DIR}/${b}`);
         if (now !== expected[b])
           throw new Error(`${BIN_DIR}/${b} has sha256 ${now}, not the installed ${expected[b]}`);
       }
