@@ -19,7 +19,7 @@ oras oras oras.land/oras/cmd/oras $ORAS_VERSION
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 BUILDKIT_SOCK=/run/buildkit/buildkitd.sock
 # containerd is not here: the installer under test installs it (install_runtime in setup.sh).
-APT_PACKAGES="runc skopeo podman busybox-static"
+APT_PACKAGES="runc skopeo podman busybox-static chromium"
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
 

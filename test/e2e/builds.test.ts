@@ -183,7 +183,13 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
     });
     const events = await follow(id);
     const b = await get(`/api/v1/builds/${id}`);
-    expect(b.state, `${b.error}\n${events.filter((e) => e.event === 'output' || e.event === 'step').map((e) => e.data).join('\n')}`).toBe('succeeded');
+    expect(
+      b.state,
+      `${b.error}\n${events
+        .filter((e) => e.event === 'output' || e.event === 'step')
+        .map((e) => e.data)
+        .join('\n')}`,
+    ).toBe('succeeded');
     const logs = await (await fetch(`${server.url}/api/v1/builds/${id}/logs`)).text();
     expect(logs).toContain(`length ${secret.length}`);
     expect(logs).toContain('***');

@@ -1,0 +1,76 @@
+// Reading the registry (/v2/) the way a client does: the catalog, a repository's tags, a
+// manifest by tag or digest (its media type from Content-Type, its digest from
+// Docker-Content-Digest) and an image's config blob.
+import { getJson, request } from './client';
+
+export const MANIFEST_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
+export const INDEX_TYPES = MANIFEST_TYPES.filter((t) => /index|list/.test(t));
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
+export interface Manifest {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface ImageConfig {
+  architecture?: string;
+  os?: string;
+  created?: string;
+  config?: {
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    WorkingDir?: string;
+    User?: string;
+    Labels?: Record<string, string> | null;
+    ExposedPorts?: Record<string, unknown>;
+  };
+}
+
+const path = (name: string) => name.split('/').map(encodeURIComponent).join('/');
+
+export async function catalog(): Promise<string[]> {
+  return (await getJson<{ repositories: string[] }>('/v2/_catalog?n=1000')).repositories ?? [];
+}
+
+export async function tags(name: string): Promise<string[]> {
+  return (await getJson<{ tags: string[] | null }>(`/v2/${path(name)}/tags/list`)).tags ?? [];
+}
+
+export async function manifest(name: string, reference: string): Promise<Manifest> {
+  const res = await request(`/v2/${path(name)}/manifests/${encodeURIComponent(reference)}`, {
+    headers: { accept: MANIFEST_TYPES.join(', ') },
+  });
+  const text = await res.text();
+  const body = JSON.parse(text) as Omit<Manifest, 'digest' | 'size'>;
+  const type = res.headers.get('content-type')?.split(';')[0]?.trim();
+  return {
+    ...body,
+    mediaType: body.mediaType ?? type ?? 'unknown',
+    digest: res.headers.get('docker-content-digest') ?? '',
+    size: new TextEncoder().encode(text).length,
+  };
+}
+
+export async function imageConfig(name: string, digest: string): Promise<ImageConfig> {
+  return getJson<ImageConfig>(`/v2/${path(name)}/blobs/${encodeURIComponent(digest)}`);
+}

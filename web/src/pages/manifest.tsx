@@ -1,0 +1,171 @@
+// One manifest of a repository, by tag or digest: its media type and digest, a copy-ready
+// `docker pull`, and then either an index's platforms (each a link to its manifest) or an
+// image's layers with sizes and its config (env, entrypoint, cmd, labels).
+import { imageConfig, manifest, type Descriptor, type Manifest } from '../api/registry';
+import { useLoad } from '../api/use-api';
+import { CopyLine } from '../components/copy-line';
+import { ErrorNote } from '../components/error-note';
+import { bytes, shortDigest } from '../format';
+import { Link, repoPath } from '../router';
+
+/** OCI and Docker image configs; an artifact's config is something else and is not read. */
+const IMAGE_CONFIG = /^application\/vnd\.(oci\.image\.config|docker\.container\.image)\.v1\+json$/;
+
+const platformOf = (d: Descriptor) =>
+  d.platform
+    ? `${d.platform.os}/${d.platform.architecture}${d.platform.variant ? `/${d.platform.variant}` : ''}`
+    : (d.artifactType ?? d.annotations?.['vnd.docker.reference.type'] ?? 'unknown');
+
+function Platforms({ name, m }: { name: string; m: Manifest }) {
+  return (
+    <table data-testid="platforms">
+      <thead>
+        <tr>
+          <th>Platform</th>
+          <th>Digest</th>
+          <th>Size</th>
+        </tr>
+      </thead>
+      <tbody>
+        {m.manifests?.map((d) => (
+          <tr key={d.digest}>
+            <td>
+              <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(d.digest)}`}>
+                {platformOf(d)}
+              </Link>
+            </td>
+            <td className="mono">{shortDigest(d.digest)}</td>
+            <td>{bytes(d.size)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Layers({ m }: { m: Manifest }) {
+  const total = (m.layers ?? []).reduce((n, l) => n + l.size, 0);
+  return (
+    <table data-testid="layers">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Digest</th>
+          <th>Media type</th>
+          <th>Size</th>
+        </tr>
+      </thead>
+      <tbody>
+        {m.layers?.map((l, i) => (
+          <tr key={`${i}-${l.digest}`} data-testid="layer">
+            <td>{i + 1}</td>
+            <td className="mono">{shortDigest(l.digest)}</td>
+            <td className="mono">{l.mediaType}</td>
+            <td data-testid="layer-size">{bytes(l.size)}</td>
+          </tr>
+        ))}
+      </tbody>
+      <tfoot>
+        <tr>
+          <td colSpan={3}>Total</td>
+          <td>{bytes(total)}</td>
+        </tr>
+      </tfoot>
+    </table>
+  );
+}
+
+function Lines({ items }: { items: string[] }) {
+  if (items.length === 0) return <span className="muted">—</span>;
+  return (
+    <ul className="plain mono">
+      {items.map((e, i) => (
+        <li key={i}>{e}</li>
+      ))}
+    </ul>
+  );
+}
+
+function Config({ name, digest }: { name: string; digest: string }) {
+  const cfg = useLoad(() => imageConfig(name, digest), [name, digest]);
+  const c = cfg.data?.config;
+  const list = (v: string[] | null | undefined) => (v && v.length ? JSON.stringify(v) : '—');
+  return (
+    <div data-testid="image-config">
+      <h3>Config</h3>
+      <ErrorNote error={cfg.error} />
+      {cfg.data && (
+        <dl className="facts">
+          <dt>Platform</dt>
+          <dd>
+            {cfg.data.os}/{cfg.data.architecture}
+          </dd>
+          <dt>Entrypoint</dt>
+          <dd className="mono">{list(c?.Entrypoint)}</dd>
+          <dt>Cmd</dt>
+          <dd className="mono">{list(c?.Cmd)}</dd>
+          {c?.WorkingDir && (
+            <>
+              <dt>Working dir</dt>
+              <dd className="mono">{c.WorkingDir}</dd>
+            </>
+          )}
+          <dt>Env</dt>
+          <dd>
+            <Lines items={c?.Env ?? []} />
+          </dd>
+          <dt>Labels</dt>
+          <dd data-testid="labels">
+            <Lines items={Object.entries(c?.Labels ?? {}).map(([k, v]) => `${k}=${v}`)} />
+          </dd>
+        </dl>
+      )}
+    </div>
+  );
+}
+
+export function ManifestView({ name, reference }: { name: string; reference: string }) {
+  const m = useLoad(() => manifest(name, reference), [name, reference]);
+  const d = m.data;
+  const sep = reference.includes(':') ? '@' : ':';
+  return (
+    <section className="card">
+      <p className="crumbs">
+        <Link to="/repositories">Repositories</Link> /{' '}
+        <Link to={`/repositories/${repoPath(name)}`}>{name}</Link> / {reference}
+      </p>
+      <h2>
+        {name}
+        {sep}
+        {reference}
+      </h2>
+      <CopyLine text={`docker pull ${location.host}/${name}${sep}${reference}`} />
+      <ErrorNote error={m.error} />
+      {d && (
+        <>
+          <dl className="facts">
+            <dt>Media type</dt>
+            <dd className="mono" data-testid="media-type">
+              {d.mediaType}
+            </dd>
+            <dt>Digest</dt>
+            <dd className="mono">{d.digest}</dd>
+            <dt>Manifest size</dt>
+            <dd>{bytes(d.size)}</dd>
+            {d.artifactType && (
+              <>
+                <dt>Artifact type</dt>
+                <dd className="mono">{d.artifactType}</dd>
+              </>
+            )}
+          </dl>
+          {d.manifests && <Platforms name={name} m={d} />}
+          {d.layers && <Layers m={d} />}
+          {d.config && IMAGE_CONFIG.test(d.config.mediaType) && (
+            <Config name={name} digest={d.config.digest} />
+          )}
+        </>
+      )}
+    </section>
+  );
+}

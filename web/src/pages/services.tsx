@@ -1,0 +1,118 @@
+// The services this server installs (container-registry): state, live health, facts from the
+// ledger, and the installer's runs: Plan (read-only) shows each step and the unit/file diffs;
+// Enable and Disable change this host, so they ask first. The run's output follows live.
+import { useState } from 'react';
+import { getJson, postJson } from '../api/client';
+import type { ServiceSummary } from '../api/types';
+import { useLoad } from '../api/use-api';
+import { ErrorNote } from '../components/error-note';
+import { StateBadge } from '../components/state-badge';
+import { defaultRunOptions, runBody, RunOptionsForm } from './run-options';
+import { RunView } from './run-view';
+
+interface Health {
+  answers: boolean;
+  detail: string;
+  unit?: string;
+}
+interface ServiceStatus {
+  state: string;
+  healthy: boolean;
+  init: string;
+  containerd: Health;
+  buildkit: Health;
+}
+
+type Action = 'plan' | 'enable' | 'disable';
+const CONFIRM: Record<Action, string | null> = {
+  plan: null,
+  enable: 'Enable installs containerd and BuildKit on this host and starts them. Go on?',
+  disable: 'Disable stops BuildKit and removes what enabling installed on this host. Go on?',
+};
+
+function Daemon({ name, h }: { name: string; h: Health }) {
+  return (
+    <>
+      <dt>{name}</dt>
+      <dd>
+        <StateBadge state={h.answers ? 'answers' : 'silent'} /> {h.detail}
+        {h.unit && <div className="muted">{h.unit}</div>}
+      </dd>
+    </>
+  );
+}
+
+function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
+  const status = useLoad(
+    () => getJson<ServiceStatus>(`/api/v1/services/${encodeURIComponent(s.name)}`),
+    [s.name],
+  );
+  const [runId, setRunId] = useState<string | null>(null);
+  const [options, setOptions] = useState(defaultRunOptions);
+  const [error, setError] = useState<Error>();
+  const start = async (action: Action) => {
+    const question = CONFIRM[action];
+    if (question && !window.confirm(question)) return;
+    setError(undefined);
+    try {
+      const r = await postJson<{ runId: string }>(
+        `/api/v1/services/${encodeURIComponent(s.name)}/${action}`,
+        runBody(options),
+      );
+      setRunId(r.runId);
+      onRun();
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  const facts = Object.entries(s.facts);
+  return (
+    <section className="card" data-testid={`service-${s.name}`}>
+      <h2>
+        {s.name} <StateBadge state={s.state} />
+      </h2>
+      <ErrorNote error={status.error} />
+      <dl className="facts">
+        {status.data && <Daemon name="containerd" h={status.data.containerd} />}
+        {status.data && <Daemon name="BuildKit" h={status.data.buildkit} />}
+        {facts.map(([k, v]) => (
+          <div key={k} className="fact">
+            <dt>{k}</dt>
+            <dd className="mono">{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+          </div>
+        ))}
+      </dl>
+      <RunOptionsForm value={options} onChange={setOptions} />
+      <div className="actions">
+        <button type="button" onClick={() => void start('plan')}>
+          Plan
+        </button>
+        <button type="button" onClick={() => void start('enable')}>
+          Enable
+        </button>
+        <button type="button" className="danger" onClick={() => void start('disable')}>
+          Disable
+        </button>
+        {!runId && s.lastRunId && (
+          <button type="button" className="link" onClick={() => setRunId(s.lastRunId)}>
+            Show the last run
+          </button>
+        )}
+      </div>
+      <ErrorNote error={error} />
+      {runId && <RunView key={runId} runId={runId} />}
+    </section>
+  );
+}
+
+export function Services() {
+  const list = useLoad(() => getJson<ServiceSummary[]>('/api/v1/services'), []);
+  return (
+    <div className="stack">
+      <ErrorNote error={list.error} />
+      {list.data?.map((s) => (
+        <Service key={s.name} s={s} onRun={list.reload} />
+      ))}
+    </div>
+  );
+}
