@@ -28,6 +28,12 @@ export interface BuildServiceOptions {
   ) => Promise<BuildCredential | undefined>;
   /** A failure outside the build itself (its record could not be written). */
   onError: (err: Error, buildId: string) => void;
+  /** Told of every build's end (metrics): seconds queued, and seconds run (undefined: never ran). */
+  onFinished?: (
+    outcome: 'succeeded' | 'failed' | 'canceled',
+    waitS: number,
+    durationS: number | undefined,
+  ) => void;
 }
 
 export interface BuildCredential {
@@ -197,7 +203,10 @@ export class BuildService {
     };
     let result: { state: BuildState; digest?: string; error?: string };
     let marked: Promise<void> = recorded;
+    const queuedAt = performance.now();
     const took = await this.slot(signal);
+    const startedAt = performance.now();
+    const ran = took && !signal.aborted;
     try {
       if (!took || signal.aborted) throw new BuildFailure('canceled by request');
       marked = recorded.then(() => this.records.started(b.id));
@@ -239,6 +248,10 @@ export class BuildService {
       };
     } finally {
       if (took) this.release();
+    }
+    if (result.state !== 'queued' && result.state !== 'running') {
+      const ranS = ran ? (performance.now() - startedAt) / 1000 : undefined;
+      this.opts.onFinished?.(result.state, (startedAt - queuedAt) / 1000, ranS);
     }
     await marked.catch(() => undefined); // "running" is written before the final state
     b.state = result.state;

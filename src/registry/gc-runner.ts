@@ -16,6 +16,8 @@ export type GcRequest = Partial<Pick<GcOptions, 'dryRun' | 'deleteUntagged' | 'g
 export class GcRunner {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Told of every run's end (metrics): its outcome, seconds taken and bytes reclaimed. */
+  onFinished?: (outcome: 'success' | 'dry_run' | 'failure', seconds: number, bytesReclaimed: number) => void;
 
   constructor(
     private readonly registry: Registry,
@@ -26,6 +28,7 @@ export class GcRunner {
   async run(request: GcRequest = {}): Promise<GcReport> {
     if (this.running) throw new GcBusyError();
     this.running = true;
+    const started = performance.now();
     try {
       const report = await collectGarbage(this.registry, {
         dryRun: request.dryRun ?? false,
@@ -46,7 +49,15 @@ export class GcRunner {
         },
         'garbage collection finished',
       );
+      this.onFinished?.(
+        report.dryRun ? 'dry_run' : 'success',
+        (performance.now() - started) / 1000,
+        report.bytesReclaimed,
+      );
       return report;
+    } catch (err) {
+      this.onFinished?.('failure', (performance.now() - started) / 1000, 0);
+      throw err;
     } finally {
       this.running = false;
     }

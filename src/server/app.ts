@@ -29,6 +29,7 @@ import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
 import { staticUi } from './static-ui.js';
+import { metricsApi } from './metrics-api.js';
 
 export interface AppOptions {
   config: Config;
@@ -55,6 +56,7 @@ export async function buildApp({
     return503OnClosing: true,
   });
   installErrorHandlers(app);
+  const metrics = metricsApi(app, { config, registry, gc, auth: () => auth });
   // Before any route: Fastify fixes a route's hooks when the route is registered.
   const auth = authContext(
     new AuthStore(registry.state),
@@ -86,6 +88,7 @@ export async function buildApp({
     credential: (requestedBy, repository) =>
       buildCredential(auth, config.build.timeout, requestedBy, repository),
     onError: (err, buildId) => app.log.error({ err, buildId }, 'could not record a build'),
+    onFinished: (outcome, waitS, durationS) => metrics.buildFinished(outcome, waitS, durationS),
   });
   const interrupted = await builds.recover();
   if (interrupted > 0)

@@ -8,7 +8,7 @@ import { allowedActions } from '../auth/access.js';
 import { Authenticator, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
 import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
-import type { Sessions } from '../auth/sessions.js';
+import { cookie, CSRF_HEADER, SESSION_COOKIE, type Sessions } from '../auth/sessions.js';
 import { ANONYMOUS, type AuthStore, type Principal } from '../auth/store.js';
 import { OciError } from '../registry/errors.js';
 import { parseRegistryPath } from '../registry/names.js';
@@ -113,8 +113,13 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
     challenge(req, reply, scopeFor(need), error);
     throw new OciError('UNAUTHORIZED', message);
   };
-  if (!creds)
-    deny('authentication required: sign in (docker login, skopeo login, crane auth login) or get a token');
+  if (!creds) {
+    // The web UI browses the registry with its session cookie (a change also needs the CSRF token).
+    const session = await sessionPrincipal(ctx, req);
+    if (!session)
+      deny('authentication required: sign in (docker login, skopeo login, crane auth login) or get a token');
+    return authorize(ctx, req, need, session as Principal);
+  }
   if (creds?.kind === 'bearer' && !creds.token.startsWith('oc_')) {
     const claims = verifyToken(creds.token, ctx.key, SERVICE);
     if (!claims) return deny('the token is invalid or expired', 'invalid_token');
@@ -137,6 +142,16 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
   const principal = await principalOf(ctx, req, true);
   if (principal === 'invalid' || principal === undefined)
     return deny('the user name, password or token is not valid');
+  return authorize(ctx, req, need, principal);
+}
+
+/** What a signed-in principal (Basic, API token, session) may do here; DENIED if not this. */
+async function authorize(
+  ctx: AuthContext,
+  req: FastifyRequest,
+  need: ReturnType<typeof needed>,
+  principal: Principal,
+): Promise<void> {
   req.principal = principal;
   if (need.action === 'base') return;
   if (need.action === 'catalog') {
@@ -146,6 +161,16 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
   if (!(await allowedActions(ctx.store, principal, need.repository as string)).has(need.action)) {
     throw new OciError('DENIED', `${principal.name} may not ${need.action} ${need.repository}`);
   }
+}
+
+async function sessionPrincipal(ctx: AuthContext, req: FastifyRequest): Promise<Principal | undefined> {
+  const id = cookie(req.headers.cookie, SESSION_COOKIE);
+  const session = id ? await ctx.sessions.find(id) : undefined;
+  if (!session) return undefined;
+  if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[CSRF_HEADER] !== session.csrf) {
+    throw new OciError('DENIED', `a signed-in change needs the session's ${CSRF_HEADER} header`);
+  }
+  return session.principal;
 }
 
 async function userPrincipal(ctx: AuthContext, name: string): Promise<Principal | undefined> {

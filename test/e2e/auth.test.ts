@@ -289,6 +289,13 @@ describe.skipIf(why)(titled('authentication with real clients', why), () => {
     const dave = (await made.json()) as { password: string };
     expect(dave.password.length).toBeGreaterThan(20);
     expect((await inspect('public/base:1', `dave:${dave.password}`)).stdout).toContain(base.digest);
+    // The UI browses the registry with the same cookie; changing it needs the CSRF token too.
+    const catalog = await api('/v2/_catalog', undefined, { headers: jar });
+    expect(catalog.status).toBe(200);
+    expect(((await catalog.json()) as { repositories: string[] }).repositories).toContain('private/secret');
+    const del = await api('/v2/team/app/manifests/crane-tag', undefined, { method: 'DELETE', headers: jar });
+    expect(del.status).toBe(403);
+    expect(((await del.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('DENIED');
     expect((await api('/api/v1/session', undefined, { method: 'DELETE', headers: jar })).status).toBe(204);
     expect((await api('/api/v1/services', undefined, { headers: jar })).status).toBe(401);
     const wrong = await api('/api/v1/session', undefined, {
