@@ -11,6 +11,8 @@ export interface RegistryClaims {
   exp: number;
   /** Docker token access entries: what this token allows. */
   access: { type: string; name: string; actions: string[] }[];
+  /** Issued for a scoped API token: nothing beyond `access` may be inferred from `sub`. */
+  scoped?: boolean;
 }
 
 const b64 = (x: Buffer | string) => Buffer.from(x).toString('base64url');

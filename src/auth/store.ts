@@ -145,6 +145,16 @@ export class AuthStore {
     return rows.map((r) => ({ pattern: r.pattern, actions: parseActions(r.actions) }));
   }
 
+  /** The user as a principal (no password check): for a registry token's subject. */
+  async user(name: string): Promise<Principal | undefined> {
+    const u = await this.db
+      .selectFrom('users')
+      .select(['name', 'admin'])
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return u ? { kind: 'user', name: u.name, admin: u.admin === 1 } : undefined;
+  }
+
   async checkPassword(name: string, password: string): Promise<Principal | undefined> {
     const u = await this.db
       .selectFrom('users')

@@ -88,8 +88,10 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
 
   if (mount !== undefined) {
     req.raw.resume();
-    if (await tryMount(reg, repositoryId, mount, queryParam(req, 'from')))
-      return blobCreated(reply, name, mount);
+    const from = queryParam(req, 'from');
+    // With authentication on, a mount needs pull rights on its source (else: a plain upload).
+    const allowed = req.mayMountFrom ? await req.mayMountFrom(from) : true;
+    if (allowed && (await tryMount(reg, repositoryId, mount, from))) return blobCreated(reply, name, mount);
     return uploadAccepted(reply, name, await newSession(reg, repositoryId), 0);
   }
 

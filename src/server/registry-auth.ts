@@ -23,6 +23,9 @@ declare module 'fastify' {
     principal?: Principal;
     /** For listings: whether the caller may pull from a repository. */
     mayPull?: (repository: string) => Promise<boolean>;
+    /** For cross-repository mounts: whether the caller may take a blob from `from` (undefined:
+     *  any repository holding it, which only an admin may). */
+    mayMountFrom?: (from: string | undefined) => Promise<boolean>;
   }
 }
 
@@ -137,6 +140,15 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
     if (!covers(claims, 'repository', need.repository as string, need.action)) {
       deny(`the token does not allow ${need.action} on ${need.repository}`, 'insufficient_scope');
     }
+    // Clients ask for the target's scope only; the source is judged by the user's own rights
+    // (a token issued for a scoped API token is held to what it covers).
+    req.mayMountFrom = async (from) => {
+      if (from !== undefined && covers(claims, 'repository', from, 'pull')) return true;
+      const user =
+        claims.scoped || principal.kind !== 'user' ? undefined : await userPrincipal(ctx, principal.name);
+      if (!user) return false;
+      return from === undefined ? user.admin : (await allowedActions(ctx.store, user, from)).has('pull');
+    };
     return;
   }
   const principal = await principalOf(ctx, req, true);
@@ -161,6 +173,8 @@ async function authorize(
   if (!(await allowedActions(ctx.store, principal, need.repository as string)).has(need.action)) {
     throw new OciError('DENIED', `${principal.name} may not ${need.action} ${need.repository}`);
   }
+  req.mayMountFrom = async (from) =>
+    from === undefined ? principal.admin : (await allowedActions(ctx.store, principal, from)).has('pull');
 }
 
 async function sessionPrincipal(ctx: AuthContext, req: FastifyRequest): Promise<Principal | undefined> {
@@ -173,10 +187,7 @@ async function sessionPrincipal(ctx: AuthContext, req: FastifyRequest): Promise<
   return session.principal;
 }
 
-async function userPrincipal(ctx: AuthContext, name: string): Promise<Principal | undefined> {
-  const u = (await ctx.store.listUsers()).find((x) => x.name === name);
-  return u ? { kind: 'user', name, admin: u.admin } : undefined;
-}
+const userPrincipal = (ctx: AuthContext, name: string) => ctx.store.user(name);
 
 /** "repository:demo/app:pull,push" → parts; names never hold ':', the type may ("repository(plugin)"). */
 function parseScope(scope: string): { type: string; name: string; actions: string[] } | undefined {
@@ -216,7 +227,15 @@ async function issue(ctx: AuthContext, principal: Principal, scopes: string[]) {
   }
   const iat = Math.floor(Date.now() / 1000);
   const token = signToken(
-    { iss: 'opencloud', sub: principal.name, aud: SERVICE, iat, exp: iat + TOKEN_TTL_S, access },
+    {
+      iss: 'opencloud',
+      sub: principal.name,
+      aud: SERVICE,
+      iat,
+      exp: iat + TOKEN_TTL_S,
+      access,
+      ...(principal.tokenScopes !== undefined && principal.tokenScopes !== 'admin' ? { scoped: true } : {}),
+    },
     ctx.key,
   );
   return {

@@ -116,12 +116,30 @@ describe.skipIf(why)(titled('authentication with real clients', why), () => {
     expect(await fails(inspect('team/app:1'))).toMatch(/unauthorized|denied|authentication required/i);
   }, 120_000);
 
+  it('a cross-repository mount needs pull on its source; otherwise it is a plain upload', async () => {
+    const bob = `bob:${pw.bob}`;
+    const manifest = (await (
+      await api('/v2/team/app/manifests/1', bob, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]?.digest as string;
+    const mount = (from?: string) =>
+      api(`/v2/team/mounted/blobs/uploads/?mount=${layer}${from ? `&from=${from}` : ''}`, bob, {
+        method: 'POST',
+      });
+    expect((await mount('private/secret')).status).toBe(202); // bob may not pull private/secret
+    expect((await mount()).status).toBe(202); // "any repository that has it" is for admins
+    expect((await mount('team/app')).status).toBe(201);
+  });
+
   it('crane signs in and sees only the repositories it may pull in the catalog', async () => {
     const crane = tool('crane');
     const env = { ...process.env, DOCKER_CONFIG: mkdtempSync(join(tmpdir(), 'opencloud-auth-crane-')) };
     await exec(crane, ['auth', 'login', host, '-u', 'bob', '-p', pw.bob as string, '--insecure'], { env });
     const catalog = (await exec(crane, ['catalog', '--insecure', host], { env })).stdout.trim().split('\n');
-    expect(catalog.sort()).toEqual(['public/base', 'team/app']);
+    expect(catalog).toEqual(expect.arrayContaining(['public/base', 'team/app']));
+    expect(catalog).not.toContain('private/secret');
     expect((await exec(crane, ['ls', '--insecure', `${host}/team/app`], { env })).stdout.trim()).toBe('1');
     await exec(crane, ['tag', '--insecure', `${host}/team/app:1`, 'crane-tag'], { env });
     expect(await fails(exec(crane, ['delete', '--insecure', `${host}/team/app:crane-tag`], { env }))).toMatch(
