@@ -2,7 +2,7 @@
 // top-level catch that turns any error into a message, a hint and an exit code.
 import { Command, CommanderError } from 'commander';
 import { EXIT, OpenCloudError } from '../errors.js';
-import { PACKAGE_VERSION } from '../paths.js';
+import { BUILDKIT_VERSION, gitCommit, IS_CHECKOUT, PACKAGE_VERSION } from '../paths.js';
 import { doctorCommand } from './doctor.js';
 import { gcCommand } from './gc.js';
 import { ledgerCommand } from './ledger.js';
@@ -13,7 +13,7 @@ import { usersCommand } from './users.js';
 export function program(): Command {
   const cli = new Command('opencloud')
     .description('OpenCloud Container Registry: OCI registry, image builder and runtime installer')
-    .version(PACKAGE_VERSION, '-V, --version')
+    .version(versionText(), '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // addCommand() does not pass exitOverride/output settings down; copy them explicitly.
@@ -27,6 +27,16 @@ export function program(): Command {
   ])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;
+}
+
+/** `opencloud --version`: the program, the checkout's commit, Node and the pinned BuildKit. */
+export function versionText(): string {
+  return [
+    `opencloud ${PACKAGE_VERSION}`,
+    `commit ${IS_CHECKOUT ? gitCommit() : 'unknown'}`,
+    `node ${process.version}`,
+    `buildkit ${BUILDKIT_VERSION}`,
+  ].join('\n');
 }
 
 /** Runs the CLI and resolves to the process exit code. Long-running commands resolve late. */

@@ -24,7 +24,12 @@ const ADMIN_ONLY = [
 ];
 const GUARDED = /^\/(api\/|build-image$|enable-service|get-service-status$|get-images$)/;
 // The session routes check credentials themselves (signing in is how one gets them).
-const OPEN = [/^\/api\/v1\/?$/, /^\/api\/v1\/system\/info$/, /^\/api\/v1\/session$/];
+const OPEN = [
+  /^\/api\/v1\/?$/,
+  /^\/api\/v1\/system\/info$/,
+  /^\/api\/v1\/openapi\.json$/,
+  /^\/api\/v1\/session$/,
+];
 
 async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principal> {
   const creds = parseAuthorization(req.headers.authorization);

@@ -30,6 +30,7 @@ import type { GcRunner } from '../registry/gc-runner.js';
 import { registryApi } from '../registry/routes.js';
 import { staticUi } from './static-ui.js';
 import { metricsApi } from './metrics-api.js';
+import { collectRoutes, openapi } from './openapi.js';
 
 export interface AppOptions {
   config: Config;
@@ -56,6 +57,7 @@ export async function buildApp({
     return503OnClosing: true,
   });
   installErrorHandlers(app);
+  const routes = collectRoutes(app); // before any route: onRoute only sees later ones (openapi.ts)
   const metrics = metricsApi(app, { config, registry, gc, auth: () => auth });
   // Before any route: Fastify fixes a route's hooks when the route is registered.
   const auth = authContext(
@@ -95,6 +97,7 @@ export async function buildApp({
     app.log.warn({ builds: interrupted }, 'marked builds interrupted by a restart as failed');
   app.addHook('preClose', () => builds.shutdown());
   await app.register(buildsApi, { config, builds, registryHost: () => registryHost(app) });
+  await app.register(openapi, { routes });
   await app.register(staticUi); // last: the UI's catch-all route never shadows another
   return app;
 }
