@@ -92,7 +92,9 @@ export function apiAuth(
     try {
       req.principal = await signedIn(ctx, req);
     } catch (err) {
-      if (err instanceof HttpError && err.statusCode === 401)
+      // A page's own fetch() (Sec-Fetch-Dest: empty) gets no Basic challenge: the browser would
+      // answer it with its login box instead of letting the UI show its sign-in form.
+      if (err instanceof HttpError && err.statusCode === 401 && req.headers['sec-fetch-dest'] !== 'empty')
         reply.header('www-authenticate', 'Basic realm="opencloud"');
       throw err;
     }

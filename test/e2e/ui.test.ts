@@ -1,7 +1,8 @@
 // The web UI in a real browser (Debian's chromium through playwright-core) against the built
 // server: the dashboard, a pushed repository down to its layers, a build submitted through the
 // form with its log arriving live, the services page with a read-only Plan run, and the sign-in
-// form once a user exists. Enable and Disable are never clicked: they would change this host.
+// form once a user exists (a web session: an HttpOnly cookie and a CSRF token). Enable and
+// Disable are never clicked: they would change this host.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -198,33 +199,59 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
 
   afterAll(() => stop(server), 60_000);
 
-  it('shows the sign-in form, refuses a wrong password, and signed in shows the dashboard and follows a run', async () => {
+  it('signs in through the form into a session (no password kept), follows a run, and signs out', async () => {
     const page = await openPage(`${server.url}/`);
     const form = page.getByTestId('sign-in');
     await form.waitFor();
     await page.getByLabel('User name').fill('admin');
-    await page.getByLabel('Password or token').fill('not-the-password');
+    await page.getByLabel('Password').fill('not-the-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await form.getByRole('alert').getByText('not valid').waitFor();
-    await page.getByLabel('Password or token').fill(password);
+    await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('version').waitFor();
-    // Signed-in API calls carry the credentials: the admin-only services list loads.
+    // Signed-in API calls carry the session cookie: the admin-only services list loads.
     await page.getByTestId('dashboard-service').filter({ hasText: 'container-registry' }).waitFor();
-    // The session survives a reload (sessionStorage), not a new browser context.
+    // Nothing of the password is kept in the page, and the session cookie is out of its reach.
+    // (A string: this file is typed for Node, without the DOM.)
+    const kept = await page.evaluate<{
+      session: [string, string][];
+      local: [string, string][];
+      cookie: string;
+    }>(
+      '({ session: Object.entries(sessionStorage), local: Object.entries(localStorage), cookie: document.cookie })',
+    );
+    expect(JSON.stringify(kept)).not.toContain(password);
+    expect(kept.session).toEqual([]);
+    expect(kept.local).toEqual([]);
+    expect(kept.cookie).not.toContain('oc_session');
+    // The cookie alone does not make a change: it needs the session's CSRF token.
+    const noCsrf = await page.evaluate(() =>
+      fetch('/api/v1/builds/none/cancel', { method: 'POST' }).then((r) => r.status),
+    );
+    expect(noCsrf).toBe(403);
+    // The session survives a reload (the cookie), not a new browser context.
     await page.reload();
     await page.getByTestId('version').waitFor();
     expect(await page.getByTestId('sign-in').count()).toBe(0);
     const other = await openPage(`${server.url}/builds`);
     await other.getByTestId('sign-in').waitFor();
     await other.close();
-    // Event streams are read with fetch() and the credentials too: a plan's run output arrives.
+    // Event streams are read with fetch() and the cookie too; the Plan (a POST) sends the CSRF
+    // token re-read after the reload: its run output arrives.
     await page.getByRole('link', { name: 'Services' }).first().click();
     const service = page.getByTestId('service-container-registry');
     await service.getByLabel('Source').selectOption('go');
     await service.getByLabel('Init').selectOption('direct');
     await service.getByRole('button', { name: 'Plan', exact: true }).click();
     await service.getByTestId('recap').waitFor({ timeout: 60_000 });
+    // Signing out ends the session on the server: the form returns and the API refuses the page.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByTestId('sign-in').waitFor();
+    const after = await page.evaluate(() => fetch('/api/v1/services').then((r) => r.status));
+    expect(after).toBe(401);
+    await page.reload();
+    await page.getByTestId('sign-in').waitFor();
     await page.close();
   });
 });

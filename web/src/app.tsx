@@ -1,9 +1,8 @@
 // The application shell: the navigation, the page for the current path, and the sign-in gate.
-// On start one signed-in request tells whether the server wants credentials; any 401 later
-// brings the sign-in form back.
+// On start GET /api/v1/session tells whether this tab has a session (or the server needs none);
+// any 401 later brings the sign-in form back.
 import { useEffect, useState } from 'react';
-import { signOut, useAuth } from './api/auth';
-import { request } from './api/client';
+import { checkSession, signOut, useAuth } from './api/auth';
 import { BuildView } from './pages/build-view';
 import { Builds } from './pages/builds';
 import { Dashboard } from './pages/dashboard';
@@ -42,21 +41,40 @@ function Page({ path }: { path: string }) {
   );
 }
 
-/** True once the server said whether it wants credentials (a 401 flips the auth state). */
-function useSignInProbe(): boolean {
-  const [checked, setChecked] = useState(false);
-  useEffect(() => {
-    request('/api/v1/builds?limit=1')
-      .catch(() => undefined) // a 401 flips the auth state; other errors show on the pages
-      .finally(() => setChecked(true));
-  }, []);
-  return checked;
+/** The signed-in user and the Sign out control (which says so if the server could not end it). */
+function UserMenu({ user }: { user: string }) {
+  const [problem, setProblem] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const leave = () => {
+    setBusy(true);
+    setProblem(undefined);
+    signOut().catch((err: Error) => {
+      setProblem(`Not signed out: ${err.message}`);
+      setBusy(false);
+    });
+  };
+  return (
+    <span className="user" data-testid="user">
+      {user}{' '}
+      <button type="button" className="link" onClick={leave} disabled={busy}>
+        Sign out
+      </button>
+      {problem && (
+        <span className="error" role="alert">
+          {' '}
+          {problem}
+        </span>
+      )}
+    </span>
+  );
 }
 
 export function App() {
   const path = usePath();
   const auth = useAuth();
-  const probed = useSignInProbe();
+  useEffect(() => {
+    void checkSession();
+  }, []);
   const current = (to: string) => (to === '/' ? path === '/' : path === to || path.startsWith(`${to}/`));
   return (
     <>
@@ -71,16 +89,15 @@ export function App() {
             </Link>
           ))}
         </nav>
-        {auth.user && (
-          <span className="user">
-            {auth.user}{' '}
-            <button type="button" className="link" onClick={signOut}>
-              sign out
-            </button>
-          </span>
-        )}
+        {auth.user && <UserMenu user={auth.user} />}
       </header>
-      <main>{auth.signInNeeded ? <SignIn /> : probed && <Page key={path} path={path} />}</main>
+      <main>
+        {auth.signInNeeded ? (
+          <SignIn expired={auth.expired} />
+        ) : (
+          auth.checked && <Page key={path} path={path} />
+        )}
+      </main>
     </>
   );
 }

@@ -1,66 +1,130 @@
-// Who the UI signs in as. Basic credentials live in memory and in sessionStorage (this tab's
-// session only, never localStorage), and are sent as `Authorization` by every request. A 401
-// from the server clears them and asks for a sign-in; components follow with useAuth().
+// Who the UI is signed in as, through the server's web sessions: POST /api/v1/session sets an
+// HttpOnly cookie (the page never sees it) and returns a CSRF token, kept here in memory only
+// and sent back on every change; GET /api/v1/session says who is signed in (and gives the token
+// again after a reload); DELETE signs out. No password is kept anywhere: the sign-in form sends
+// it once. A 401 from the server brings the sign-in form back; components follow with useAuth().
 import { useSyncExternalStore } from 'react';
+import { errorOf } from './errors';
 
-const KEY = 'opencloud.credentials';
+export const CSRF_HEADER = 'x-csrf-token';
+const SESSION = '/api/v1/session';
 
 export interface AuthState {
-  /** The signed-in user's name, when credentials are held. */
+  /** GET /api/v1/session has answered (or failed): the pages may load. */
+  checked: boolean;
+  /** The signed-in user's name; null when signed out or when the server has no users. */
   user: string | null;
-  /** The server refused us (or asked for credentials): show the sign-in form. */
+  admin: boolean;
+  /** Authentication is on and there is no session: show the sign-in form. */
   signInNeeded: boolean;
+  /** The form is back because a session ended under us (not a sign-out). */
+  expired: boolean;
 }
 
-interface Stored {
-  user: string;
-  header: string;
+interface SessionAnswer {
+  user: string | null;
+  admin: boolean;
+  csrfToken?: string;
+  expiresAt?: string;
+  authentication?: boolean;
 }
 
-function load(): Stored | null {
-  try {
-    const raw = sessionStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as Stored) : null;
-  } catch {
-    return null;
-  }
-}
-
-let credentials = load();
-let state: AuthState = { user: credentials?.user ?? null, signInNeeded: false };
+let state: AuthState = { checked: false, user: null, admin: false, signInNeeded: false, expired: false };
+let csrfToken: string | undefined;
+/** Bumped on every sign-in and sign-out: a 401 to a request sent before then says nothing now. */
+let generation = 0;
 const listeners = new Set<() => void>();
 
-function set(next: Stored | null, signInNeeded: boolean): void {
-  credentials = next;
-  if (next) sessionStorage.setItem(KEY, JSON.stringify(next));
-  else sessionStorage.removeItem(KEY);
-  state = { user: next?.user ?? null, signInNeeded };
+function set(next: Partial<AuthState>): void {
+  state = { ...state, ...next };
   for (const fn of listeners) fn();
 }
 
-/** `Basic base64(user:password)`, UTF-8 encoded as RFC 7617 recommends. */
-export function basicHeader(user: string, password: string): string {
-  const bytes = new TextEncoder().encode(`${user}:${password}`);
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return `Basic ${btoa(binary)}`;
+function apply(answer: SessionAnswer): void {
+  csrfToken = answer.user ? answer.csrfToken : undefined;
+  set({ checked: true, user: answer.user, admin: answer.admin, signInNeeded: false, expired: false });
 }
 
-export function authHeaders(): Record<string, string> {
-  return credentials ? { authorization: credentials.header } : {};
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The CSRF header a request with this method needs (none for reads or without a session). */
+export function csrfHeaders(method = 'GET'): Record<string, string> {
+  return csrfToken && !SAFE.has(method.toUpperCase()) ? { [CSRF_HEADER]: csrfToken } : {};
 }
 
-export function signIn(user: string, header: string): void {
-  set({ user, header }, false);
+export function currentGeneration(): number {
+  return generation;
 }
 
-export function signOut(): void {
-  set(null, true);
+/** The server answered 401 to a request sent in `sentIn`: the session is gone. */
+export function signInRequired(sentIn: number = generation): void {
+  if (sentIn !== generation || state.signInNeeded) return;
+  const expired = state.user !== null;
+  csrfToken = undefined;
+  set({ checked: true, user: null, admin: false, signInNeeded: true, expired });
 }
 
-/** The server answered 401: whatever we held is no good. */
-export function signInRequired(): void {
-  if (!state.signInNeeded || credentials) set(null, true);
+/** GET /api/v1/session: the session's user and CSRF token; null for 401 (not signed in). */
+async function readSession(): Promise<SessionAnswer | null> {
+  const sentIn = generation;
+  const res = await fetch(SESSION, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  if (res.status === 401) {
+    signInRequired(sentIn);
+    return null;
+  }
+  if (!res.ok) throw await errorOf(res);
+  const answer = (await res.json()) as SessionAnswer;
+  if (sentIn === generation) apply(answer);
+  return answer;
+}
+
+let checking: Promise<void> | undefined;
+
+/** Asks the server whether this tab is signed in (once at a time); sets `checked` either way. */
+export function checkSession(): Promise<void> {
+  checking ??= readSession()
+    .then(
+      () => undefined,
+      // The server is unreachable or broken: the pages load and show their own errors.
+      () => set({ checked: true }),
+    )
+    .finally(() => (checking = undefined));
+  return checking;
+}
+
+/** Re-reads the CSRF token (another tab may have signed in anew); true if it changed. */
+export async function refreshCsrf(): Promise<boolean> {
+  const before = csrfToken;
+  const answer = await readSession().catch(() => null);
+  return answer !== null && csrfToken !== undefined && csrfToken !== before;
+}
+
+/** Signs in with a user name and password; throws with the message to show when refused. */
+export async function signIn(username: string, password: string): Promise<void> {
+  const res = await fetch(SESSION, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status === 401) throw new Error('The user name or password is not valid.');
+  if (!res.ok) throw await errorOf(res); // 429 says when to try again
+  const answer = (await res.json()) as SessionAnswer;
+  generation++;
+  apply(answer);
+}
+
+/** Ends the session on the server (which also clears the cookie), then shows the sign-in form. */
+export async function signOut(): Promise<void> {
+  const res = await fetch(SESSION, {
+    method: 'DELETE',
+    credentials: 'same-origin',
+    headers: csrfHeaders('DELETE'),
+  });
+  if (!res.ok) throw await errorOf(res);
+  generation++;
+  csrfToken = undefined;
+  set({ checked: true, user: null, admin: false, signInNeeded: true, expired: false });
 }
 
 export function useAuth(): AuthState {

@@ -1,45 +1,38 @@
-// Requests to this server: credentials added, a 401 turned into "sign in", and error answers
-// (the API's {error:{code,message}} and the registry's {errors:[…]}) turned into ApiError.
-// `credentials: 'omit'`: the browser neither sends cookies nor shows its own Basic-auth prompt
-// on a 401; our Authorization header is what signs a request in.
-import { authHeaders, signInRequired } from './auth';
+// Requests to this server: the session cookie sent (`credentials: 'same-origin'`, never an
+// Authorization header), the session's CSRF token added to every change, a 401 turned into
+// "sign in", and error answers turned into ApiError.
+import { csrfHeaders, currentGeneration, refreshCsrf, signInRequired } from './auth';
+import { errorOf } from './errors';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+export { ApiError } from './errors';
 
-async function errorOf(res: Response): Promise<ApiError> {
-  const text = await res.text().catch(() => '');
-  try {
-    const body = JSON.parse(text) as {
-      error?: { code?: string; message?: string };
-      errors?: { code?: string; message?: string }[];
-    };
-    const e = body.error ?? body.errors?.[0];
-    if (e?.message) return new ApiError(res.status, e.code ?? String(res.status), e.message);
-  } catch {
-    // not JSON: the text itself is the message
-  }
-  return new ApiError(res.status, String(res.status), text || `${res.status} ${res.statusText}`);
-}
+/** A 403 for a missing or stale CSRF token (the API says CSRF, the registry DENIED). */
+const csrfRefused = (err: { status: number; code: string; message: string }) =>
+  err.status === 403 && (err.code === 'CSRF' || err.message.includes('x-csrf-token'));
 
-/** fetch() with our credentials; resolves only for 2xx answers. */
+/** fetch() with the session; resolves only for 2xx answers. */
 export async function request(path: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(path, {
-    ...init,
-    credentials: 'omit',
-    headers: { ...authHeaders(), ...(init.headers as Record<string, string> | undefined) },
-  });
-  if (res.status === 401) signInRequired();
-  if (!res.ok) throw await errorOf(res);
-  return res;
+  const method = init.method ?? 'GET';
+  const send = () =>
+    fetch(path, {
+      ...init,
+      credentials: 'same-origin',
+      headers: { ...csrfHeaders(method), ...(init.headers as Record<string, string> | undefined) },
+    });
+  const sentIn = currentGeneration();
+  let res = await send();
+  if (res.status === 401) signInRequired(sentIn);
+  if (res.ok) return res;
+  const err = await errorOf(res);
+  // Another tab signed in again (a new cookie, a new token): once more with the new token.
+  const resendable = init.body === undefined || init.body === null || typeof init.body === 'string';
+  if (csrfRefused(err) && resendable && (await refreshCsrf())) {
+    res = await send();
+    if (res.status === 401) signInRequired(sentIn);
+    if (res.ok) return res;
+    throw await errorOf(res);
+  }
+  throw err;
 }
 
 export async function getJson<T>(path: string, headers: Record<string, string> = {}): Promise<T> {

@@ -1,7 +1,8 @@
 // Follows a Server-Sent Events endpoint with fetch() and a stream reader instead of
-// EventSource (which cannot send an Authorization header): one code path with or without a
-// sign-in. A dropped connection is resumed with Last-Event-ID until the caller says the stream
-// is complete; 204 means there is nothing (more) to send.
+// EventSource: the same request() as every other call (the session cookie, a 401 bringing the
+// sign-in form back, error answers as ApiError). A dropped connection is resumed with
+// Last-Event-ID until the caller says the stream is complete; 204 means there is nothing (more)
+// to send.
 import { request } from './client';
 import { SseParser, type SseEvent } from './sse-parser';
 

@@ -1,20 +1,9 @@
-// The sign-in form shown when the API answers 401. The credentials are checked with one
-// signed-in request before they are kept (for this tab's session only).
+// The sign-in form shown when the server wants a session: the user name and password go once to
+// POST /api/v1/session, which answers with the session cookie; nothing of them is kept.
 import { useState, type FormEvent } from 'react';
-import { basicHeader, signIn } from '../api/auth';
+import { signIn } from '../api/auth';
 
-async function check(header: string): Promise<string | undefined> {
-  const res = await fetch('/api/v1/builds?limit=1', {
-    credentials: 'omit',
-    headers: { authorization: header, accept: 'application/json' },
-  });
-  if (res.ok) return undefined;
-  if (res.status === 401) return 'The user name or password is not valid.';
-  const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-  return body.error?.message ?? `The server answered ${res.status}.`;
-}
-
-export function SignIn() {
+export function SignIn({ expired }: { expired: boolean }) {
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
   const [problem, setProblem] = useState<string>();
@@ -24,13 +13,11 @@ export function SignIn() {
     e.preventDefault();
     setBusy(true);
     setProblem(undefined);
-    const header = basicHeader(user, password);
     try {
-      const failed = await check(header);
-      if (failed) setProblem(failed);
-      else signIn(user, header);
+      await signIn(user, password);
     } catch (err) {
       setProblem((err as Error).message);
+      setPassword('');
     } finally {
       setBusy(false);
     }
@@ -39,7 +26,11 @@ export function SignIn() {
   return (
     <form className="card form sign-in" onSubmit={(e) => void submit(e)} data-testid="sign-in">
       <h2>Sign in</h2>
-      <p className="muted">This registry needs a user name and a password (or an API token).</p>
+      <p className="muted">
+        {expired
+          ? 'Your session has ended: sign in again.'
+          : 'This registry needs a user name and a password. (API tokens are for scripts and registry clients.)'}
+      </p>
       <label>
         User name
         <input
@@ -51,7 +42,7 @@ export function SignIn() {
         />
       </label>
       <label>
-        Password or token
+        Password
         <input
           name="password"
           type="password"
