@@ -251,6 +251,35 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
     );
   });
 
+  it('a build running when the server dies is failed, with the reason, after the restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-builds-restart-'));
+    const first = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    const res = await fetch(`${first.url}/api/v1/builds`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        repository: 'demo/interrupted',
+        noCache: true,
+        dockerfile: `FROM ${base}\nRUN echo started && sleep 120\n`,
+      }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    await readSse(`${first.url}/api/v1/builds/${id}/events`, {
+      until: (e) => e.event === 'state' && e.data.includes('running'),
+    });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    try {
+      const b = (await (await fetch(`${second.url}/api/v1/builds/${id}`)).json()) as Build;
+      expect(b.state).toBe('failed');
+      expect(b.error).toBe('the server restarted while this build was queued or running');
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  }, 120_000);
+
   it('POST /build-image without a BuildKit daemon: 503 with the original message and the fix', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-builds-nodaemon-'));
     const s = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
