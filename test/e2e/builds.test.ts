@@ -260,7 +260,7 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
       body: JSON.stringify({
         repository: 'demo/interrupted',
         noCache: true,
-        dockerfile: `FROM ${base}\nRUN echo started && sleep 120\n`,
+        dockerfile: `FROM ${base}\nRUN echo started && sleep 20\n`,
       }),
     });
     const { id } = (await res.json()) as { id: string };
