@@ -3,7 +3,7 @@
 // tagged manifest references a missing blob, every acknowledged push is there, and each
 // interrupted upload either resumes to completion or is cleanly gone.
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -161,5 +161,6 @@ describe('crash safety', () => {
     );
     expect(ledger.blobs.size).toBeGreaterThan(ROUNDS);
     expect(ledger.manifests.size).toBeGreaterThan(0);
+    rmSync(dataDir, { recursive: true, force: true }); // ~100 MB; kept when the test fails, for a look
   });
 });
