@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +14,15 @@ import {
 import { FsBlobStore } from './fs-blob-store.js';
 
 const digest = (alg: string, data: string) => `${alg}:${createHash(alg).update(data).digest('hex')}`;
+
+const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** `data` as a stream of `size`-byte chunks. */
+function chunked(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
 
 async function store(): Promise<FsBlobStore> {
   const s = new FsBlobStore(mkdtempSync(join(tmpdir(), 'opencloud-blobs-')));
@@ -84,6 +93,42 @@ describe('FsBlobStore', () => {
     await Promise.all(parts.map((p) => s.appendUpload('upload-conc', Readable.from([Buffer.from(p)]))));
     const size = await s.uploadSize('upload-conc');
     expect(size).toBe(parts.join('').length);
+  });
+
+  it('streams a body larger than its write buffer in order, with backpressure', async () => {
+    const s = await store();
+    const data = randomBytes(21 * 1024 * 1024 + 12345);
+    await s.startUpload('upload-big');
+    expect(
+      await s.appendUpload('upload-big', chunked(data, 100_003), { offset: 0, expectedLength: data.length }),
+    ).toBe(data.length);
+    expect(readFileSync(join(s.root, 'uploads', 'upload-big')).equals(data)).toBe(true);
+    expect(await s.finishUpload('upload-big', sha256(data))).toBe(data.length);
+    expect((await s.readBytes(sha256(data))).equals(data)).toBe(true); // toEqual() on 21 MiB takes minutes
+  });
+
+  it('takes string chunks as their bytes', async () => {
+    const s = await store();
+    await s.startUpload('upload-text');
+    await s.appendUpload('upload-text', Readable.from(['héllo ', 'wörld']));
+    expect(await s.finishUpload('upload-text', digest('sha256', 'héllo wörld'))).toBe(13);
+  });
+
+  it('keeps what was written before the source failed, and resumes from there', async () => {
+    const s = await store();
+    const data = randomBytes(5 * 1024 * 1024);
+    await s.startUpload('upload-cut');
+    const cut = 3 * 1024 * 1024 + 1000;
+    async function* failing() {
+      for (let i = 0; i < cut; i += 65536) yield data.subarray(i, Math.min(i + 65536, cut));
+      throw new Error('connection reset');
+    }
+    await expect(s.appendUpload('upload-cut', Readable.from(failing()))).rejects.toThrow('connection reset');
+    const have = (await s.uploadSize('upload-cut')) as number;
+    expect(have).toBeLessThanOrEqual(cut);
+    expect(readFileSync(join(s.root, 'uploads', 'upload-cut')).equals(data.subarray(0, have))).toBe(true);
+    await s.appendUpload('upload-cut', chunked(data.subarray(have), 65536), { offset: have });
+    expect(await s.finishUpload('upload-cut', sha256(data))).toBe(data.length);
   });
 
   it('knows no session it never started', async () => {
