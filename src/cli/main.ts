@@ -5,6 +5,7 @@ import { EXIT, OpenCloudError } from '../errors.js';
 import { BUILDKIT_VERSION, gitCommit, IS_CHECKOUT, PACKAGE_VERSION } from '../paths.js';
 import { doctorCommand } from './doctor.js';
 import { gcCommand } from './gc.js';
+import { installCommand, uninstallCommand } from './install.js';
 import { ledgerCommand } from './ledger.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
@@ -24,6 +25,8 @@ export function program(): Command {
     servicesCommand(),
     usersCommand(),
     ledgerCommand(),
+    installCommand(),
+    uninstallCommand(),
   ])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;

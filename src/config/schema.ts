@@ -16,6 +16,7 @@ export interface Config {
   registry: { allowSparseManifests: boolean; uploadTtl: number };
   gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
   build: { concurrency: number; timeout: number };
+  installer: { trustedSha256: string[] };
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -67,6 +68,20 @@ function oneOf<T extends string>(values: readonly T[]) {
     typeof raw === 'string' && (values as readonly string[]).includes(raw)
       ? ok(raw as T)
       : no(values.join(', '));
+}
+
+function sha256List(raw: unknown): Parsed<string[]> {
+  const allowed = 'a list of sha256 checksums (64 hex digits each), possibly empty';
+  const items =
+    typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : raw;
+  if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && /^[0-9a-fA-F]{64}$/.test(s)))
+    return no(allowed);
+  return ok((items as string[]).map((s) => s.toLowerCase()));
 }
 
 function nameList(raw: unknown): Parsed<string[]> {
@@ -164,6 +179,13 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Seconds a build may run before it is canceled.',
     default: () => 3600,
     parse: integerIn(10, 7 * 86400),
+  },
+  {
+    key: 'installer.trustedSha256',
+    description:
+      'BuildKit tarball checksums, besides the pinned release ones, that host changes requested through the API may install (your own builds, an air-gapped mirror). Set it in the root-owned config file: the privileged helper reads only that.',
+    default: () => [],
+    parse: sha256List,
   },
   {
     key: 'gc.deleteUntagged',

@@ -3,10 +3,11 @@
 // and when the service is disabled (from the ledger). One undo path, so `disable` removes exactly
 // what a run created and restores what it replaced.
 import { existsSync } from 'node:fs';
-import { readFile, rm, rmdir } from 'node:fs/promises';
+import { readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { atomicWrite } from './host/atomic-write.js';
 import { exec, mustExec } from './host/exec.js';
 import { stopDaemon } from './host/direct.js';
+import { groupMembers } from './host/accounts.js';
 
 export type Artifact =
   /** A file we wrote; `prior` is a backup of what it replaced (restored on revert). */
@@ -19,6 +20,12 @@ export type Artifact =
   | { kind: 'directory'; path: string }
   | { kind: 'package'; names: string[] }
   | { kind: 'group'; name: string }
+  /** A system user we created (its home, the data dir, is kept). */
+  | { kind: 'user'; name: string }
+  /** A user we added to a group that already existed. */
+  | { kind: 'membership'; user: string; group: string }
+  /** A directory tree we installed whole (the program); `prior` is the tree it replaced, moved aside. */
+  | { kind: 'tree'; path: string; prior?: string }
   /** A systemd unit we enabled and/or started (only what was not so before). */
   | { kind: 'service'; unit: string; enabled: boolean; started: boolean }
   /** A daemon started in direct mode. */
@@ -34,6 +41,12 @@ export function artifactKey(a: Artifact): string {
       return `package:${[...a.names].sort().join(',')}`;
     case 'group':
       return `group:${a.name}`;
+    case 'user':
+      return `user:${a.name}`;
+    case 'membership':
+      return `membership:${a.user}:${a.group}`;
+    case 'tree':
+      return `tree:${a.path}`;
     case 'service':
       return `service:${a.unit}`;
     case 'process':
@@ -50,7 +63,13 @@ export function describeArtifact(a: Artifact): string {
     case 'package':
       return `purge package ${a.names.join(' ')}`;
     case 'group':
-      return `delete group ${a.name}`;
+      return `delete group ${a.name} (kept while it has members)`;
+    case 'user':
+      return `delete user ${a.name}`;
+    case 'membership':
+      return `remove ${a.user} from group ${a.group}`;
+    case 'tree':
+      return a.prior ? `restore ${a.path} from ${a.prior}` : `remove ${a.path}`;
     case 'service':
       return [a.started && `stop ${a.unit}`, a.enabled && `disable ${a.unit}`].filter(Boolean).join(', ');
     case 'process':
@@ -78,14 +97,33 @@ export async function revert(a: Artifact): Promise<void> {
     case 'package':
       if (a.names.length > 0)
         await mustExec('apt-get', ['-y', '-o', 'DPkg::Lock::Timeout=60', 'purge', ...a.names], {
-          env: { DEBIAN_FRONTEND: 'noninteractive' },
+          // sudo's maintainer script refuses removal on a host without a root password unless told:
+          // we installed it, so it goes (root is how this command runs anyway).
+          env: { DEBIAN_FRONTEND: 'noninteractive', SUDO_FORCE_REMOVE: 'yes' },
         });
       return;
     case 'group': {
+      // A group someone was added to since (e.g. the opencloud user to buildkit) is still in use.
+      if ((await groupMembers(a.name)).length > 0) return;
       const r = await exec('groupdel', [a.name]);
       if (r.code !== 0 && r.code !== 6) await mustExec('groupdel', [a.name]); // 6: no such group
       return;
     }
+    case 'user': {
+      const r = await exec('userdel', [a.name]);
+      if (r.code !== 0 && r.code !== 6) await mustExec('userdel', [a.name]); // 6: no such user
+      return;
+    }
+    case 'membership': {
+      const r = await exec('gpasswd', ['-d', a.user, a.group]);
+      // 3: no such user/group, or not a member: nothing left to undo
+      if (r.code !== 0 && r.code !== 3) await mustExec('gpasswd', ['-d', a.user, a.group]);
+      return;
+    }
+    case 'tree':
+      await rm(a.path, { recursive: true, force: true });
+      if (a.prior && existsSync(a.prior)) await rename(a.prior, a.path);
+      return;
     case 'service':
       if (a.started) {
         await mustExec('systemctl', ['stop', a.unit]);

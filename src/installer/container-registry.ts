@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ledger } from '../ledger/records.js';
-import { describeArtifact, revert, type Artifact } from './artifacts.js';
+import type { Artifact } from './artifacts.js';
+import { revertSteps } from './revert-steps.js';
 import { BUILDKIT_STATE_DIR } from './components/buildkit-pins.js';
 import { binaryChanges, buildkitSteps, type BuildkitFacts, type HostFacts } from './components/buildkit.js';
 import { containerdSteps } from './components/containerd.js';
@@ -43,22 +44,7 @@ export async function enableSteps(opts: InstallOptions, ledger: Ledger): Promise
 
 /** Disabling, as steps: each artifact reverted, newest first; `purge` also drops BuildKit's state. */
 export function disableSteps(artifacts: Artifact[], purge: boolean, reverted: Artifact[]): Step[] {
-  const steps: Step[] = [...artifacts].reverse().map((a, i) => ({
-    id: `revert-${i + 1}`,
-    title: describeArtifact(a),
-    phase: 'Disable: reverting what enable put on this host',
-    plan: async () => [
-      {
-        kind: kindOf(a),
-        target: targetOf(a),
-        action: a.kind === 'service' || a.kind === 'process' ? 'stop' : 'remove',
-      },
-    ],
-    async apply() {
-      await revert(a);
-      reverted.push(a);
-    },
-  }));
+  const steps = revertSteps(artifacts, 'Disable: reverting what enable put on this host', reverted);
   if (purge) {
     steps.push({
       id: 'purge-state',
@@ -69,26 +55,6 @@ export function disableSteps(artifacts: Artifact[], purge: boolean, reverted: Ar
     });
   }
   return steps;
-}
-
-function kindOf(a: Artifact) {
-  if (a.kind === 'file') return a.role === 'config' ? 'file' : a.role;
-  return a.kind === 'process' ? 'service' : a.kind;
-}
-
-function targetOf(a: Artifact): string {
-  switch (a.kind) {
-    case 'file':
-    case 'directory':
-      return a.path;
-    case 'package':
-      return a.names.join(' ');
-    case 'group':
-    case 'process':
-      return a.name;
-    case 'service':
-      return a.unit;
-  }
 }
 
 export async function runService(

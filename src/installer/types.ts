@@ -7,7 +7,17 @@ export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
 /** One change a step would make, shown by `plan` (a unified diff for files and units). */
 export interface PlannedChange {
-  kind: 'file' | 'unit' | 'package' | 'group' | 'service' | 'binary' | 'directory';
+  kind:
+    | 'file'
+    | 'unit'
+    | 'package'
+    | 'group'
+    | 'service'
+    | 'binary'
+    | 'directory'
+    | 'user'
+    | 'membership'
+    | 'tree';
   target: string;
   action: 'create' | 'update' | 'remove' | 'install' | 'start' | 'stop' | 'restart' | 'enable' | 'reload';
   /** How, for changes that are not a diff (e.g. "download https://…"). */

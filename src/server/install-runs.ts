@@ -1,6 +1,8 @@
 // Install runs started by this server, and following a run's events: a live run from memory
 // (subscribe first, then replay, so nothing falls between), a stored one from the ledger (polled
-// while another process, the CLI, is still writing it).
+// while another process, the CLI, is still writing it). A run is carried out by a Runner: the
+// installer in this process (a server running as root), or the privileged helper through sudo
+// (privileged-runner.ts); both emit the same numbered events and resolve to the same RunResult.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
@@ -18,6 +20,19 @@ export interface Sequenced {
   seq: number;
   event: InstallerEvent;
 }
+
+/** What a runner is given: where its numbered events go, and the run's id (the ledger's). */
+export interface RunnerHooks {
+  emit: (event: InstallerEvent, seq: number) => void;
+  runId: string;
+}
+
+/** Carries out one install run; writes it to the ledger under hooks.runId. */
+export type Runner = (
+  action: Action,
+  opts: InstallOptions & { purge: boolean },
+  hooks: RunnerHooks,
+) => Promise<RunResult>;
 
 /** A run this process started: its events so far, and a bus ('event', 'end') for the rest. */
 export interface LiveRun {
@@ -44,8 +59,18 @@ export class Runs {
     return this.live.get(id);
   }
 
+  /** The installer in this process, writing to this server's ledger. */
+  readonly inProcess: Runner = (action, opts, hooks) =>
+    import('../installer/container-registry.js').then(({ runService }) =>
+      runService(action, opts, this.ledger, { ...hooks, lockPath: this.lockPath }),
+    );
+
   /** Starts a run; resolves once it is in the ledger and has emitted its first event. */
-  async start(action: Action, opts: InstallOptions & { purge: boolean }): Promise<LiveRun> {
+  async start(
+    action: Action,
+    opts: InstallOptions & { purge: boolean },
+    runner: Runner = this.inProcess,
+  ): Promise<LiveRun> {
     const holder = this.current;
     if (holder && action !== 'plan') {
       throw new HttpError(
@@ -70,24 +95,23 @@ export class Runs {
       }
       started();
     };
-    const result = import('../installer/container-registry.js')
-      .then(({ runService }) =>
-        runService(action, opts, this.ledger, { emit, runId: id, lockPath: this.lockPath }),
-      )
-      .finally(() => {
-        run.ended = true;
-        this.live.delete(id);
-        if (this.current === run) this.current = undefined;
-        bus.emit('end');
-      });
+    const result = runner(action, opts, { emit, runId: id }).finally(() => {
+      run.ended = true;
+      this.live.delete(id);
+      if (this.current === run) this.current = undefined;
+      bus.emit('end');
+    });
     const run: LiveRun = { id, action, history, bus, ended: false, result };
     this.live.set(id, run);
     if (action !== 'plan') this.current = run;
     result.then(
       (r) => this.log.info({ runId: id, action, recap: r.recap }, 'install run finished'),
       (err: Error) => {
-        if (!(err instanceof InstallerBusyError))
-          this.log.error({ err, runId: id, action }, 'install run failed');
+        if (err instanceof InstallerBusyError) return;
+        // Refused before it started (the privileged helper, sudo): the request's answer says why.
+        if (err instanceof HttpError && err.statusCode < 500)
+          this.log.warn({ err, runId: id, action }, 'install run refused');
+        else this.log.error({ err, runId: id, action }, 'install run failed');
       },
     );
     try {

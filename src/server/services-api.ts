@@ -3,6 +3,10 @@
 // Server-Sent Events (stored ones first, then live ones until the recap). Also the seed's
 // top-level endpoints: /enable-service, /enable-service-stream and /get-service-status.
 // The installer itself loads on first use: it brings the gRPC stack with it.
+// Who carries out a run: a server running as root runs the installer itself; one that is not
+// root goes through the privileged helper (`sudo -n PRIVILEGED_HELPER`, set up by `opencloud
+// install`) when that is installed and sudo is on PATH; otherwise enable/disable answer 403
+// NEEDS_ROOT saying how to set that up, and plan (read-only) runs in this process.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
@@ -10,8 +14,10 @@ import type { RunResult } from '../installer/engine.js';
 import { resolveInstallOptions, type InstallOptions } from '../installer/options.js';
 import { Ledger } from '../ledger/records.js';
 import type { StateStore } from '../state/store.js';
+import { PRIVILEGED_HELPER, SUDOERS_FILE } from '../deploy/paths.js';
 import { HttpError } from './envelope.js';
-import { followLive, followStored, Runs, type Action } from './install-runs.js';
+import { followLive, followStored, Runs, type Action, type Runner } from './install-runs.js';
+import { detectHelper, privilegedRunner, type HelperCommand } from './privileged-runner.js';
 import { sseOpener } from './sse.js';
 
 /** The services this server can install (the installer's SERVICE names). */
@@ -73,15 +79,27 @@ function checkService(name: string): void {
     throw new HttpError(404, 'SERVICE_UNKNOWN', `unknown service ${name}; services: ${SERVICES.join(', ')}`);
 }
 
-function checkRoot(action: Action): void {
+/**
+ * The runner for a request: undefined for the installer in this process. `helper` is the
+ * server's option: a command to always use, null for never, undefined to detect.
+ */
+function runnerFor(
+  action: Action,
+  req: FastifyRequest,
+  helper: HelperCommand | null | undefined,
+): Runner | undefined {
   const uid = process.getuid?.();
-  if (action !== 'plan' && uid !== 0) {
-    throw new HttpError(
-      403,
-      'NEEDS_ROOT',
-      `${action} changes the host and needs root; this server runs as uid ${uid}; nothing was started`,
-    );
-  }
+  const command = helper === undefined ? (uid === 0 ? undefined : detectHelper()) : (helper ?? undefined);
+  if (command)
+    return privilegedRunner(command, { actor: req.principal?.name ?? 'anonymous', address: req.ip });
+  if (action === 'plan' || uid === 0) return undefined;
+  throw new HttpError(
+    403,
+    'NEEDS_ROOT',
+    `${action} changes the host and needs root; this server runs as uid ${uid} and has no privileged ` +
+      `path (${PRIVILEGED_HELPER} through sudo, allowed by ${SUDOERS_FILE}); run \`opencloud install\` as ` +
+      'root to set it up, or run the server as root; nothing was started',
+  );
 }
 
 /** Options from the body, resolved as the CLI resolves its flags, with this server's config. */
@@ -115,6 +133,11 @@ export interface ServicesApiOptions {
   /** Installer lock file (tests use their own); default /run/opencloud/installer.lock. */
   lockPath?: string;
   heartbeatMs?: number;
+  /**
+   * How runs reach root when this server is not root: a command speaking the privileged helper's
+   * protocol (tests: a script), null for none; by default `sudo -n PRIVILEGED_HELPER` when installed.
+   */
+  privilegedHelper?: HelperCommand | null;
 }
 
 export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
@@ -158,8 +181,8 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
       { schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
       async (req, reply) => {
         checkService(req.params.name);
-        checkRoot(action);
-        const run = await runs.start(action, resolveOptions(req.body, config));
+        const runner = runnerFor(action, req, opts.privilegedHelper);
+        const run = await runs.start(action, resolveOptions(req.body, config), runner);
         return reply.status(202).send(accepted(run.id));
       },
     );
@@ -197,14 +220,14 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     schema: { body: bodySchema({ service: { type: 'string' } }, ['service']) },
     preValidation: strictBody(['service', ...Object.keys(RUN_OPTIONS)]),
   };
-  const startEnable = async (body: RunBody & { service: string }) => {
-    checkService(body.service);
-    checkRoot('enable');
-    return runs.start('enable', resolveOptions(body, config));
+  const startEnable = async (req: FastifyRequest<{ Body: RunBody & { service: string } }>) => {
+    checkService(req.body.service);
+    const runner = runnerFor('enable', req, opts.privilegedHelper);
+    return runs.start('enable', resolveOptions(req.body, config), runner);
   };
 
   app.post<{ Body: RunBody & { service: string } }>('/enable-service', seedBody, async (req, reply) => {
-    const run = await startEnable(req.body);
+    const run = await startEnable(req);
     const { recapLine } = await import('../installer/engine.js');
     let result: RunResult;
     try {
@@ -229,7 +252,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     '/enable-service-stream',
     seedBody,
     async (req, reply) => {
-      const run = await startEnable(req.body);
+      const run = await startEnable(req);
       followLive(openSse(reply), run, -1);
     },
   );

@@ -4,6 +4,7 @@
 // from changed, and systemd reloads only when the unit changed.
 import { chmod, lstat, rename, rm } from 'node:fs/promises';
 import { BuildkitClient } from '../../runtime/buildkit.js';
+import { groupId } from '../host/accounts.js';
 import { installedHash } from '../host/file-hash.js';
 import { daemonPid, logTail, pidFileFor, startDaemon, stopDaemon } from '../host/direct.js';
 import { exec, mustExec } from '../host/exec.js';
@@ -53,11 +54,6 @@ async function buildkitAnswers(): Promise<string> {
   } finally {
     client.close();
   }
-}
-
-export async function groupId(name: string): Promise<number | undefined> {
-  const r = await exec('getent', ['group', name]);
-  return r.code === 0 ? Number(r.stdout.split(':')[2]) : undefined;
 }
 
 /** Which binaries differ from what the ledger says this source installed (read-only). */
