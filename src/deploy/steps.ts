@@ -277,7 +277,19 @@ function program(o: DeployOptions, manifest: { value?: TreeManifest }): Step {
     async plan() {
       const want = manifest.value as TreeManifest;
       const have = await installedManifest(PROGRAM_DIR);
-      if (have?.digest === want.digest) return [];
+      if (have?.digest === want.digest) {
+        // The same program, unless files were changed in place since: then it is put back whole.
+        const drifted = await driftedFiles(PROGRAM_DIR, have);
+        if (drifted.length === 0) return [];
+        return [
+          {
+            kind: 'tree',
+            target: PROGRAM_DIR,
+            action: 'update',
+            detail: `${drifted.length} installed files differ from the manifest (${drifted.slice(0, 3).join(', ')}${drifted.length > 3 ? ', …' : ''}): reinstalled from ${o.source}`,
+          },
+        ];
+      }
       const paths = (m?: TreeManifest) => new Map(m?.entries.map((e) => [e.path, e.sha256 ?? e.target]));
       const before = paths(have);
       const after = paths(want);

@@ -161,6 +161,28 @@ describe('ledger export', () => {
   });
 });
 
+describe('ledger export on an installed host', () => {
+  it("leaves out OpenCloud's own deployment (made per host by `opencloud install`), and still validates", async () => {
+    const { state } = await instance();
+    await enabled(state);
+    const ledger = new Ledger(state);
+    const install: RunResult = {
+      runId: 'r-install',
+      mode: 'apply',
+      steps: [],
+      recap: { ok: 5, changed: 7, failed: 0, skipped: 0 },
+      artifacts: [{ kind: 'user', name: 'opencloud' }],
+      facts: {},
+    };
+    const options = { listen: '127.0.0.1:5000', dataDir: '/var/lib/opencloud', user: 'opencloud' };
+    await ledger.beginRun('r-install', 'opencloud', 'enable', options);
+    await ledger.finishRun('opencloud', 'enable', install, options);
+    const doc = await exportDocument(state, NOW);
+    expect(doc.services.map((s) => s.name)).toEqual(['container-registry']);
+    expect(() => validateDocument(JSON.parse(serializeDocument(doc)))).not.toThrow();
+  });
+});
+
 describe('ledger diff', () => {
   it('finds nothing between a document and the instance it came from', async () => {
     const { state } = await instance();

@@ -6,6 +6,7 @@ import type { StateStore } from '../state/store.js';
 import {
   byName,
   DOCUMENT_KIND,
+  KNOWN_SERVICES,
   DOCUMENT_VERSION,
   pickOptions,
   serializeDocument,
@@ -20,6 +21,9 @@ async function serviceEntries(state: StateStore): Promise<ServiceEntry[]> {
   const ledger = new Ledger(state);
   const entries: ServiceEntry[] = [];
   for (const record of await ledger.services()) {
+    // The services `ledger apply` can enable elsewhere; OpenCloud's own deployment (`opencloud
+    // install`, recorded as "opencloud") is made per host by that command, not from a document.
+    if (!KNOWN_SERVICES.includes(record.name)) continue;
     entries.push({
       name: record.name,
       state: record.state,

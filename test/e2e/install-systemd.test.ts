@@ -174,6 +174,21 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
     await waitReady();
   }, 300_000);
 
+  it('a program changed in place is put back by the next install, and the server restarted on it', async () => {
+    const main = '/usr/lib/opencloud/dist/cli/main.js';
+    const original = await sh(`sha256sum ${main}`);
+    await sh(`echo '// edited in place' >> ${main}`);
+    const pid = await sh('systemctl show -p MainPID --value opencloud');
+    const r = await install();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('1 installed files differ from the manifest (dist/cli/main.js)');
+    expect(recap(r.stdout)[1]).toBe(2); // the program, and the restart for it
+    expect(await sh(`sha256sum ${main}`)).toBe(original);
+    expect(await sh('ls -d /usr/lib/opencloud.* 2>/dev/null | wc -l')).toBe('0');
+    expect(await sh('systemctl show -p MainPID --value opencloud')).not.toBe(pid);
+    await waitReady();
+  }, 300_000);
+
   it('an admin enables the container-registry service through the API, via the one sudo path', async () => {
     await host.run(
       [
