@@ -26,8 +26,8 @@ interface LedgerCliOptions extends ConfigOptions {
 async function openState(dataDir: string, create: boolean): Promise<StateStore | undefined> {
   if (!create && !existsSync(join(dataDir, 'state.db'))) return undefined;
   await mkdir(dataDir, { recursive: true });
-  const { openSqliteState } = await import('../state/sqlite.js');
-  return openSqliteState(dataDir);
+  const { openStateAsOwner } = await import('../state/ownership.js');
+  return openStateAsOwner(dataDir);
 }
 
 /** This instance as a document (an empty one when the data dir has no state yet). */

@@ -74,10 +74,10 @@ export function installOptions(opts: ServicesCliOptions): InstallOptions {
 
 async function openLedger(dataDir: string) {
   const { mkdir } = await import('node:fs/promises');
-  const { openSqliteState } = await import('../state/sqlite.js');
+  const { openStateAsOwner } = await import('../state/ownership.js');
   const { Ledger } = await import('../ledger/records.js');
   await mkdir(dataDir, { recursive: true });
-  const state = await openSqliteState(dataDir);
+  const state = await openStateAsOwner(dataDir);
   return { ledger: new Ledger(state), close: () => state.close() };
 }
 

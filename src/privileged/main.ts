@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import { AuditTrail } from '../ledger/audit.js';
 import { openSqliteState } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
-import { asOwner, ownerOf, restoreOwnership } from './ownership.js';
+import { asOwner, ownerOf, restoreOwnership } from '../state/ownership.js';
 import { HELPER_EXIT, MAX_REQUEST_BYTES, type HelperLine } from './protocol.js';
 import { parseRequest, untrustedChecksum, type ParsedRequest } from './request.js';
 import { execute, Refusal } from './run.js';

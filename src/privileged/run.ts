@@ -14,7 +14,7 @@ import { exportDocument } from '../ledger/export.js';
 import { Ledger } from '../ledger/records.js';
 import type { StateStore } from '../state/store.js';
 import { artifactProblems, tarballProblem } from './guard.js';
-import type { Owner } from './ownership.js';
+import type { Owner } from '../state/ownership.js';
 import { HELPER_EXIT, type ApplyResult, type HelperLine } from './protocol.js';
 import { rawOptions, type ApplyRequest, type PrivilegedRequest, type ServiceRequest } from './request.js';
 

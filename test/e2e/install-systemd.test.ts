@@ -190,23 +190,11 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
   }, 300_000);
 
   it('an admin enables the container-registry service through the API, via the one sudo path', async () => {
-    await host.run(
-      [
-        'runuser',
-        '-u',
-        'opencloud',
-        '--',
-        'opencloud',
-        'users',
-        'add',
-        'admin',
-        '--admin',
-        '--password-stdin',
-      ],
-      {
-        input: `${PASSWORD}\n`,
-      },
-    );
+    // As root, as an administrator would: the database stays the service user's.
+    await host.run(['opencloud', 'users', 'add', 'admin', '--admin', '--password-stdin'], {
+      input: `${PASSWORD}\n`,
+    });
+    expect(await sh('find /var/lib/opencloud -maxdepth 1 -user root | wc -l')).toBe('0');
     // Our test tarball is not the pinned release: root trusts its checksum in the root-owned config.
     await sh(
       `printf "\ninstaller:\n  trustedSha256:\n    - ${tarball.sha256}\n" >> /etc/opencloud/config.yaml`,

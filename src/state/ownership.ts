@@ -6,6 +6,8 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openSqliteState } from './sqlite.js';
+import type { StateStore } from './store.js';
 
 export interface Owner {
   uid: number;
@@ -71,4 +73,17 @@ export async function restoreOwnership(dataDir: string, owner: Owner): Promise<s
     }
   }
   return changed;
+}
+
+/**
+ * The state store of `dataDir`, opened as its owner when root runs a command on an installed
+ * host (`opencloud users add`, `services enable`, `ledger apply`): SQLite's files stay the
+ * server's, so it can still write them after root was here.
+ */
+export async function openStateAsOwner(dataDir: string): Promise<StateStore> {
+  const owner = await ownerOf(dataDir).catch(() => undefined);
+  if (!owner) return openSqliteState(dataDir);
+  const state = await asOwner(owner, () => openSqliteState(dataDir));
+  await restoreOwnership(dataDir, owner);
+  return state;
 }
