@@ -43,6 +43,7 @@ export class GcRunner {
             blobs: report.blobs.length,
             bytesReclaimed: report.bytesReclaimed,
             untaggedManifests: report.untaggedManifests.length,
+            repositoriesRemoved: report.repositoriesRemoved.length,
             uploadsExpired: report.uploadsExpired,
             durationMs: report.durationMs,
           },

@@ -1,7 +1,7 @@
 // Online garbage collection. Mark: manifests reachable from tags (through index children and
 // referrers); with deleteUntagged, the others older than the grace period go. Sweep: repository
-// links to blobs nothing references, older than the grace period, then blobs no repository
-// links. Pushes are never hurt: a blob linked within the grace period is kept, a manifest
+// links to blobs nothing references, older than the grace period, repositories left empty and
+// untouched for that long, then blobs no repository links. Pushes are never hurt: a blob linked within the grace period is kept, a manifest
 // re-checks its references inside its own transaction, and a blob's bytes are deleted under the
 // same per-digest lock a push takes to commit and link them, after re-checking it is unlinked.
 // A dry run does the whole state part in a transaction it rolls back, so it reports exactly
@@ -10,6 +10,7 @@ import {
   allManifests,
   allTagTargets,
   deleteBlobIfOrphan,
+  deleteEmptyRepositories,
   deleteManifestRows,
   manifestChildren,
   orphanBlobs,
@@ -34,6 +35,8 @@ export interface GcReport {
   dryRun: boolean;
   untaggedManifests: { repository: string; digest: string }[];
   linksRemoved: number;
+  /** Repositories left with nothing in them and untouched for the grace period. */
+  repositoriesRemoved: string[];
   blobs: { digest: string; size: number }[];
   bytesReclaimed: number;
   uploadsExpired: number;
@@ -80,6 +83,7 @@ export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<Gc
     dryRun: opts.dryRun,
     untaggedManifests: [],
     linksRemoved: 0,
+    repositoriesRemoved: [],
     blobs: [],
     bytesReclaimed: 0,
     uploadsExpired: 0,
@@ -99,6 +103,7 @@ export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<Gc
         }
       }
       report.linksRemoved = await unlinkUnreferenced(trx, cutoff);
+      report.repositoriesRemoved = await deleteEmptyRepositories(trx, cutoff);
       report.blobs = await orphanBlobs(trx);
       if (opts.dryRun) throw new Rollback();
     });

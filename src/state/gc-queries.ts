@@ -142,3 +142,23 @@ export async function repositoryNames(db: Db): Promise<Map<number, string>> {
   const rows = await db.selectFrom('repositories').select(['id', 'name']).execute();
   return new Map(rows.map((r) => [r.id, r.name]));
 }
+
+/**
+ * Deletes repositories with nothing in them (no tags, manifests, blob links or upload sessions)
+ * that no push touched since `cutoff`; returns their names. One conditional delete, so a push
+ * that touches or fills a repository first keeps it.
+ */
+export async function deleteEmptyRepositories(db: Db, cutoff: string): Promise<string[]> {
+  const empty = (table: 'tags' | 'manifests' | 'repository_blobs' | 'uploads') =>
+    sql<boolean>`not exists (select 1 from ${sql.table(table)} t where t.repository_id = repositories.id)`;
+  const rows = await db
+    .deleteFrom('repositories')
+    .where(sql<boolean>`coalesce(touched_at, created_at) < ${cutoff}`)
+    .where(empty('tags'))
+    .where(empty('manifests'))
+    .where(empty('repository_blobs'))
+    .where(empty('uploads'))
+    .returning('name')
+    .execute();
+  return rows.map((r) => r.name).sort();
+}

@@ -221,4 +221,11 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0007_repository_touched': {
+    // When a push last started in the repository: garbage collection removes an empty repository
+    // only if nothing touched it within the grace period (a push in progress keeps it).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('repositories').addColumn('touched_at', 'varchar(32)').execute();
+    },
+  },
 });

@@ -5,6 +5,8 @@ export interface RepositoriesTable {
   id: Generated<number>;
   name: string;
   created_at: string;
+  /** Set by every push that starts here (upload, mount, manifest put); null before 0007. */
+  touched_at: string | null;
 }
 
 /** A blob as content: one row per digest, whatever repositories link it. */

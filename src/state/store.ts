@@ -63,10 +63,13 @@ export class StateStore {
     name: string,
     trx: Kysely<Database> | Transaction<Database> = this.db,
   ): Promise<number> {
+    // An upsert that also marks the repository touched: GC leaves a repository a push has just
+    // started in alone, even while it is still empty (one statement: no window between the two).
+    const at = now();
     await trx
       .insertInto('repositories')
-      .values({ name, created_at: now() })
-      .onConflict((oc) => oc.column('name').doNothing())
+      .values({ name, created_at: at, touched_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ touched_at: at }))
       .execute();
     const row = await trx
       .selectFrom('repositories')

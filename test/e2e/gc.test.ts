@@ -31,6 +31,7 @@ interface Report {
   blobs: { digest: string; size: number }[];
   bytesReclaimed: number;
   uploadsExpired: number;
+  repositoriesRemoved: string[];
 }
 
 async function gcCli(...args: string[]): Promise<Report> {
@@ -79,6 +80,31 @@ describe('garbage collection', () => {
     expect((await reg.req('GET', `/v2/gc/app/manifests/${dropped.digest}`)).status).toBe(404);
     expect((await reg.req('HEAD', `/v2/gc/app/blobs/${orphan}`)).status).toBe(404);
     expect((await gcCli('--delete-untagged', '--grace-period', '0')).blobs).toEqual([]);
+  });
+
+  it('a repository left empty goes once the grace period has passed since a push last touched it', async () => {
+    const image = await reg.pushImage('gc/emptied', '1', {}, ['emptied layer']);
+    expect((await reg.req('DELETE', `/v2/gc/emptied/manifests/${image.digest}`)).status).toBe(202);
+    const loose = await reg.pushBlob('gc/unlinked', 'unlinked then emptied');
+    expect((await reg.req('DELETE', `/v2/gc/unlinked/blobs/${loose}`)).status).toBe(202);
+    const catalog = async () =>
+      ((await (await reg.req('GET', '/v2/_catalog')).json()) as { repositories: string[] }).repositories;
+    expect(await catalog()).toEqual(expect.arrayContaining(['gc/emptied', 'gc/unlinked']));
+
+    // Both were touched by a push just now: within the grace period they stay, even empty.
+    expect((await gcCli('--delete-untagged')).repositoriesRemoved).toEqual([]);
+    const dry = await gcCli('--dry-run', '--delete-untagged', '--grace-period', '0');
+    expect(dry.repositoriesRemoved).toEqual(['gc/emptied', 'gc/unlinked']);
+    expect(await catalog()).toEqual(expect.arrayContaining(['gc/emptied', 'gc/unlinked']));
+    const real = await gcCli('--delete-untagged', '--grace-period', '0');
+    expect(real.repositoriesRemoved).toEqual(dry.repositoriesRemoved);
+    expect(await catalog()).not.toEqual(expect.arrayContaining(['gc/emptied']));
+    expect(await catalog()).not.toEqual(expect.arrayContaining(['gc/unlinked']));
+    expect(await catalog()).toContain('gc/app'); // tagged content keeps its repository
+
+    // The name is free again: a new push recreates it.
+    await reg.pushImage('gc/emptied', '2', {}, ['second life']);
+    expect(await pullable('gc/emptied', '2')).toBe(true);
   });
 
   it('within the grace period nothing new is collected', async () => {
