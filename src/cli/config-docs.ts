@@ -22,6 +22,7 @@ function show(value: unknown): string {
 }
 
 function defaultOf(field: FieldSpec): string {
+  if (field.default({ checkout: false, root: '<checkout>' }) === undefined) return 'unset';
   const installed = show(field.default({ checkout: false, root: '<checkout>' }));
   const checkout = show(field.default({ checkout: true, root: '<checkout>' }));
   return installed === checkout

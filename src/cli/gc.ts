@@ -2,7 +2,8 @@
 // the server (which owns the per-digest locks that keep collection safe next to pushes);
 // otherwise it opens the data dir itself.
 import { Command, Option } from 'commander';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/schema.js';
 import { OpenCloudError } from '../errors.js';
 import { collectGarbage, type GcReport } from '../registry/gc.js';
@@ -41,11 +42,15 @@ export function gcCommand(): Command {
 /** The server's answer, or undefined when no server listens on the configured address. */
 function viaServer(config: Config, body: object): Promise<GcReport | undefined> {
   const payload = JSON.stringify(body);
+  // Under TLS the server speaks only HTTPS. Its certificate names the public host, not the
+  // listen address asked here, and nothing secret is sent: no verification for this one call.
+  const request = config.tls.cert ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: config.listen.host,
         port: config.listen.port,
+        ...(config.tls.cert ? { rejectUnauthorized: false } : {}),
         path: '/api/v1/registry/gc',
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },

@@ -1,8 +1,8 @@
-// `opencloud serve`: load and validate the configuration once, then run the HTTP server until
-// SIGTERM/SIGINT.
+// `opencloud serve`: load and validate the configuration once, then run the HTTP(S) server until
+// SIGTERM/SIGINT; SIGHUP reloads the TLS certificate and key.
 import { Command, Option } from 'commander';
 import { createLogger } from '../logger.js';
-import { startServer, stopOnSignals } from '../server/lifecycle.js';
+import { reloadOnHangup, startServer, stopOnSignals } from '../server/lifecycle.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
 interface ServeOptions extends ConfigOptions {
@@ -19,6 +19,7 @@ export function serveCommand(): Command {
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger);
       stopOnSignals(server, logger);
+      reloadOnHangup(server, logger);
       logger.info(
         { url: server.url, dataDir: config.dataDir, configFile: file ?? null },
         `listening on ${server.url}`,

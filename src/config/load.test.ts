@@ -99,9 +99,48 @@ describe('loadConfig', () => {
     expect(good.config.containerd.namespaces).toEqual(['a', 'b']);
   });
 
+  it('takes tls.cert and tls.key together, as absolute paths, or neither', () => {
+    const load = (env: Record<string, string>, configFile = noFile) => loadConfig({ configFile, env });
+    expect(load({}).config.tls).toEqual({ cert: undefined, key: undefined });
+    const both = load({ OPENCLOUD_TLS_CERT: '/etc/tls/a.crt', OPENCLOUD_TLS_KEY: '/etc/tls/a.key' });
+    expect(both.config.tls).toEqual({ cert: '/etc/tls/a.crt', key: '/etc/tls/a.key' });
+    expect(both.sources['tls.cert']).toBe('OPENCLOUD_TLS_CERT');
+    const inFile = file('tls.yaml', 'tls:\n  cert: /etc/tls/b.crt\n  key: /etc/tls/b.key\n');
+    expect(load({}, inFile).config.tls).toEqual({ cert: '/etc/tls/b.crt', key: '/etc/tls/b.key' });
+
+    expect(() => load({ OPENCLOUD_TLS_CERT: '/etc/tls/a.crt' })).toThrow(
+      'tls.cert is set (from OPENCLOUD_TLS_CERT) but tls.key is not',
+    );
+    const onlyKey = file('tls-key.yaml', 'tls:\n  key: /etc/tls/b.key\n');
+    expect(() => load({}, onlyKey)).toThrow(`tls.key is set (from ${onlyKey}) but tls.cert is not`);
+    // Unlike dataDir, TLS files are never resolved against the cwd or the file's folder.
+    expect(() => load({ OPENCLOUD_TLS_CERT: 'a.crt', OPENCLOUD_TLS_KEY: '/etc/tls/a.key' })).toThrow(
+      'tls.cert = "a.crt" (from OPENCLOUD_TLS_CERT) is not valid: allowed is an absolute path',
+    );
+    const relative = file('tls-rel.yaml', 'tls:\n  cert: ./b.crt\n  key: b.key\n');
+    expect(() => load({}, relative)).toThrow(
+      /tls\.cert = "\.\/b\.crt" .*absolute path[\s\S]*tls\.key = "b\.key"/,
+    );
+    expect(() => load({}, file('tls-typo.yaml', 'tls:\n  crt: /a\n'))).toThrow(
+      /tls\.crt .* is not a known key/,
+    );
+  });
+
+  it('trustProxy is a boolean, off by default', () => {
+    expect(loadConfig({ configFile: noFile, env: {} }).config.trustProxy).toBe(false);
+    expect(loadConfig({ configFile: noFile, env: { OPENCLOUD_TRUST_PROXY: 'true' } }).config.trustProxy).toBe(
+      true,
+    );
+    expect(() => loadConfig({ configFile: noFile, env: { OPENCLOUD_TRUST_PROXY: '10.0.0.1' } })).toThrow(
+      /trustProxy = "10\.0\.0\.1" .*true or false/,
+    );
+  });
+
   it('maps keys to OPENCLOUD_* names', () => {
     expect(envName('dataDir')).toBe('OPENCLOUD_DATA_DIR');
     expect(envName('buildkit.socket')).toBe('OPENCLOUD_BUILDKIT_SOCKET');
     expect(envName('insecureNoAuth')).toBe('OPENCLOUD_INSECURE_NO_AUTH');
+    expect(envName('tls.cert')).toBe('OPENCLOUD_TLS_CERT');
+    expect(envName('trustProxy')).toBe('OPENCLOUD_TRUST_PROXY');
   });
 });

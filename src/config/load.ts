@@ -75,6 +75,17 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
       );
     }
   }
+  // HTTPS needs both files; one alone is a mistake worth stopping for, not plain HTTP.
+  for (const [given, lacking] of [
+    ['tls.cert', 'tls.key'],
+    ['tls.key', 'tls.cert'],
+  ] as const) {
+    if (raw.has(given) && !raw.has(lacking)) {
+      problems.push(
+        `${given} is set (from ${raw.get(given)?.source}) but ${lacking} is not: HTTPS needs both the certificate (tls.cert) and its key (tls.key), or neither for plain HTTP`,
+      );
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`, {
       hint: 'fix the values above; `opencloud serve --help` lists the flags and docs list every key',

@@ -11,6 +11,10 @@ export interface Config {
   /** Seconds that in-flight requests get to finish on SIGTERM/SIGINT. */
   shutdownTimeout: number;
   insecureNoAuth: boolean;
+  /** PEM files for HTTPS; both or neither (checked in load.ts). */
+  tls: { cert: string | undefined; key: string | undefined };
+  /** Take the client's protocol, host and address from X-Forwarded-* headers (behind a reverse proxy). */
+  trustProxy: boolean;
   containerd: { socket: string; namespaces: string[] };
   buildkit: { socket: string };
   registry: { allowSparseManifests: boolean; uploadTtl: number };
@@ -121,6 +125,27 @@ export const FIELDS: readonly FieldSpec[] = [
   {
     key: 'insecureNoAuth',
     description: 'Allow listening beyond loopback without authentication.',
+    default: () => false,
+    parse: boolean,
+  },
+  {
+    key: 'tls.cert',
+    description:
+      'PEM certificate (the server certificate first, then any intermediates) for serving HTTPS on `listen`; needs `tls.key`. Unset: plain HTTP. Re-read on SIGHUP (`systemctl reload opencloud`).',
+    default: () => undefined,
+    parse: absolutePath,
+  },
+  {
+    key: 'tls.key',
+    description:
+      'PEM private key (unencrypted) of `tls.cert`; needs `tls.cert`. Must be readable by the user the server runs as. Re-read on SIGHUP.',
+    default: () => undefined,
+    parse: absolutePath,
+  },
+  {
+    key: 'trustProxy',
+    description:
+      'Behind a reverse proxy: take the protocol, host and client address from `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-For` (token realm, Secure cookies, audit and sign-in throttling). Turn it on only when every connection comes through the proxy: clients could otherwise set these headers themselves.',
     default: () => false,
     parse: boolean,
   },

@@ -25,6 +25,9 @@ Group=${SERVICE_USER}
 # every start, so membership survives reboots and needs no group to exist when this unit loads
 # (SupplementaryGroups=buildkit would fail the start while the group is missing).
 ExecStart=${s.node} ${PROGRAM_DIR}/bin/opencloud.js serve --config ${CONFIG_FILE}
+# \`systemctl reload opencloud\`: SIGHUP re-reads the TLS certificate and key (tls.cert, tls.key)
+# without dropping connections; a bad new pair is logged and the old one stays in use.
+ExecReload=/bin/kill -HUP $MAINPID
 WorkingDirectory=${s.dataDir}
 Environment=NODE_ENV=production
 Restart=on-failure

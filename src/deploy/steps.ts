@@ -3,6 +3,8 @@
 // one narrow privileged path (sudo, exactly the helper) for host changes.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import {
   chmod,
   chown,
@@ -389,13 +391,13 @@ function service(o: DeployOptions, listen: string): Step {
       ctx.record({ kind: 'service', unit: UNIT, enabled: enable, started: start });
     },
     async verify(ctx) {
-      const url = `http://${listen}/readyz`;
+      const url = `${servesHttps() ? 'https' : 'http'}://${listen}/readyz`;
       await waitUntilReady({
         what: `${UNIT} at ${url}`,
         timeoutSec: o.readyTimeout,
         probe: async () => {
-          const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-          if (res.status !== 200) throw new Error(`GET /readyz answered ${res.status}: ${await res.text()}`);
+          const res = await getReadyz(url);
+          if (res.status !== 200) throw new Error(`GET /readyz answered ${res.status}: ${res.text}`);
         },
         fatal: async () => {
           const s = await unitState(UNIT);
@@ -410,6 +412,32 @@ function service(o: DeployOptions, listen: string): Step {
       await checkProcess(ctx.log);
     },
   };
+}
+
+/** Whether the installed config turns HTTPS on (tls.cert set; the server checks the rest). */
+function servesHttps(): boolean {
+  try {
+    return loadConfig({ configFile: CONFIG_FILE, env: {} }).config.tls.cert !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** GET on the local listen address. Under TLS the certificate names the public host, not this
+ *  address, and the probe sends nothing secret: it does not verify the certificate. */
+function getReadyz(url: string): Promise<{ status: number; text: string }> {
+  const get = url.startsWith('https:') ? httpsGet : httpGet;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 2 s`)));
+    req.on('error', reject);
+  });
 }
 
 /** The running server is the service user, and the kernel gave it the buildkit group. */

@@ -24,9 +24,17 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
 
   app.get('/system/doctor', async () => {
     // Loaded on first use: the gRPC stack costs start-up time and memory the server rarely needs.
-    const { runDoctor } = await import('../doctor/checks.js');
-    const checks = await runDoctor(config);
-    return { healthy: checks.every((c) => c.status !== 'fail'), checks };
+    const [{ runDoctor }, { gatherAccess }, { assessAccess }] = await Promise.all([
+      import('../doctor/checks.js'),
+      import('../doctor/access-host.js'),
+      import('../doctor/access.js'),
+    ]);
+    // The same report as `opencloud doctor --json`: who the server runs as, its groups as this
+    // process holds them, and whether that reaches the daemons' sockets.
+    const [base, facts] = await Promise.all([runDoctor(config), gatherAccess(config)]);
+    const { findings, ...access } = assessAccess(facts);
+    const checks = [...base, ...findings];
+    return { healthy: checks.every((c) => c.status !== 'fail'), checks, access };
   });
 
   app.get<{ Querystring: { limit?: number; before?: number } }>(

@@ -38,6 +38,8 @@ export interface AppOptions {
   readiness: Readiness;
   registry: Registry;
   gc: GcRunner;
+  /** Serve HTTPS with this certificate (chain) and key; lifecycle.ts swaps them on SIGHUP. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export async function buildApp({
@@ -46,6 +48,7 @@ export async function buildApp({
   readiness,
   registry,
   gc,
+  https,
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -55,6 +58,9 @@ export async function buildApp({
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // Behind a reverse proxy: protocol, host and client address from X-Forwarded-* (README).
+    trustProxy: config.trustProxy,
+    ...(https ? { https } : {}),
   });
   installErrorHandlers(app);
   const routes = collectRoutes(app); // before any route: onRoute only sees later ones (openapi.ts)

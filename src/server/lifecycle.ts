@@ -1,7 +1,10 @@
-// Starting and stopping the server: refuse unsafe exposure, listen, and on SIGTERM/SIGINT
-// drain gracefully: readiness goes 503, new connections are refused, in-flight requests get
-// `shutdownTimeout` seconds to finish, then whatever remains is cut.
+// Starting and stopping the server: refuse unsafe exposure, listen (HTTPS when tls.cert/tls.key
+// are set), and on SIGTERM/SIGINT drain gracefully: readiness goes 503, new connections are
+// refused, in-flight requests get `shutdownTimeout` seconds to finish, then whatever remains is
+// cut. SIGHUP re-reads the certificate and key and swaps them in for new connections; open
+// connections keep theirs, and a bad new pair leaves the old one in use.
 import type { FastifyInstance } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { probeDataDir } from '../doctor/data-dir.js';
@@ -11,13 +14,17 @@ import { AuthStore } from '../auth/store.js';
 import { openRegistry } from '../registry/open.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health.js';
+import { describeCertificate, loadTlsPair, TlsPairError, validityProblem, type TlsPair } from './tls.js';
 
 export interface RunningServer {
   app: FastifyInstance;
-  /** The address actually bound (port 0 becomes a real port). */
+  /** The address actually bound (port 0 becomes a real port), https:// under TLS. */
   url: string;
   /** Graceful stop; resolves true when every in-flight request finished in time. */
   stop(reason?: string): Promise<boolean>;
+  /** Re-reads tls.cert/tls.key and serves new connections with them; false (logged) when the
+   *  new pair is unusable (the old one stays) or TLS is off. Calls run one after another. */
+  reloadTls(): Promise<boolean>;
 }
 
 export function isLoopback(host: string): boolean {
@@ -35,6 +42,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
   }
 
+  const tlsFiles =
+    config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : undefined;
+  let tls: TlsPair | undefined;
+  if (tlsFiles) {
+    try {
+      tls = await loadTlsPair(tlsFiles.cert, tlsFiles.key);
+    } catch (err) {
+      if (!(err instanceof TlsPairError)) throw err;
+      throw new ConfigError(`cannot serve HTTPS: ${err.message}`, {
+        hint: 'point tls.cert at the PEM certificate (chain) and tls.key at its unencrypted PEM private key, both readable by this user; or unset both for plain HTTP',
+        cause: err,
+      });
+    }
+    const problem = validityProblem(tls.x509);
+    if (problem)
+      logger.warn({ tls: describeCertificate(tls.x509) }, `TLS: ${problem}; clients will refuse it`);
+  }
+
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
   const registry = await openRegistry(config.dataDir, config.registry);
   // Without a user, nothing is checked: only loopback is safe then (DESIGN.md, "exposure").
@@ -49,7 +74,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
   }
   const gc = new GcRunner(registry, config, logger);
-  const app = await buildApp({ config, logger, readiness, registry, gc });
+  const app = await buildApp({
+    config,
+    logger,
+    readiness,
+    registry,
+    gc,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  });
   app.addHook('onClose', async () => {
     gc.stop();
     await registry.state.close();
@@ -57,7 +89,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   await app.listen({ host, port });
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  if (tls) logger.info({ tls: describeCertificate(tls.x509) }, 'serving HTTPS');
   readiness.ready = true;
   readiness.reason = '';
   gc.start();
@@ -90,7 +123,35 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     })();
     return stopping;
   };
-  return { app, url, stop };
+  let reloading: Promise<boolean> = Promise.resolve(true);
+  const reloadTls = () =>
+    (reloading = reloading.then(async () => {
+      if (!tlsFiles || !tls) {
+        logger.info('TLS is not configured (tls.cert/tls.key): nothing to reload');
+        return false;
+      }
+      const inUse = describeCertificate(tls.x509);
+      try {
+        const next = await loadTlsPair(tlsFiles.cert, tlsFiles.key);
+        (app.server as unknown as HttpsServer).setSecureContext({ cert: next.cert, key: next.key });
+        tls = next;
+        const now = describeCertificate(next.x509);
+        logger.info(
+          { tls: now, previous: { subject: inUse.subject, serial: inUse.serial, notAfter: inUse.notAfter } },
+          `TLS certificate reloaded: ${now.subject}, valid until ${now.notAfter}`,
+        );
+        const problem = validityProblem(next.x509);
+        if (problem) logger.warn({ tls: now }, `TLS: ${problem}; clients will refuse it`);
+        return true;
+      } catch (err) {
+        logger.error(
+          { err, cert: tlsFiles.cert, key: tlsFiles.key, inUse },
+          `TLS reload failed, still serving the previous certificate (${inUse.subject}, serial ${inUse.serial}): ${(err as Error).message}`,
+        );
+        return false;
+      }
+    }));
+  return { app, url, stop, reloadTls };
 }
 
 /** Wires SIGTERM/SIGINT to a graceful stop and exits when it is done. */
@@ -101,4 +162,13 @@ export function stopOnSignals(server: RunningServer, logger: Logger): void {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+/** SIGHUP (`systemctl reload`) re-reads the TLS certificate and key. Also installed without TLS:
+ *  Node's default for SIGHUP is to exit, and a reload must never stop the server. */
+export function reloadOnHangup(server: RunningServer, logger: Logger): void {
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'signal received: reloading the TLS certificate and key');
+    void server.reloadTls();
+  });
 }

@@ -65,7 +65,13 @@ function needed(method: string, path: string): { repository?: string; action: Ac
   return { repository, action: 'push' };
 }
 
-const realm = (req: FastifyRequest) => `${req.protocol}://${req.headers.host ?? 'localhost'}/auth/token`;
+/** The token endpoint as the client reached this server: https under TLS, and behind a proxy
+ *  (trustProxy) its X-Forwarded-Proto/-Host. Odd values fall back rather than reach the header. */
+function realm(req: FastifyRequest): string {
+  const proto = req.protocol === 'https' ? 'https' : 'http';
+  const host = /^[A-Za-z0-9._:[\]-]+$/.test(req.host) ? req.host : 'localhost';
+  return `${proto}://${host}/auth/token`;
+}
 
 function challenge(req: FastifyRequest, reply: FastifyReply, scope?: string, error?: string): void {
   const parts = [`realm="${realm(req)}"`, `service="${SERVICE}"`];

@@ -48,7 +48,10 @@ describe.skipIf(daemonsMissing)(titled('doctor against running daemons', daemons
     const r = await runCli(['doctor', '--data-dir', join(work, 'data')]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(4);
+    // Four checks, then the access section (who the server runs as and what it may reach).
+    expect(lines[4]).toBe('');
+    expect(lines[5]).toMatch(/^access: who the server runs as/);
+    expect(lines.slice(0, 4).every((l) => /^(ok|warn|FAIL) /.test(l))).toBe(true);
     expect(lines[2]).toMatch(/^ok\s+containerd\s+v?1\.\d+\.\d+.* at \/run\/containerd\/containerd\.sock$/);
     expect(lines[3]).toMatch(
       /^ok\s+buildkit\s+v0\.16\.0 at \/run\/buildkit\/buildkitd\.sock, workers: \S+ \(containerd\)$/,

@@ -263,6 +263,12 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
     expect(r.stdout).toMatch(/runs as opencloud \(uid \d+\), gid opencloud, groups [^\n]*buildkit/);
     expect(r.stdout).toMatch(/\/run\/buildkit\/buildkitd\.sock: root:buildkit 0660/);
     expect(r.stdout).not.toMatch(/^FAIL\s+access/m);
+    // The same from inside the server, through the API: the process reports itself.
+    const api_ = await api('/api/v1/system/doctor', { method: 'GET' });
+    const server = (api_.body.access as { server: { user: string; groups: string[]; source: string } })
+      .server;
+    expect(server).toMatchObject({ user: 'opencloud', source: 'systemd' });
+    expect(server.groups).toContain('buildkit');
   }, 120_000);
 
   it('the privileged path refuses any other command, arguments, or request, and the audit trail has it', async () => {

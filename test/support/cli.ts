@@ -72,7 +72,7 @@ export async function startServe(args: string[], opts: CliOptions = {}): Promise
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
       buf += d.toString();
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(buf);
+      const m = /"url":"(https?:\/\/[^"]+)"/.exec(buf);
       if (m) {
         child.stdout?.off('data', onData);
         resolve(m[1] as string);
