@@ -20,6 +20,7 @@ const ADMIN_ONLY = [
   /^\/api\/v1\/audit$/,
   /^\/api\/v1\/tokens(\/|$)/,
   /^\/api\/v1\/system\/doctor$/,
+  /^\/api\/v1\/system\/log-level$/,
   /^\/(enable-service|enable-service-stream|get-service-status)$/,
 ];
 const GUARDED = /^\/(api\/|build-image$|enable-service|get-service-status$|get-images$)/;

@@ -1,7 +1,7 @@
 // The JSON API under /api/v1/. This file wires system endpoints; later feature areas
 // (registry browsing, builds, services) register their own plugins under the same prefix.
 import type { FastifyPluginAsync } from 'fastify';
-import type { Config } from '../config/schema.js';
+import { LOG_LEVELS, type Config, type LogLevel } from '../config/schema.js';
 import type { AuditTrail } from '../ledger/audit.js';
 import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
@@ -21,6 +21,31 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
     dataDir: config.dataDir,
     sockets: { containerd: config.containerd.socket, buildkit: config.buildkit.socket },
   }));
+
+  // The log level, changeable while the server runs (an admin chasing a problem turns on debug
+  // without a restart); it applies to every log line from the next one on, until the next start.
+  const levelSchema = {
+    type: 'object',
+    required: ['level'],
+    additionalProperties: false,
+    properties: { level: { type: 'string', enum: [...LOG_LEVELS] } },
+  } as const;
+  app.get('/system/log-level', { schema: { response: { 200: levelSchema } } }, async () => ({
+    level: app.log.level as LogLevel,
+  }));
+  app.put<{ Body: { level: LogLevel } }>(
+    '/system/log-level',
+    { schema: { body: levelSchema, response: { 200: levelSchema } } },
+    async (req) => {
+      const before = app.log.level;
+      app.log.level = req.body.level;
+      app.log.warn(
+        { before, level: req.body.level, by: req.principal?.name ?? 'anonymous' },
+        'log level changed',
+      );
+      return { level: req.body.level };
+    },
+  );
 
   app.get('/system/doctor', async () => {
     // Loaded on first use: the gRPC stack costs start-up time and memory the server rarely needs.

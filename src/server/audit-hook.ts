@@ -27,6 +27,8 @@ function classify(req: FastifyRequest, status: number): { action: string; target
   if (path === '/api/v1/session' && m === 'DELETE') return { action: 'sign-out', target: 'web' };
   let u = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(path);
   if (u && m === 'PUT') return { action: 'grant', target: u[1] as string };
+  if (path === '/api/v1/system/log-level' && m === 'PUT')
+    return { action: 'log-level', target: String((req.body as { level?: string })?.level ?? '') };
   if (m !== 'POST' && m !== 'DELETE') return undefined;
   if (path === '/api/v1/users' && m === 'POST')
     return { action: 'user-add', target: String((req.body as { name?: string })?.name ?? '') };

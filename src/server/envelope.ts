@@ -1,5 +1,5 @@
 // The one error handler and not-found handler of the HTTP server. Registry paths (/v2/) answer
-// with the OCI error envelope; everything else with {error:{code,message}}. Client mistakes get
+// with the OCI error envelope; everything else with {error:{code,message,requestId}}. Client mistakes get
 // 4xx with the framework's own message; anything unexpected is logged and answered as a 500
 // without leaking internals.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -29,9 +29,11 @@ function send(
   message: string,
   detail?: unknown,
 ) {
+  // The API's body names the request (as its X-Request-Id header does), so a report can be matched
+  // to the log lines; the OCI envelope stays exactly as registry clients expect it.
   const body = isRegistryPath(req.url)
     ? { errors: [{ code, message, ...(detail === undefined ? {} : { detail }) }] }
-    : { error: { code, message, ...(detail === undefined ? {} : { detail }) } };
+    : { error: { code, message, ...(detail === undefined ? {} : { detail }), requestId: req.id } };
   return reply.status(status).type('application/json; charset=utf-8').send(body);
 }
 
@@ -50,7 +52,13 @@ export function installErrorHandlers(app: FastifyInstance): void {
       );
     }
     req.log.error({ err }, 'request failed');
-    return send(req, reply, 500, 'INTERNAL_ERROR', 'internal server error; the server log has the details');
+    return send(
+      req,
+      reply,
+      500,
+      'INTERNAL_ERROR',
+      `internal server error; the server log has the details under request id ${req.id}`,
+    );
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -42,11 +42,16 @@ describe('opencloud serve', () => {
       expect(info.buildkitVersion).toBe('v0.16.0');
       expect(info.dataDir).toBe(dataDir('basic'));
 
-      const missing = await fetch(`${s.url}/api/v1/nope`);
+      const missing = await fetch(`${s.url}/api/v1/nope`, { headers: { 'x-request-id': 'report-me-42' } });
       expect(missing.status).toBe(404);
+      expect(missing.headers.get('x-request-id')).toBe('report-me-42');
       expect(await missing.json()).toEqual({
-        error: { code: 'NOT_FOUND', message: 'no route for GET /api/v1/nope' },
+        error: { code: 'NOT_FOUND', message: 'no route for GET /api/v1/nope', requestId: 'report-me-42' },
       });
+      const generated = await fetch(`${s.url}/api/v1/nope`);
+      expect(((await generated.json()) as { error: { requestId: string } }).error.requestId).toBe(
+        generated.headers.get('x-request-id'),
+      );
     } finally {
       s.child.kill('SIGTERM');
       expect((await s.exited).code).toBe(0);
@@ -69,6 +74,32 @@ describe('opencloud serve', () => {
       ),
     ).toBe(true);
     expect(lines.at(-1)?.msg).toBe('shutdown complete');
+  });
+
+  it('changes its log level at runtime: warn silences request lines, info brings them back', async () => {
+    const s = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir('level')]);
+    const put = (level: string) =>
+      fetch(`${s.url}/api/v1/system/log-level`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ level }),
+      });
+    expect(await (await fetch(`${s.url}/api/v1/system/log-level`)).json()).toEqual({ level: 'info' });
+    expect((await put('loud')).status).toBe(400);
+    expect((await put('warn')).status).toBe(200);
+    await fetch(`${s.url}/healthz?while=warn`);
+    expect((await put('info')).status).toBe(200);
+    await fetch(`${s.url}/healthz?while=info`);
+    s.child.kill('SIGTERM');
+    const { stdout } = await s.exited;
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; req?: { url: string }; level: number });
+    const urls = lines.filter((l) => l.msg === 'incoming request').map((l) => l.req?.url);
+    expect(urls).toContain('/healthz?while=info');
+    expect(urls).not.toContain('/healthz?while=warn');
+    expect(lines.some((l) => l.msg === 'log level changed')).toBe(true);
   });
 
   it('lets a request in flight finish on SIGTERM, and refuses new ones meanwhile', async () => {
