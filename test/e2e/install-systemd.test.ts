@@ -271,6 +271,28 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
     expect(server.groups).toContain('buildkit');
   }, 120_000);
 
+  it('doctor names a lost buildkit membership and its fix; the next install puts it back', async () => {
+    await sh('gpasswd -d opencloud buildkit');
+    let r = await host.exec(['opencloud', 'doctor'], { timeoutMs: 60_000 });
+    expect(r.stdout).toMatch(/still holds buildkit, but opencloud is no longer in it/);
+    expect(r.stdout).toContain('fix: usermod -aG buildkit opencloud');
+    await sh('systemctl restart opencloud');
+    await waitReady();
+    r = await host.exec(['opencloud', 'doctor'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(69);
+    expect(r.stdout).toMatch(
+      /^FAIL\s+access\s+opencloud is not in the buildkit group .*fix: usermod -aG buildkit opencloud/m,
+    );
+    expect(r.stdout).toMatch(
+      /got EACCES \(permission denied\) connecting to \/run\/buildkit\/buildkitd\.sock/,
+    );
+    const again = await install();
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain('create membership opencloud in buildkit');
+    expect((await serverGroups()).groups).toContain('buildkit');
+    expect((await host.exec(['opencloud', 'doctor'], { timeoutMs: 60_000 })).code).toBe(0);
+  }, 300_000);
+
   it('the privileged path refuses any other command, arguments, or request, and the audit trail has it', async () => {
     const asServer = (cmd: string[], input?: string) =>
       host.exec(['runuser', '-u', 'opencloud', '--', ...cmd], input === undefined ? {} : { input });
