@@ -135,6 +135,7 @@ describe('the installer lock', () => {
       error: {
         code: 'INSTALL_RUNNING',
         message: `another install run (pid ${process.pid}) holds ${h.lockPath}`,
+        requestId: expect.any(String),
       },
     });
     // It never started: no run in the ledger, and the service is not recorded.
