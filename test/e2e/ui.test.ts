@@ -1,17 +1,21 @@
 // The web UI in a real browser (Debian's chromium through playwright-core) against the built
-// server: the dashboard, a pushed repository down to its layers, a build submitted through the
-// form with its log arriving live, the services page with a read-only Plan run, and the sign-in
-// form once a user exists (a web session: an HttpOnly cookie and a CSRF token). Enable and
-// Disable are never clicked: they would change this host.
+// server: the dashboard, a pushed repository down to its layers, deleting a tag (asked twice),
+// a build submitted through the form with its log arriving live, a failing build's error at its
+// step, a canceled build, containerd's images with the image a build produced and the builder
+// cache, the services page with a read-only Plan run, the sign-in form once a user exists (a
+// web session: an HttpOnly cookie and a CSRF token), and users, grants and API tokens. Enable
+// and Disable are never clicked: they would change this host. Every page is photographed at
+// desktop and phone width into test-artifacts/screenshots/ (and must not scroll sideways on a
+// phone); any error thrown in a page or logged to its console fails the test.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/base-image.js';
-import { browserMissing, launchBrowser } from '../support/browser.js';
+import { browserMissing, launchBrowser, screenshot, SCREENSHOTS, watchPage } from '../support/browser.js';
 import { ROOT, runCli, startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 
@@ -23,11 +27,40 @@ const noBuilder = missing('buildkit', 'containerd', 'skopeo');
 let browser: Browser | undefined;
 const pageErrors: string[] = [];
 
-async function openPage(url: string): Promise<Page> {
-  const page = await (browser as Browser).newPage();
-  page.on('pageerror', (err) => pageErrors.push(`${url}: ${err.message}`));
+/** A new page at desktop width; errors in it fail the test, except the statuses listed. */
+async function openPage(url: string, expectedStatuses: number[] = []): Promise<Page> {
+  const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });
+  watchPage(page, pageErrors, expectedStatuses);
   await page.goto(url);
   return page;
+}
+
+/** Screenshots of the page as it is now (desktop and phone); it must fit a phone's width. */
+async function shoot(page: Page, name: string): Promise<void> {
+  const { phoneOverflow } = await screenshot(page, name);
+  expect(phoneOverflow, `${name} scrolls sideways at phone width`).toBeLessThanOrEqual(0);
+}
+
+const SIZE = /^\d+(\.\d)? (B|KiB|MiB|GiB)$/;
+const short = (digest: string) => digest.slice(0, digest.indexOf(':') + 13);
+
+interface Build {
+  id: string;
+  state: string;
+  images: string[];
+  digest: string | null;
+  error: string | null;
+}
+
+/** Polls a build until it is final. */
+async function finished(base: string, id: string, timeoutMs = 240_000): Promise<Build> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const b = (await (await fetch(`${base}/api/v1/builds/${id}`)).json()) as Build;
+    if (['succeeded', 'failed', 'canceled'].includes(b.state)) return b;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`build ${id} did not finish within ${timeoutMs} ms`);
 }
 
 async function stop(server: ServeHandle | undefined): Promise<void> {
@@ -39,6 +72,7 @@ beforeAll(async () => {
   if (noBrowser) return;
   // The server serves dist/web: build it as a user's `npm ci` would.
   await exec('npm', ['run', '-s', 'build'], { cwd: ROOT });
+  mkdirSync(SCREENSHOTS, { recursive: true });
   browser = await launchBrowser();
 }, 180_000);
 
@@ -78,6 +112,10 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await version.waitFor();
     expect(await version.innerText()).toBe(info.version);
     await page.getByTestId('dashboard-service').filter({ hasText: 'container-registry' }).waitFor();
+    // The navigation has every page; Users too (no users yet: everything is open, as an admin).
+    const nav = await page.locator('header nav a').allInnerTexts();
+    expect(nav).toEqual(['Dashboard', 'Repositories', 'Builds', 'Images', 'Services', 'Users']);
+    await shoot(page, 'dashboard');
     await page.close();
   });
 
@@ -89,7 +127,14 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     async () => {
       const page = await openPage(`${server.url}/`);
       await page.getByRole('link', { name: 'Repositories' }).click();
-      await page.getByTestId('repositories').getByRole('link', { name: 'library/busybox' }).click();
+      const repoLink = page.getByTestId('repositories').getByRole('link', { name: 'library/busybox' });
+      await repoLink.waitFor();
+      // The search narrows the list as one types.
+      await page.getByLabel('Search').fill('no-such-repository');
+      await page.getByText('No repository name contains').waitFor();
+      await page.getByLabel('Search').fill('busy');
+      await shoot(page, 'repositories');
+      await repoLink.click();
       await page.getByTestId('tags').getByRole('link', { name: '1', exact: true }).click();
       const layers = page.getByTestId('layer');
       await layers.first().waitFor();
@@ -99,6 +144,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       expect(await page.getByTestId('media-type').innerText()).toMatch(/manifest/);
       expect(await page.getByTestId('copy-line').innerText()).toBe(`docker pull ${host}/library/busybox:1`);
       await page.getByTestId('image-config').getByText('PATH=').waitFor();
+      await shoot(page, 'manifest');
       // A deep link loads the same view (the server answers index.html for UI paths).
       await page.reload();
       await page.getByTestId('layer').first().waitFor();
@@ -138,6 +184,8 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     titled('a build submitted through the form shows its RUN log live and ends succeeded', noBuilder),
     async () => {
       const page = await openPage(`${server.url}/builds`);
+      await page.getByTestId('build-form').waitFor();
+      await shoot(page, 'builds');
       await page
         .getByLabel('Dockerfile')
         .fill(`FROM ${host}/library/busybox:1\nRUN echo ui-build-ok && sleep 2\n`);
@@ -161,8 +209,197 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
           throw new Error(`${err.message}\n${await page.getByTestId('build-view').innerText()}`);
         });
       expect(await page.getByTestId('build-step').count()).toBeGreaterThan(1);
+      await shoot(page, 'build-view');
       await page.getByRole('link', { name: 'Builds', exact: true }).first().click();
       await page.getByTestId('build-history').getByText('ui/demo:1').waitFor();
+      await page.close();
+    },
+    300_000,
+  );
+
+  it.skipIf(noSkopeo)(
+    titled(
+      'a tag is deleted from the repository view only once confirmed; Keep and Escape leave it',
+      noSkopeo,
+    ),
+    async () => {
+      // A second tag on the pushed image, put through the registry API as a client would.
+      const accept =
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+      const got = await fetch(`${server.url}/v2/library/busybox/manifests/1`, { headers: { accept } });
+      const digest = got.headers.get('docker-content-digest') as string;
+      const put = await fetch(`${server.url}/v2/library/busybox/manifests/doomed`, {
+        method: 'PUT',
+        headers: { 'content-type': got.headers.get('content-type') as string },
+        body: Buffer.from(await got.arrayBuffer()),
+      });
+      expect(put.status).toBe(201);
+      const tagList = async () =>
+        ((await (await fetch(`${server.url}/v2/library/busybox/tags/list`)).json()) as { tags: string[] })
+          .tags;
+
+      const page = await openPage(`${server.url}/repositories/library/busybox`);
+      const row = page.locator('[data-testid=tag-row][data-tag=doomed]');
+      // Each tag with its manifest's digest and size.
+      await row.getByTestId('tag-digest').getByText(short(digest)).waitFor();
+      expect(await row.getByTestId('tag-size').innerText()).toMatch(SIZE);
+      expect(await row.getByTestId('tag-size').innerText()).toBe(
+        await page.locator('[data-testid=tag-row][data-tag="1"]').getByTestId('tag-size').innerText(),
+      );
+      await shoot(page, 'repository');
+
+      const ask = row.getByRole('button', { name: 'Delete tag doomed' });
+      // Keep: nothing happens, and focus was on Keep (Enter there deletes nothing).
+      await ask.click();
+      const confirm = row.getByTestId('confirm');
+      await confirm.getByText('Delete tag doomed?').waitFor();
+      await page.waitForFunction("document.activeElement?.textContent === 'Keep'", undefined, {
+        timeout: 5000,
+      });
+      await confirm.getByRole('button', { name: 'Keep' }).click();
+      await confirm.waitFor({ state: 'detached' });
+      // Escape closes the question too.
+      await ask.click();
+      await confirm.waitFor();
+      await page.keyboard.press('Escape');
+      await confirm.waitFor({ state: 'detached' });
+      expect(await tagList()).toContain('doomed');
+
+      await ask.click();
+      await confirm.getByRole('button', { name: 'Delete tag', exact: true }).click();
+      await row.waitFor({ state: 'detached' });
+      expect(await tagList()).not.toContain('doomed');
+      // Only the tag went: tag 1 and the manifest by digest are still there.
+      expect(await tagList()).toContain('1');
+      const byDigest = await fetch(`${server.url}/v2/library/busybox/manifests/${digest}`, {
+        method: 'HEAD',
+        headers: { accept },
+      });
+      expect(byDigest.status).toBe(200);
+      await page.locator('[data-testid=tag-row][data-tag="1"]').waitFor();
+      await page.close();
+    },
+  );
+
+  it.skipIf(noBuilder)(
+    titled('a failing build shows its error, and the output before it, at the failing step', noBuilder),
+    async () => {
+      const page = await openPage(`${server.url}/builds`);
+      await page
+        .getByLabel('Dockerfile')
+        .fill(`FROM ${host}/library/busybox:1\nRUN echo ui-about-to-fail && exit 3\n`);
+      await page.getByLabel('Repository').fill('ui/fails');
+      await page.getByLabel('Tags').fill('1');
+      await page.getByLabel('No cache').check();
+      await page.getByRole('button', { name: 'Build' }).click();
+      await page.waitForURL(/\/builds\/[^/]+$/);
+      await page.getByTestId('build-state').locator('[data-state=failed]').waitFor({ timeout: 180_000 });
+      const failed = page.locator('[data-testid=build-step][data-status=failed]').filter({
+        hasText: 'RUN echo ui-about-to-fail && exit 3',
+      });
+      await failed.waitFor();
+      // The step is open, with BuildKit's error and what the command printed.
+      expect(await failed.getAttribute('open')).not.toBeNull();
+      expect(await failed.getByTestId('step-error').innerText()).toMatch(/exit code: 3/);
+      expect(await failed.getByTestId('step-log').innerText()).toContain('ui-about-to-fail');
+      // The steps before it succeeded; the build's error names the step.
+      expect(await page.locator('[data-testid=build-step][data-status=failed]').count()).toBe(1);
+      expect(await page.getByTestId('build-error').innerText()).toContain(
+        'step "[2/2] RUN echo ui-about-to-fail && exit 3" failed',
+      );
+      expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+      await shoot(page, 'build-failed');
+      await page.close();
+    },
+    300_000,
+  );
+
+  it.skipIf(noBuilder)(
+    titled('a running build is canceled from its live view', noBuilder),
+    async () => {
+      const page = await openPage(`${server.url}/builds`);
+      await page
+        .getByLabel('Dockerfile')
+        .fill(`FROM ${host}/library/busybox:1\nRUN echo ui-cancel-me && sleep 120\n`);
+      await page.getByLabel('Repository').fill('ui/canceled');
+      await page.getByLabel('Tags').fill('1');
+      await page.getByLabel('No cache').check();
+      await page.getByRole('button', { name: 'Build' }).click();
+      await page.waitForURL(/\/builds\/[^/]+$/);
+      const id = page.url().split('/').pop() as string;
+      // Running: its RUN step printed and now sleeps.
+      await page.getByTestId('step-log').filter({ hasText: 'ui-cancel-me' }).waitFor({ timeout: 180_000 });
+      expect(await page.getByTestId('build-state').locator('[data-state]').getAttribute('data-state')).toBe(
+        'running',
+      );
+      const started = Date.now();
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await page.getByTestId('build-state').locator('[data-state=canceled]').waitFor({ timeout: 60_000 });
+      // Long before the sleep would have ended; the button is gone and the record agrees.
+      expect(Date.now() - started).toBeLessThan(60_000);
+      await page.getByRole('button', { name: 'Cancel' }).waitFor({ state: 'detached' });
+      const b = await finished(server.url, id);
+      expect(b.state).toBe('canceled');
+      expect(b.digest).toBeNull();
+      await page.close();
+    },
+    300_000,
+  );
+
+  it.skipIf(noBuilder)(
+    titled(
+      'the images page lists the image a build produced, and the builder cache with a bounded prune',
+      noBuilder,
+    ),
+    async () => {
+      const res = await fetch(`${server.url}/api/v1/builds`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          dockerfile: `FROM ${host}/library/busybox:1\nRUN echo ui-images-${process.pid} > /built.txt\n`,
+          repository: 'ui/images',
+          tags: ['1'],
+        }),
+      });
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      const b = await finished(server.url, id);
+      expect(b.state, b.error ?? '').toBe('succeeded');
+      const name = b.images[0] as string;
+      expect(name).toBe(`${host}/ui/images:1`);
+
+      const page = await openPage(`${server.url}/`);
+      await page.getByRole('link', { name: 'Images', exact: true }).click();
+      await page.getByTestId('image-row').first().waitFor({ timeout: 30_000 });
+      await page.getByLabel('Search').fill(`${host}/ui/images`);
+      const row = page.locator(`[data-testid=image-row][data-name="${name}"]`);
+      await row.waitFor();
+      // The build's own digest, in BuildKit's namespace, with a real size.
+      expect(await row.getByTestId('image-digest').getAttribute('data-digest')).toBe(b.digest);
+      expect(await row.getByTestId('image-digest').innerText()).toBe(short(b.digest as string));
+      expect(await row.innerText()).toContain('buildkit');
+      expect(await row.getByTestId('image-size').innerText()).toMatch(SIZE);
+
+      // The builder cache holds what builds left; a prune keeping a petabyte removes nothing
+      // other tests rely on, and says what it reclaimed.
+      const cache = page.getByTestId('builder-cache');
+      await cache.getByTestId('cache-total').waitFor();
+      expect(await cache.getByTestId('cache-total').innerText()).toMatch(SIZE);
+      expect(Number(await cache.getByTestId('cache-records').innerText())).toBeGreaterThan(0);
+      await shoot(page, 'images');
+      await cache.getByLabel('Keep at most (MiB)').fill(String(1024 ** 3));
+      await cache.getByRole('button', { name: 'Prune…' }).click();
+      await cache.getByTestId('confirm').getByText('Prune the build cache beyond what you keep?').waitFor();
+      await cache.getByRole('button', { name: 'Prune', exact: true }).click();
+      const result = cache.getByTestId('prune-result');
+      await result.waitFor({ timeout: 60_000 });
+      expect(await result.innerText()).toMatch(/^Reclaimed 0 B from \d+ records?\.$/);
+      // A value out of range is refused where it was typed, before anything is sent.
+      await cache.getByLabel('Keep at most (MiB)').fill('');
+      await cache.getByLabel('Keep what was used within (hours)').fill('-1');
+      await cache.getByRole('button', { name: 'Prune…' }).click();
+      await cache.getByRole('button', { name: 'Prune', exact: true }).click();
+      await cache.getByTestId('confirm').getByRole('alert').getByText('takes 0 to').waitFor();
       await page.close();
     },
     300_000,
@@ -181,6 +418,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     const steps = service.getByTestId('run-step');
     expect(await steps.count()).toBeGreaterThan(1);
     expect(await steps.first().innerText()).toMatch(/preflight/);
+    await shoot(page, 'services');
     await page.close();
   });
 });
@@ -188,6 +426,21 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
 describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser), () => {
   let server: ServeHandle;
   let password: string;
+  /** The API as the admin (Basic credentials), to check what the page did. */
+  const api = async <T>(path: string): Promise<T> => {
+    const authorization = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+    const res = await fetch(`${server.url}${path}`, { headers: { authorization } });
+    expect(res.status, path).toBe(200);
+    return (await res.json()) as T;
+  };
+
+  async function signInAs(page: Page, user: string, secret: string): Promise<void> {
+    await page.getByTestId('sign-in').waitFor();
+    await page.getByLabel('User name').fill(user);
+    await page.getByLabel('Password').fill(secret);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('version').waitFor();
+  }
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-ui-auth-'));
@@ -200,9 +453,11 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
   afterAll(() => stop(server), 60_000);
 
   it('signs in through the form into a session (no password kept), follows a run, and signs out', async () => {
-    const page = await openPage(`${server.url}/`);
+    // 401s (no session yet, a wrong password, after signing out) and a 403 (no CSRF token) are provoked.
+    const page = await openPage(`${server.url}/`, [401, 403]);
     const form = page.getByTestId('sign-in');
     await form.waitFor();
+    await shoot(page, 'sign-in');
     await page.getByLabel('User name').fill('admin');
     await page.getByLabel('Password').fill('not-the-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -234,7 +489,7 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
     await page.reload();
     await page.getByTestId('version').waitFor();
     expect(await page.getByTestId('sign-in').count()).toBe(0);
-    const other = await openPage(`${server.url}/builds`);
+    const other = await openPage(`${server.url}/builds`, [401]);
     await other.getByTestId('sign-in').waitFor();
     await other.close();
     // Event streams are read with fetch() and the cookie too; the Plan (a POST) sends the CSRF
@@ -252,6 +507,105 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
     expect(after).toBe(401);
     await page.reload();
     await page.getByTestId('sign-in').waitFor();
+    await page.close();
+  });
+
+  it('the users page: add a user, change a grant, create an API token shown once, revoke it, delete the user', async () => {
+    // A 401 before signing in, and a 400 for a user name the server refuses, are provoked.
+    const page = await openPage(`${server.url}/`, [400, 401]);
+    await signInAs(page, 'admin', password);
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    const me = page.locator('[data-testid=user-row][data-name=admin]');
+    await me.waitFor();
+    expect(await me.innerText()).toContain('(you)');
+    expect(await me.locator('[data-state=admin]').count()).toBe(1);
+    // No one deletes themselves from here.
+    expect(await me.getByRole('button').count()).toBe(0);
+
+    // A user with a generated password, shown once; it signs in for real.
+    const add = page.getByTestId('add-user');
+    await add.getByLabel('User name').fill('dev');
+    await add.getByRole('button', { name: 'Add user' }).click();
+    const added = page.getByTestId('user-added');
+    await added.waitFor();
+    const devPassword = await added.getByTestId('copy-line').innerText();
+    expect(devPassword).toMatch(/^\S{8,}$/);
+    const basic = `Basic ${Buffer.from(`dev:${devPassword}`).toString('base64')}`;
+    expect((await fetch(`${server.url}/api/v1/builds`, { headers: { authorization: basic } })).status).toBe(
+      200,
+    );
+    const dev = page.locator('[data-testid=user-row][data-name=dev]');
+    await dev.getByTestId('user-grants').getByText('none').waitFor();
+    expect(await dev.locator('[data-state=user]').count()).toBe(1);
+    // A mistake is shown at the form, in the server's words.
+    await add.getByLabel('User name').fill('Not A Name');
+    await add.getByLabel('Password').fill('long-enough-password');
+    await add.getByRole('button', { name: 'Add user' }).click();
+    await add.getByRole('alert').getByText('is not a user name').waitFor();
+    await shoot(page, 'users');
+
+    // dev's page: a grant added with the keyboard, then narrowed.
+    await dev.getByRole('link', { name: 'dev' }).click();
+    await page.getByTestId('no-grants').waitFor();
+    const addGrant = page.getByTestId('add-grant');
+    await addGrant.getByLabel('Repository pattern').fill('team/*');
+    await addGrant.getByRole('checkbox', { name: 'push' }).check();
+    await addGrant.getByLabel('Repository pattern').press('Enter');
+    const grant = page.locator('[data-testid=grant-row][data-pattern="team/*"]');
+    await grant.waitFor();
+    expect(await grant.getByRole('checkbox', { name: 'pull' }).isChecked()).toBe(true);
+    expect(await grant.getByRole('checkbox', { name: 'push' }).isChecked()).toBe(true);
+    await grant.getByRole('checkbox', { name: 'push' }).uncheck();
+    await grant.getByRole('button', { name: 'Save' }).click();
+    await grant.getByRole('status').getByText('saved').waitFor();
+    const users = await api<{ users: { name: string; grants: { pattern: string; actions: string[] }[] }[] }>(
+      '/api/v1/users',
+    );
+    expect(users.users.find((u) => u.name === 'dev')?.grants).toEqual([
+      { pattern: 'team/*', actions: ['pull'] },
+    ]);
+
+    // A token: created with Enter, its secret shown once and working.
+    const tokens = page.getByTestId('tokens');
+    await tokens.getByTestId('no-tokens').waitFor();
+    await tokens.getByLabel('Token name').fill('ci');
+    await tokens.getByLabel('Token name').press('Enter');
+    const shown = tokens.getByTestId('new-token');
+    await shown.waitFor();
+    const token = await shown.getByTestId('copy-line').innerText();
+    expect(token).toMatch(/^oc_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await fetch(`${server.url}/api/v1/builds`, { headers: bearer })).status).toBe(200);
+    const row = tokens.locator('[data-testid=token-row][data-name=ci]');
+    await row.getByTestId('token-state').getByText('active').waitFor();
+    expect(await row.innerText()).toContain(token.slice(3, 19)); // its id, never the secret
+    await shoot(page, 'user');
+    // Once: Done forgets it, and a reload does not bring it back.
+    await shown.getByRole('button', { name: 'Done, I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+    await page.reload();
+    await row.waitFor();
+    expect(await page.locator('body').innerText()).not.toContain(token);
+    expect(await page.content()).not.toContain(token.slice(20));
+
+    // Revoked once confirmed: the row says so and the token is refused.
+    await row.getByRole('button', { name: 'Revoke token ci' }).click();
+    await row.getByTestId('confirm').getByRole('button', { name: 'Revoke token' }).click();
+    await row.getByTestId('token-state').getByText('revoked').waitFor();
+    expect(await row.getByRole('button').count()).toBe(0);
+    expect((await fetch(`${server.url}/api/v1/builds`, { headers: bearer })).status).toBe(401);
+
+    // Deleting dev, asked first, takes the row away and the password stops working.
+    await page.getByRole('link', { name: 'Users', exact: true }).first().click();
+    await dev.getByRole('button', { name: 'Delete user dev' }).click();
+    await dev.getByTestId('confirm').getByRole('button', { name: 'Delete user' }).click();
+    await dev.waitFor({ state: 'detached' });
+    expect((await api<{ users: { name: string }[] }>('/api/v1/users')).users.map((u) => u.name)).toEqual([
+      'admin',
+    ]);
+    expect((await fetch(`${server.url}/api/v1/builds`, { headers: { authorization: basic } })).status).toBe(
+      401,
+    );
     await page.close();
   });
 });

@@ -1,8 +1,11 @@
 // A real browser for UI tests: Debian's chromium driven by playwright-core (no browser download).
 // `browserMissing()` says why UI tests must be skipped; `launchBrowser()` starts it headless
-// with the flags that keep it quiet and offline.
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+// with the flags that keep it quiet and offline; `watchPage()` collects a page's errors and
+// `screenshot()` writes a page at desktop and phone width into test-artifacts/screenshots.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -24,4 +27,46 @@ export function browserMissing(): string | undefined {
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+}
+
+/** Where UI tests write their screenshots (relative to the checkout): test-artifacts/screenshots. */
+export const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
+
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1280, height: 800 };
+
+/**
+ * Collects what goes wrong in a page into `problems`: errors thrown in it and console errors.
+ * The browser logs every non-2xx answer to a fetch() as a console error ("Failed to load
+ * resource: … status of 401"); `expectedStatuses` lists the ones the test provokes on purpose.
+ */
+export function watchPage(page: Page, problems: string[], expectedStatuses: number[] = []): void {
+  const where = () => page.url();
+  page.on('pageerror', (err) => problems.push(`${where()}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const status = /status of (\d{3})/.exec(msg.text())?.[1];
+    if (status && expectedStatuses.includes(Number(status))) return;
+    problems.push(`${where()}: console.error: ${msg.text()} (${msg.location().url})`);
+  });
+}
+
+/**
+ * Writes `<name>.png` at desktop width and `<name>-phone.png` at phone width (full pages), and
+ * checks that at phone width nothing makes the page itself scroll sideways (wide tables scroll
+ * inside their card). The viewport is back at desktop width afterwards.
+ */
+export async function screenshot(page: Page, name: string): Promise<{ phoneOverflow: number }> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  // Layout settles on the next frame.
+  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+  const phoneOverflow = await page.evaluate<number>(
+    'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+  );
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+  return { phoneOverflow };
 }

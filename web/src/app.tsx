@@ -6,17 +6,21 @@ import { checkSession, signOut, useAuth } from './api/auth';
 import { BuildView } from './pages/build-view';
 import { Builds } from './pages/builds';
 import { Dashboard } from './pages/dashboard';
+import { Images } from './pages/images';
 import { ManifestView } from './pages/manifest';
 import { Repositories, Repository } from './pages/repositories';
 import { Services } from './pages/services';
 import { SignIn } from './pages/sign-in';
+import { Users, UserView } from './pages/users';
 import { Link, segments, usePath } from './router';
 
 const NAV = [
   { to: '/', label: 'Dashboard' },
   { to: '/repositories', label: 'Repositories' },
   { to: '/builds', label: 'Builds' },
+  { to: '/images', label: 'Images' },
   { to: '/services', label: 'Services' },
+  { to: '/users', label: 'Users', admin: true },
 ];
 
 function Page({ path }: { path: string }) {
@@ -24,6 +28,9 @@ function Page({ path }: { path: string }) {
   if (path === '/builds') return <Builds />;
   if (path.startsWith('/builds/')) return <BuildView id={segments(path, '/builds/')[0] ?? ''} />;
   if (path === '/services') return <Services />;
+  if (path === '/images') return <Images />;
+  if (path === '/users') return <Users />;
+  if (path.startsWith('/users/')) return <UserView name={segments(path, '/users/')[0] ?? ''} />;
   if (path === '/repositories') return <Repositories />;
   if (path.startsWith('/repositories/')) {
     const parts = segments(path, '/repositories/');
@@ -83,7 +90,7 @@ export function App() {
           OpenCloud Registry
         </Link>
         <nav>
-          {NAV.map((n) => (
+          {NAV.filter((n) => !n.admin || auth.admin).map((n) => (
             <Link key={n.to} to={n.to} className={current(n.to) ? 'active' : undefined}>
               {n.label}
             </Link>

@@ -15,6 +15,8 @@ export interface AuthState {
   /** The signed-in user's name; null when signed out or when the server has no users. */
   user: string | null;
   admin: boolean;
+  /** The server has users (sign-in is on); false while it has none and everything is open. */
+  authentication: boolean;
   /** Authentication is on and there is no session: show the sign-in form. */
   signInNeeded: boolean;
   /** The form is back because a session ended under us (not a sign-out). */
@@ -29,7 +31,14 @@ interface SessionAnswer {
   authentication?: boolean;
 }
 
-let state: AuthState = { checked: false, user: null, admin: false, signInNeeded: false, expired: false };
+let state: AuthState = {
+  checked: false,
+  user: null,
+  admin: false,
+  authentication: false,
+  signInNeeded: false,
+  expired: false,
+};
 let csrfToken: string | undefined;
 /** Bumped on every sign-in and sign-out: a 401 to a request sent before then says nothing now. */
 let generation = 0;
@@ -42,7 +51,14 @@ function set(next: Partial<AuthState>): void {
 
 function apply(answer: SessionAnswer): void {
   csrfToken = answer.user ? answer.csrfToken : undefined;
-  set({ checked: true, user: answer.user, admin: answer.admin, signInNeeded: false, expired: false });
+  set({
+    checked: true,
+    user: answer.user,
+    admin: answer.admin,
+    authentication: answer.authentication ?? answer.user !== null,
+    signInNeeded: false,
+    expired: false,
+  });
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -61,7 +77,7 @@ export function signInRequired(sentIn: number = generation): void {
   if (sentIn !== generation || state.signInNeeded) return;
   const expired = state.user !== null;
   csrfToken = undefined;
-  set({ checked: true, user: null, admin: false, signInNeeded: true, expired });
+  set({ checked: true, user: null, admin: false, authentication: true, signInNeeded: true, expired });
 }
 
 /** GET /api/v1/session: the session's user and CSRF token; null for 401 (not signed in). */
@@ -124,7 +140,7 @@ export async function signOut(): Promise<void> {
   if (!res.ok) throw await errorOf(res);
   generation++;
   csrfToken = undefined;
-  set({ checked: true, user: null, admin: false, signInNeeded: true, expired: false });
+  set({ checked: true, user: null, admin: false, authentication: true, signInNeeded: true, expired: false });
 }
 
 export function useAuth(): AuthState {

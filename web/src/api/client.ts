@@ -47,3 +47,18 @@ export async function postJson<T>(path: string, body: unknown = {}): Promise<T> 
   });
   return (await res.json()) as T;
 }
+
+/** PUT with a JSON body; the answer's JSON. */
+export async function putJson<T>(path: string, body: unknown): Promise<T> {
+  const res = await request(path, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as T;
+}
+
+/** DELETE; resolves once the server answered 2xx. */
+export async function deleteIt(path: string): Promise<void> {
+  await request(path, { method: 'DELETE', headers: { accept: 'application/json' } });
+}

@@ -74,3 +74,15 @@ export async function manifest(name: string, reference: string): Promise<Manifes
 export async function imageConfig(name: string, digest: string): Promise<ImageConfig> {
   return getJson<ImageConfig>(`/v2/${path(name)}/blobs/${encodeURIComponent(digest)}`);
 }
+
+/**
+ * DELETE /v2/<name>/manifests/<reference>: a tag removes only that tag; a digest removes the
+ * manifest and every tag pointing at it.
+ */
+export async function deleteManifest(name: string, reference: string): Promise<void> {
+  await request(`/v2/${path(name)}/manifests/${encodeURIComponent(reference)}`, { method: 'DELETE' });
+}
+
+/** An image manifest's bytes on disk: its config and layers (not the manifest itself). */
+export const imageSize = (m: Manifest): number | undefined =>
+  m.layers ? m.layers.reduce((n, l) => n + l.size, m.config?.size ?? 0) : undefined;

@@ -74,3 +74,72 @@ export interface InstallerEvent {
   total?: number;
   recap?: Recap;
 }
+
+/** GET /api/v1/images: containerd's images in the configured namespaces. */
+export interface PlatformSize {
+  platform: string;
+  digest: string;
+  size: number | null;
+  created: string | null;
+}
+
+export interface ContainerdImage {
+  namespace: string;
+  name: string;
+  digest: string;
+  mediaType: string;
+  size: number | null;
+  platforms: PlatformSize[];
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+/** GET /api/v1/builder/disk-usage: BuildKit's cache records and the totals `buildctl du` prints. */
+export interface CacheRecord {
+  id: string;
+  mutable: boolean;
+  inUse: boolean;
+  size: number;
+  createdAt: string | null;
+  lastUsedAt: string | null;
+  usageCount: number;
+  description: string;
+  recordType: string;
+  shared: boolean;
+}
+
+export interface CacheUsage {
+  totalSize: number;
+  reclaimable: number;
+  shared: number;
+  records: CacheRecord[];
+}
+
+export const ACTIONS = ['pull', 'push', 'delete', 'build'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface Grant {
+  pattern: string;
+  actions: Action[];
+}
+
+/** GET /api/v1/users */
+export interface UserRecord {
+  name: string;
+  admin: boolean;
+  createdAt: string;
+  grants: Grant[];
+}
+
+/** GET /api/v1/users/{name}/tokens (never the secret: that is shown once, when created). */
+export interface TokenRecord {
+  id: string;
+  user: string;
+  name: string;
+  /** null: the user's own rights; 'admin'; or narrowed to these grants. */
+  scopes: Grant[] | 'admin' | null;
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}

@@ -17,7 +17,12 @@ const isFinal = (p: BuildProgress) => !!p.state && FINAL_BUILD_STATES.includes(p
 function Step({ step }: { step: StepView }) {
   const status = step.cached ? 'cached' : step.status;
   return (
-    <details className="step" open={!!step.log || step.status === 'failed'} data-testid="build-step">
+    <details
+      className="step"
+      open={!!step.log || step.status === 'failed'}
+      data-testid="build-step"
+      data-status={status}
+    >
       <summary>
         <StateBadge state={status} /> <span className="step-name">{step.name}</span>
         {step.progress && step.progress.total > 0 && (
@@ -27,7 +32,11 @@ function Step({ step }: { step: StepView }) {
           </span>
         )}
       </summary>
-      {step.error && <p className="error">{step.error}</p>}
+      {step.error && (
+        <p className="error" data-testid="step-error">
+          {step.error}
+        </p>
+      )}
       {step.log && (
         <pre className="log" data-testid="step-log">
           {step.log}
@@ -73,7 +82,9 @@ function Summary({ record, progress }: { record: BuildRecord; progress: BuildPro
       {record.error && (
         <>
           <dt>Error</dt>
-          <dd className="error">{record.error}</dd>
+          <dd className="error" data-testid="build-error">
+            {record.error}
+          </dd>
         </>
       )}
     </dl>

@@ -1,12 +1,14 @@
 // One manifest of a repository, by tag or digest: its media type and digest, a copy-ready
 // `docker pull`, and then either an index's platforms (each a link to its manifest) or an
-// image's layers with sizes and its config (env, entrypoint, cmd, labels).
-import { imageConfig, manifest, type Descriptor, type Manifest } from '../api/registry';
+// image's layers with sizes and its config (env, entrypoint, cmd, labels). Deleting the tag or
+// the whole manifest (every tag on it) is asked twice, then leads back to the repository.
+import { deleteManifest, imageConfig, manifest, type Descriptor, type Manifest } from '../api/registry';
 import { useLoad } from '../api/use-api';
+import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
 import { ErrorNote } from '../components/error-note';
 import { bytes, shortDigest } from '../format';
-import { Link, repoPath } from '../router';
+import { Link, navigate, repoPath } from '../router';
 
 /** OCI and Docker image configs; an artifact's config is something else and is not read. */
 const IMAGE_CONFIG = /^application\/vnd\.(oci\.image\.config|docker\.container\.image)\.v1\+json$/;
@@ -159,6 +161,30 @@ export function ManifestView({ name, reference }: { name: string; reference: str
               </>
             )}
           </dl>
+          <div className="actions">
+            {sep === ':' && (
+              <ConfirmButton
+                label="Delete tag"
+                question={`Delete tag ${reference}? The manifest stays, by digest.`}
+                confirmLabel="Delete tag"
+                onConfirm={async () => {
+                  await deleteManifest(name, reference);
+                  navigate(`/repositories/${repoPath(name)}`);
+                }}
+              />
+            )}
+            {d.digest && (
+              <ConfirmButton
+                label="Delete manifest"
+                question={`Delete manifest ${shortDigest(d.digest)} and every tag on it?`}
+                confirmLabel="Delete manifest"
+                onConfirm={async () => {
+                  await deleteManifest(name, d.digest);
+                  navigate(`/repositories/${repoPath(name)}`);
+                }}
+              />
+            )}
+          </div>
           {d.manifests && <Platforms name={name} m={d} />}
           {d.layers && <Layers m={d} />}
           {d.config && IMAGE_CONFIG.test(d.config.mediaType) && (
