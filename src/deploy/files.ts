@@ -1,6 +1,6 @@
 // The files `opencloud install` writes besides the config: the systemd unit, the sudoers drop-in
 // and the launcher on PATH. Pure functions of the settings, so plans can diff them.
-import { CONFIG_FILE, INSTALLED_DATA_DIR, PRIVILEGED_HELPER, PROGRAM_DIR, SERVICE_USER } from './paths.js';
+import { CONFIG_FILE, PRIVILEGED_HELPER, PROGRAM_DIR, SERVICE_USER } from './paths.js';
 
 export interface UnitSettings {
   /** The node binary the unit runs (the one `opencloud install` ran with). */
@@ -62,5 +62,3 @@ export function launcher(node: string): string {
 exec ${node} ${PROGRAM_DIR}/bin/opencloud.js "$@"
 `;
 }
-
-export const DEFAULT_DATA_DIR = INSTALLED_DATA_DIR;
