@@ -34,6 +34,19 @@ export interface BuildServiceOptions {
     waitS: number,
     durationS: number | undefined,
   ) => void;
+  /** Told of every build's end once its final state is recorded (webhooks). */
+  onRecorded?: (build: EndedBuild) => void;
+}
+
+/** A build as it ended, for those told of it. */
+export interface EndedBuild {
+  id: string;
+  state: 'succeeded' | 'failed' | 'canceled';
+  definition: BuildDefinition;
+  images: string[];
+  digest: string | null;
+  error: string | null;
+  requestedBy: Principal | undefined;
 }
 
 export interface BuildCredential {
@@ -259,5 +272,16 @@ export class BuildService {
     await this.records.finished(b.id, { ...result, log: b.log, events: b.events });
     this.live.delete(b.id);
     b.bus.emit('end');
+    if (result.state === 'succeeded' || result.state === 'failed' || result.state === 'canceled') {
+      this.opts.onRecorded?.({
+        id: b.id,
+        state: result.state,
+        definition: d,
+        images,
+        digest: result.digest ?? null,
+        error: result.error ?? null,
+        requestedBy,
+      });
+    }
   }
 }

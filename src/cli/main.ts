@@ -10,6 +10,7 @@ import { ledgerCommand } from './ledger.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
 import { usersCommand } from './users.js';
+import { webhooksCommand } from './webhooks.js';
 
 export function program(): Command {
   const cli = new Command('opencloud')
@@ -24,6 +25,7 @@ export function program(): Command {
     gcCommand(),
     servicesCommand(),
     usersCommand(),
+    webhooksCommand(),
     ledgerCommand(),
     installCommand(),
     uninstallCommand(),

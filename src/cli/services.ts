@@ -7,6 +7,7 @@ import { EXIT, UsageError } from '../errors.js';
 import type { RunResult } from '../installer/engine.js';
 import { resolveInstallOptions, type InstallOptions } from '../installer/options.js';
 import { humanRenderer } from '../installer/render.js';
+import type { StateStore } from '../state/store.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
 interface ServicesCliOptions extends ConfigOptions {
@@ -78,7 +79,7 @@ async function openLedger(dataDir: string) {
   const { Ledger } = await import('../ledger/records.js');
   await mkdir(dataDir, { recursive: true });
   const state = await openStateAsOwner(dataDir);
-  return { ledger: new Ledger(state), close: () => state.close() };
+  return { ledger: new Ledger(state), state, close: () => state.close() };
 }
 
 function checkService(name: string): void {
@@ -101,7 +102,7 @@ async function runAction(
   }
   const options = installOptions(opts);
   const { runService } = await import('../installer/container-registry.js');
-  const { ledger, close } = await openLedger(options.dataDir);
+  const { ledger, state, close } = await openLedger(options.dataDir);
   try {
     const interactive = !opts.yes && !opts.json && process.stdin.isTTY && process.stdout.isTTY;
     if (interactive && action !== 'plan') {
@@ -127,8 +128,39 @@ async function runAction(
       emit,
     });
     if (result.recap.failed > 0) process.exitCode = EXIT.failure;
+    if (action !== 'plan') await announceRun(state, opts, name, action, result);
   } finally {
     await close();
+  }
+}
+
+/** Queues the run's service.changed event for the server's webhook worker (never fails the run). */
+async function announceRun(
+  state: StateStore,
+  opts: ServicesCliOptions,
+  service: string,
+  action: 'enable' | 'disable',
+  result: RunResult,
+): Promise<void> {
+  try {
+    const { announce } = await import('../webhooks/announce.js');
+    const { Ledger } = await import('../ledger/records.js');
+    const { userInfo } = await import('node:os');
+    await announce(state, configFrom(opts).config, {
+      name: 'service.changed',
+      subject: service,
+      data: {
+        service,
+        action,
+        outcome: result.recap.failed === 0 ? 'ok' : 'failed',
+        state: (await new Ledger(state).service(service))?.state ?? null,
+        runId: result.runId,
+        recap: result.recap,
+        actor: `cli:${userInfo().username}`,
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`opencloud: could not queue the webhook event: ${(err as Error).message}\n`);
   }
 }
 

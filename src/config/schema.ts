@@ -21,6 +21,13 @@ export interface Config {
   gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
   build: { concurrency: number; timeout: number };
   installer: { trustedSha256: string[] };
+  webhooks: {
+    concurrency: number;
+    timeout: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    source: string | undefined;
+  };
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -86,6 +93,17 @@ function sha256List(raw: unknown): Parsed<string[]> {
   if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && /^[0-9a-fA-F]{64}$/.test(s)))
     return no(allowed);
   return ok((items as string[]).map((s) => s.toLowerCase()));
+}
+
+function httpUrl(raw: unknown): Parsed<string> {
+  const allowed = 'an absolute http:// or https:// URL';
+  if (typeof raw !== 'string') return no(allowed);
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? ok(raw) : no(allowed);
+  } catch {
+    return no(allowed);
+  }
 }
 
 function nameList(raw: unknown): Parsed<string[]> {
@@ -217,6 +235,39 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Scheduled runs also delete manifests no tag reaches (older than the grace period).',
     default: () => false,
     parse: boolean,
+  },
+  {
+    key: 'webhooks.concurrency',
+    description: 'Webhook deliveries this server sends at once; more wait in the database queue.',
+    default: () => 4,
+    parse: integerIn(1, 64),
+  },
+  {
+    key: 'webhooks.timeout',
+    description:
+      'Seconds one delivery attempt may take (connecting, the answer and its first KiB) before it counts as failed.',
+    default: () => 10,
+    parse: integerIn(1, 300),
+  },
+  {
+    key: 'webhooks.maxAttempts',
+    description: 'Attempts per delivery, the first included, before it is marked failed.',
+    default: () => 6,
+    parse: integerIn(1, 20),
+  },
+  {
+    key: 'webhooks.retryBaseMs',
+    description:
+      'Milliseconds before the first retry of a failed delivery; each further retry waits twice as long (1 s, 2 s, 4 s … by default), at most an hour.',
+    default: () => 1000,
+    parse: integerIn(1, 3_600_000),
+  },
+  {
+    key: 'webhooks.source',
+    description:
+      "The CloudEvents `source` of every event: this server's URL as receivers know it (behind a reverse proxy, the public one). Unset: the address the server listens on.",
+    default: () => undefined,
+    parse: httpUrl,
   },
 ];
 

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { StateStore } from '../state/store.js';
+import type { EventBus } from '../webhooks/events.js';
 import { OciError } from './errors.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 
@@ -16,6 +17,8 @@ export interface Registry {
   options: RegistryOptions;
   /** Per-digest lock shared by pushes (commit + link) and garbage collection (delete). */
   digestLocks: KeyedMutex;
+  /** Where pushes and deletes are announced (webhooks); none in the CLI's collection runs. */
+  events?: EventBus;
 }
 
 /** The repository's id, or NAME_UNKNOWN when nothing was ever pushed to it. */

@@ -71,6 +71,21 @@ export async function putManifest(
     }
     throw err;
   }
+  // Committed: announce it (a synchronous hand-off; receivers are served by the webhook worker).
+  reg.events?.emit({
+    name: 'push',
+    subject: tags.length > 0 ? `${name}:${tags[0]}` : `${name}@${digest}`,
+    data: {
+      repository: name,
+      tag: tags[0] ?? null,
+      tags,
+      digest,
+      mediaType: parsed.mediaType,
+      artifactType: parsed.artifactType,
+      size: body.length,
+      actor: req.principal?.name ?? null,
+    },
+  });
 
   reply.status(201).headers({
     location: `/v2/${name}/manifests/${digest}`,
@@ -167,9 +182,18 @@ export async function getManifest(
   return reply.send(body ?? (await reg.blobs.readBytes(manifest.digest)));
 }
 
-export async function deleteManifest(reg: Registry, name: string, reference: string, reply: FastifyReply) {
+export async function deleteManifest(
+  reg: Registry,
+  name: string,
+  reference: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
   const repositoryId = await existingRepository(reg, name);
-  if (isDigestLike(reference)) {
+  const byDigest = isDigestLike(reference);
+  // The digest a deleted tag pointed at, for the event (looked up only when someone listens).
+  let tagged: string | undefined;
+  if (byDigest) {
     parseDigest(reference);
     if (!(await reg.state.deleteManifest(repositoryId, reference))) {
       throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, {
@@ -178,9 +202,20 @@ export async function deleteManifest(reg: Registry, name: string, reference: str
     }
   } else {
     validateTag(reference);
+    if (reg.events) tagged = await reg.state.resolveTag(repositoryId, reference);
     if (!(await reg.state.deleteTag(repositoryId, reference))) {
       throw new OciError('MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`, { tag: reference });
     }
   }
+  reg.events?.emit({
+    name: 'delete',
+    subject: byDigest ? `${name}@${reference}` : `${name}:${reference}`,
+    data: {
+      repository: name,
+      tag: byDigest ? null : reference,
+      digest: byDigest ? reference : (tagged ?? null),
+      actor: req.principal?.name ?? null,
+    },
+  });
   return reply.status(202).header('content-length', 0).send();
 }

@@ -54,7 +54,7 @@ async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply)
       if (m === 'GET' || m === 'HEAD')
         return getManifest(reg, route.name, route.reference, m === 'HEAD', req, reply);
       if (m === 'PUT') return putManifest(reg, route.name, route.reference, req, reply);
-      if (m === 'DELETE') return deleteManifest(reg, route.name, route.reference, reply);
+      if (m === 'DELETE') return deleteManifest(reg, route.name, route.reference, req, reply);
       break;
   }
   return unsupported(req);

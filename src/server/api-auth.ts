@@ -1,7 +1,8 @@
 // Authentication and permissions for everything that is not the registry, once a user exists:
 // the JSON API and the original system's endpoints take Basic credentials (password or API
-// token) or an API token as Bearer. Installing, the ledger, users and collection need admin;
-// a build needs the build and push rights on its target repository; reading needs a signed-in user.
+// token) or an API token as Bearer. Installing, the ledger, users, webhooks and collection need
+// admin; a build needs the build and push rights on its target repository; reading needs a
+// signed-in user.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
 import { parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
@@ -20,6 +21,7 @@ const ADMIN_ONLY = [
   /^\/api\/v1\/audit$/,
   /^\/api\/v1\/tokens(\/|$)/,
   /^\/api\/v1\/system\/doctor$/,
+  /^\/api\/v1\/webhooks(\/|$)/,
   /^\/api\/v1\/system\/log-level$/,
   /^\/(enable-service|enable-service-stream|get-service-status)$/,
 ];

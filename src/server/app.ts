@@ -31,6 +31,7 @@ import { registryApi } from '../registry/routes.js';
 import { staticUi } from './static-ui.js';
 import { metricsApi } from './metrics-api.js';
 import { collectRoutes, openapi } from './openapi.js';
+import { webhooks } from './webhooks.js';
 
 export interface AppOptions {
   config: Config;
@@ -83,9 +84,11 @@ export async function buildApp({
   });
   await app.register(healthRoutes, { readiness });
   await app.register(registryRoutes);
-  await app.register(registryApi, { registry });
+  // Pushes, deletes, finished builds and service runs are announced here; webhooks deliver them.
+  const events = await webhooks(app, config, registry.state, !!https);
+  await app.register(registryApi, { registry: { ...registry, events } });
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
-  await app.register(servicesApi, { config, state: registry.state });
+  await app.register(servicesApi, { config, state: registry.state, events });
   await app.register(imagesApi, { config });
   const builds = new BuildService(new BuildRecords(registry.state), {
     concurrency: config.build.concurrency,
@@ -97,6 +100,21 @@ export async function buildApp({
       buildCredential(auth, config.build.timeout, requestedBy, repository),
     onError: (err, buildId) => app.log.error({ err, buildId }, 'could not record a build'),
     onFinished: (outcome, waitS, durationS) => metrics.buildFinished(outcome, waitS, durationS),
+    onRecorded: (b) =>
+      events.emit({
+        name: 'build.finished',
+        subject: b.id,
+        data: {
+          buildId: b.id,
+          state: b.state,
+          repository: b.definition.repository,
+          tags: b.definition.tags,
+          images: b.images,
+          digest: b.digest,
+          error: b.error,
+          actor: b.requestedBy?.name ?? null,
+        },
+      }),
   });
   const interrupted = await builds.recover();
   if (interrupted > 0)

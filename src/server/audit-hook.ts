@@ -1,7 +1,7 @@
 // Records every mutation in the audit trail after it is answered (never slowing the request):
 // manifest pushes and deletes, blob deletes, builds and cancels, service runs, collection,
-// cache pruning, and failed sign-ins. Upload sessions are not recorded one by one: the manifest
-// push that completes an image is.
+// cache pruning, webhook changes, and failed sign-ins. Upload sessions are not recorded one by
+// one: the manifest push that completes an image is.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuditTrail } from '../ledger/audit.js';
 import { parseRegistryPath } from '../registry/names.js';
@@ -29,7 +29,15 @@ function classify(req: FastifyRequest, status: number): { action: string; target
   if (u && m === 'PUT') return { action: 'grant', target: u[1] as string };
   if (path === '/api/v1/system/log-level' && m === 'PUT')
     return { action: 'log-level', target: String((req.body as { level?: string })?.level ?? '') };
+  u = /^\/api\/v1\/webhooks\/([^/]+)$/.exec(path);
+  if (u && m === 'PATCH') return { action: 'webhook-update', target: u[1] as string };
   if (m !== 'POST' && m !== 'DELETE') return undefined;
+  if (path === '/api/v1/webhooks' && m === 'POST')
+    return { action: 'webhook-add', target: String((req.body as { url?: string })?.url ?? '') };
+  if (u && m === 'DELETE') return { action: 'webhook-delete', target: u[1] as string };
+  u = /^\/api\/v1\/webhooks\/([^/]+)\/(ping|deliveries\/[^/]+\/redeliver)$/.exec(path);
+  if (u && m === 'POST')
+    return { action: u[2] === 'ping' ? 'webhook-ping' : 'webhook-redeliver', target: u[1] as string };
   if (path === '/api/v1/users' && m === 'POST')
     return { action: 'user-add', target: String((req.body as { name?: string })?.name ?? '') };
   u = /^\/api\/v1\/users\/([^/]+)$/.exec(path);

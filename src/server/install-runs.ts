@@ -44,6 +44,15 @@ export interface LiveRun {
   result: Promise<RunResult>;
 }
 
+/** An enable or disable run that ended with a result (one refused before it started does not). */
+export interface EndedRun {
+  id: string;
+  action: 'enable' | 'disable';
+  result: RunResult;
+  /** Who asked for it. */
+  actor: string | undefined;
+}
+
 /** Runs started here. One enable/disable at a time in-process; the lock file covers the CLI. */
 export class Runs {
   private readonly live = new Map<string, LiveRun>();
@@ -53,6 +62,8 @@ export class Runs {
     private readonly ledger: Ledger,
     private readonly log: FastifyBaseLogger,
     private readonly lockPath: string | undefined,
+    /** Told when an enable or disable run ends (webhooks' service.changed). */
+    private readonly onEnded?: (run: EndedRun) => void,
   ) {}
 
   get(id: string): LiveRun | undefined {
@@ -70,6 +81,7 @@ export class Runs {
     action: Action,
     opts: InstallOptions & { purge: boolean },
     runner: Runner = this.inProcess,
+    actor?: string,
   ): Promise<LiveRun> {
     const holder = this.current;
     if (holder && action !== 'plan') {
@@ -105,7 +117,10 @@ export class Runs {
     this.live.set(id, run);
     if (action !== 'plan') this.current = run;
     result.then(
-      (r) => this.log.info({ runId: id, action, recap: r.recap }, 'install run finished'),
+      (r) => {
+        this.log.info({ runId: id, action, recap: r.recap }, 'install run finished');
+        if (action !== 'plan') this.onEnded?.({ id, action, result: r, actor });
+      },
       (err: Error) => {
         if (err instanceof InstallerBusyError) return;
         // Refused before it started (the privileged helper, sudo): the request's answer says why.

@@ -16,7 +16,8 @@ import { Ledger } from '../ledger/records.js';
 import type { StateStore } from '../state/store.js';
 import { PRIVILEGED_HELPER, SUDOERS_FILE } from '../deploy/paths.js';
 import { HttpError } from './envelope.js';
-import { followLive, followStored, Runs, type Action, type Runner } from './install-runs.js';
+import { followLive, followStored, Runs, type Action, type EndedRun, type Runner } from './install-runs.js';
+import type { EventBus, EventInput } from '../webhooks/events.js';
 import { detectHelper, privilegedRunner, type HelperCommand } from './privileged-runner.js';
 import { sseOpener } from './sse.js';
 
@@ -120,6 +121,25 @@ function afterFrom(req: FastifyRequest<{ Querystring: { after?: number } }>): nu
   return Number(header);
 }
 
+const actorOf = (req: FastifyRequest) => req.principal?.name;
+
+/** The service.changed event of an ended run; `state` is the service's in the ledger after it. */
+function serviceChanged(service: string, run: EndedRun, state: 'enabled' | 'disabled' | null): EventInput {
+  return {
+    name: 'service.changed',
+    subject: service,
+    data: {
+      service,
+      action: run.action,
+      outcome: run.result.recap.failed === 0 ? 'ok' : 'failed',
+      state,
+      runId: run.id,
+      recap: run.result.recap,
+      actor: run.actor ?? null,
+    },
+  };
+}
+
 const accepted = (id: string) => ({
   runId: id,
   events: `${API}/runs/${id}/events`,
@@ -138,12 +158,20 @@ export interface ServicesApiOptions {
    * protocol (tests: a script), null for none; by default `sudo -n PRIVILEGED_HELPER` when installed.
    */
   privilegedHelper?: HelperCommand | null;
+  /** Where enable and disable runs are announced when they end (webhooks). */
+  events?: EventBus;
 }
 
 export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
   const { config } = opts;
   const ledger = new Ledger(opts.state);
-  const runs = new Runs(ledger, app.log, opts.lockPath);
+  const runs = new Runs(ledger, app.log, opts.lockPath, (run) => {
+    void ledger
+      .service(SERVICES[0] as string)
+      .then((rec) => rec?.state ?? null)
+      .catch(() => null)
+      .then((state) => opts.events?.emit(serviceChanged(SERVICES[0] as string, run, state)));
+  });
   // On shutdown, runs in progress finish first (their streams end with them), then the other
   // streams are closed.
   app.addHook('preClose', async () => {
@@ -182,7 +210,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
       async (req, reply) => {
         checkService(req.params.name);
         const runner = runnerFor(action, req, opts.privilegedHelper);
-        const run = await runs.start(action, resolveOptions(req.body, config), runner);
+        const run = await runs.start(action, resolveOptions(req.body, config), runner, actorOf(req));
         return reply.status(202).send(accepted(run.id));
       },
     );
@@ -223,7 +251,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   const startEnable = async (req: FastifyRequest<{ Body: RunBody & { service: string } }>) => {
     checkService(req.body.service);
     const runner = runnerFor('enable', req, opts.privilegedHelper);
-    return runs.start('enable', resolveOptions(req.body, config), runner);
+    return runs.start('enable', resolveOptions(req.body, config), runner, actorOf(req));
   };
 
   app.post<{ Body: RunBody & { service: string } }>('/enable-service', seedBody, async (req, reply) => {

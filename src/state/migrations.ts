@@ -228,4 +228,63 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('repositories').addColumn('touched_at', 'varchar(32)').execute();
     },
   },
+  '0008_webhooks': {
+    // Webhook subscriptions, their queued deliveries (the exact body sent, so a restart resumes
+    // and a redelivery repeats it byte for byte) and every attempt with its answer.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('url', 'varchar(2048)', (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('repositories', 'varchar(255)')
+        .addColumn('secret', 'varchar(255)', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('description', 'varchar(255)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('webhook_id', 'varchar(32)', (c) =>
+          c.notNull().references('webhooks.id').onDelete('cascade'),
+        )
+        .addColumn('event_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('event_type', 'varchar(64)', (c) => c.notNull())
+        .addColumn('subject', 'varchar(512)', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'varchar(32)')
+        .addColumn('lease_until', 'varchar(32)')
+        .addColumn('redelivery_of', 'varchar(64)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('finished_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['state', 'next_attempt_at'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_webhook')
+        .on('webhook_deliveries')
+        .columns(['webhook_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('delivery_id', 'varchar(64)', (c) =>
+          c.notNull().references('webhook_deliveries.id').onDelete('cascade'),
+        )
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('response_excerpt', 'text')
+        .addPrimaryKeyConstraint('webhook_attempts_pk', ['delivery_id', 'attempt'])
+        .execute();
+    },
+  },
 });

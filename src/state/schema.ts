@@ -165,6 +165,50 @@ export interface SessionsTable {
   expires_at: string;
 }
 
+/** Webhook subscriptions. The secret is kept as given: the server needs it to sign. */
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** JSON list of event names (push, delete, build.finished, service.changed). */
+  events: string;
+  /** A repository pattern (as in grants) narrowing repository events; null: every repository. */
+  repositories: string | null;
+  secret: string;
+  enabled: number;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One event to one webhook: queued, being sent (leased), or done; the exact body it sends. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  subject: string;
+  payload: string;
+  state: 'pending' | 'delivering' | 'succeeded' | 'failed';
+  attempts: number;
+  next_attempt_at: string | null;
+  /** While 'delivering': when a node that crashed mid-attempt gives the delivery up to others. */
+  lease_until: string | null;
+  redelivery_of: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** Every attempt of a delivery: the answer's status, duration, error and first KiB of its body. */
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  started_at: string;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -183,4 +227,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   audit: AuditTable;
   sessions: SessionsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

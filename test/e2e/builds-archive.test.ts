@@ -219,7 +219,11 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
     ];
     for (const [what, archive, message, type] of cases) {
       const r = await upload(archive, 'repository=demo/bad', type);
-      expect([what, r.status, r.body]).toEqual([what, 400, { error: { code: 'BUILD_INVALID', message } }]);
+      expect([what, r.status, r.body]).toEqual([
+        what,
+        400,
+        { error: { code: 'BUILD_INVALID', message, requestId: expect.any(String) } },
+      ]);
       expect(contextsLeft()).toEqual([]);
     }
 
@@ -238,6 +242,7 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
           error: {
             code: 'BUILD_INVALID',
             message: 'archive member "/evil" is an absolute path or has a ".." segment',
+            requestId: expect.any(String),
           },
         },
       });
@@ -253,7 +258,11 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
 
     const query = async (q: string) => (await upload(tar(['Dockerfile']), q)).body;
     expect(await query('tag=1')).toEqual({
-      error: { code: 'BUILD_INVALID', message: 'query parameter "repository" is required' },
+      error: {
+        code: 'BUILD_INVALID',
+        message: 'query parameter "repository" is required',
+        requestId: expect.any(String),
+      },
     });
     expect(await query('repository=demo/x&tags=1')).toMatchObject({
       error: { message: expect.stringContaining('unknown query parameter "tags"') },
@@ -273,6 +282,7 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
         error: {
           code: 'CONTEXT_TOO_LARGE',
           message: `the uploaded archive is ${MAX + 1} bytes; at most ${MAX}`,
+          requestId: expect.any(String),
         },
       },
     });
@@ -290,7 +300,11 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
     expect(streamed).toEqual({
       status: 413,
       body: {
-        error: { code: 'CONTEXT_TOO_LARGE', message: `the uploaded archive is larger than ${MAX} bytes` },
+        error: {
+          code: 'CONTEXT_TOO_LARGE',
+          message: `the uploaded archive is larger than ${MAX} bytes`,
+          requestId: expect.any(String),
+        },
       },
     });
     expect(contextsLeft()).toEqual([]);

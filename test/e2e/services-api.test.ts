@@ -165,6 +165,7 @@ describe('services API', () => {
     expect(await error(fetch(`${url}/api/v1/services/nope`), 404)).toEqual({
       code: 'SERVICE_UNKNOWN',
       message: 'unknown service nope; services: container-registry',
+      requestId: expect.any(String),
     });
     expect((await error(post(`${url}/api/v1/services/nope/plan`), 404)).code).toBe('SERVICE_UNKNOWN');
     expect((await error(fetch(`${url}/api/v1/runs/nope`), 404)).code).toBe('RUN_UNKNOWN');
