@@ -107,7 +107,17 @@ build_go_tools() {
 
 podman_works() { podman --version >/dev/null 2>&1; }
 containerd_answers() { ctr --address "$CONTAINERD_SOCK" version; }
-buildkit_has_containerd_worker() { "$BIN_CACHE/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers -v 2>/dev/null | grep -q 'executor:.*containerd'; }
+# Asked a few times over 20 s: on a loaded machine the first answer of a just-started daemon can
+# be late (a CI run once marked BuildKit unavailable and skipped every build test for that).
+buildkit_has_containerd_worker() {
+  local i
+  for i in $(seq 1 40); do
+    "$BIN_CACHE/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers -v 2>>"$RUN_DIR/buildkit-check.log" \
+      | grep -q 'executor:.*containerd' && return 0
+    sleep 0.5
+  done
+  return 1
+}
 
 # containerd and BuildKit come the way a user gets them: our own installer enables the
 # container-registry service, here in direct mode (no systemd) with BuildKit built from the Go
