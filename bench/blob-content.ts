@@ -47,3 +47,34 @@ export function makeBlob(size: number, tag: string): Blob {
 
 /** The digest of a small in-memory blob (config, layer, manifest, probe). */
 export const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Bytes [start, end) of a blob as a body to send (the chunks of a chunked upload). */
+export function slice(blob: Blob, start: number, end: number): Blob {
+  return {
+    size: end - start,
+    digest: '',
+    *chunks() {
+      let offset = 0;
+      for (const c of blob.chunks()) {
+        const from = Math.max(start - offset, 0);
+        const to = Math.min(end - offset, c.length);
+        if (to > from) yield c.subarray(from, to);
+        offset += c.length;
+        if (offset >= end) return;
+      }
+    },
+  };
+}
+
+/** What a blob holds at [offset, offset + length) inside its shared prefix (not the trailer). */
+export function prefixBytes(offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const start = (offset + done) % POOL.length;
+    const n = Math.min(length - done, POOL.length - start);
+    POOL.copy(out, done, start, start + n);
+    done += n;
+  }
+  return out;
+}

@@ -21,21 +21,51 @@ function envList(name: string, all: readonly string[]): string[] {
   return list;
 }
 
-const PHASES = ['reference', 'upload', 'download', 'small', 'rss'] as const;
-const SERVER_KEYS = ['ours', 'distribution'] as const;
+const PHASES = [
+  'reference',
+  'upload',
+  'chunked',
+  'download',
+  'range',
+  'small',
+  'pulls',
+  'clients',
+  'startup',
+  'rss',
+] as const;
+const SERVER_KEYS = ['ours', 'distribution', 'distribution3'] as const;
 export type ServerKey = (typeof SERVER_KEYS)[number];
+/** The peers, in table order: every ratio is ours against each of them. */
+export const PEER_KEYS: ServerKey[] = ['distribution', 'distribution3'];
+
+/** `--quick` (run.sh) or BENCH_QUICK=1: small sizes, one run, short loads; the same table. */
+export const quick = process.env.BENCH_QUICK === '1';
+/** The full-mode default, or the quick-mode one; an explicit BENCH_* variable wins in both. */
+const q = (full: number, small: number) => (quick ? small : full);
 
 export const cfg = {
-  runs: envInt('BENCH_RUNS', 3),
-  blobMiB: envInt('BENCH_BLOB_MIB', 512),
-  rssMiB: envInt('BENCH_RSS_MIB', 2048),
-  rssRuns: envInt('BENCH_RSS_RUNS', envInt('BENCH_RUNS', 3)),
+  quick,
+  runs: envInt('BENCH_RUNS', q(3, 1)),
+  /** The reference phase measures this machine, not a registry: one run keeps the total short. */
+  referenceRuns: envInt('BENCH_REFERENCE_RUNS', 1),
+  blobMiB: envInt('BENCH_BLOB_MIB', q(512, 32)),
+  chunkMiB: envInt('BENCH_CHUNK_MIB', q(16, 4)),
+  rangeRequests: envInt('BENCH_RANGE_REQUESTS', q(1000, 100)),
+  rangeKiB: envInt('BENCH_RANGE_KIB', 1024),
+  rangeConcurrency: envInt('BENCH_RANGE_CONCURRENCY', 4),
+  startupRuns: envInt('BENCH_STARTUP_RUNS', q(5, 3)),
+  pullClients: envInt('BENCH_PULL_CLIENTS', 100),
+  clientLayers: envInt('BENCH_CLIENT_LAYERS', 20),
+  clientLayerKiB: envInt('BENCH_CLIENT_LAYER_KIB', q(1024, 128)),
+  rssMiB: envInt('BENCH_RSS_MIB', q(2048, 64)),
+  rssRuns: envInt('BENCH_RSS_RUNS', 1),
   concurrency: envInt('BENCH_CONCURRENCY', 50),
-  smallRequests: envInt('BENCH_SMALL_REQUESTS', 20_000),
-  smallWarmup: envInt('BENCH_SMALL_WARMUP', 2_000),
-  wrkSeconds: envInt('BENCH_WRK_SECONDS', 10),
+  smallRequests: envInt('BENCH_SMALL_REQUESTS', q(3_000, 1_000)),
+  smallWarmup: envInt('BENCH_SMALL_WARMUP', q(300, 200)),
+  wrkSeconds: envInt('BENCH_WRK_SECONDS', q(3, 1)),
   quietCpus: Number(process.env.BENCH_QUIET_CPUS || 0.25),
-  quietMaxS: envInt('BENCH_QUIET_MAX_S', 20),
+  quietMaxS: envInt('BENCH_QUIET_MAX_S', q(10, 1)),
+  quietBudgetS: envInt('BENCH_QUIET_BUDGET_S', q(60, 10)),
   warmPages: process.env.BENCH_WARM_PAGES !== '0',
   phases: envList('BENCH_ONLY', PHASES),
   servers: envList('BENCH_SERVERS', SERVER_KEYS) as ServerKey[],
@@ -45,6 +75,11 @@ export const cfg = {
   work: process.env.BENCH_WORK || '',
   opencloudBin: process.env.BENCH_OPENCLOUD_BIN || '',
   distributionBin: process.env.BENCH_DISTRIBUTION_BIN || '/usr/bin/docker-registry',
+  /** Distribution v3.1.1 built by run.sh; empty when the build failed (BENCH_DISTRIBUTION3_WHY). */
+  distribution3Bin: process.env.BENCH_DISTRIBUTION3_BIN || '',
+  distribution3Why: process.env.BENCH_DISTRIBUTION3_WHY || 'BENCH_DISTRIBUTION3_BIN is not set',
+  skopeo: process.env.BENCH_SKOPEO || '',
+  crane: process.env.BENCH_CRANE || '',
   wrk: process.env.BENCH_WRK || '',
   resultsDir: process.env.BENCH_RESULTS_DIR || '/tmp/opencloud-bench-results',
 };

@@ -74,11 +74,11 @@ async function referenceRun(kind: ReferenceKind, size: number): Promise<number> 
 /** Seconds of every run, by kind. */
 export type ReferenceResults = Partial<Record<ReferenceKind, number[]>>;
 
-/** BENCH_RUNS rounds of every kind, `size` bytes each. */
+/** BENCH_REFERENCE_RUNS rounds of every kind (default 1: it measures the machine), `size` bytes each. */
 export async function measureReference(size: number): Promise<ReferenceResults> {
   const reference: ReferenceResults = {};
   const kinds = Object.keys(REFERENCE_LABEL) as ReferenceKind[];
-  for (let run = 1; run <= cfg.runs; run++) {
+  for (let run = 1; run <= cfg.referenceRuns; run++) {
     for (const kind of kinds) {
       const s = await referenceRun(kind, size);
       (reference[kind] ??= []).push(s);

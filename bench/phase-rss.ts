@@ -9,7 +9,7 @@ import { fmt, say } from './format.js';
 import { procStatusKiB, procStatusMB } from './measure.js';
 import { download } from './phase-download.js';
 import { upload } from './phase-upload.js';
-import { eachServer, startDistribution, startOurs, stopServer, waitReady, type Server } from './servers.js';
+import { eachServer, startServer, stopServer, waitReady, type Server } from './servers.js';
 import { settle } from './settle.js';
 import { median } from './stats.js';
 
@@ -86,7 +86,7 @@ export async function measureRss(servers: Server[]): Promise<{ afterLoad: AfterL
     afterLoad[s.key] = { rssMB: procStatusMB(s.pid, 'VmRSS'), hwmMB: procStatusMB(s.pid, 'VmHWM') };
     say(`${s.label} after the earlier phases: RSS ${fmt(afterLoad[s.key]?.rssMB ?? NaN, 0)} MB; restarting`);
     await stopServer(s);
-    const fresh = s.key === 'ours' ? await startOurs() : await startDistribution();
+    const fresh = await startServer(s.key);
     await waitReady(fresh);
     servers[i] = fresh;
   }

@@ -1,10 +1,10 @@
-// The results table on stdout: medians over the runs, ours next to Distribution, ratios where
-// above 1 means ours is better; then the issue's targets judged (met / MISSED), returned as verdicts
-// for the results JSON.
+// The results table on stdout: medians over the runs, a column per server (ours, Distribution 2.8,
+// Distribution 3.1), then a ratio column per peer where above 1 means ours is better; then the
+// issue's targets judged against each peer (met / MISSED), returned as verdicts for the results JSON.
 import { cfg, MB, type ServerKey } from './config.js';
 import { fmt } from './format.js';
-import type { LoadResult } from './load-generators.js';
-import type { TimedResults, TimedRun } from './measure.js';
+import type { MetricSection } from './metrics.js';
+import type { TimedResults } from './measure.js';
 import { REFERENCE_LABEL, type ReferenceKind, type ReferenceResults } from './phase-reference.js';
 import type { AfterLoad, RssResults, RssRun } from './phase-rss.js';
 import type { SmallResults } from './phase-small.js';
@@ -19,6 +19,9 @@ export interface Verdict {
   detail: string;
 }
 
+/** The results of the generic phases, by phase name (chunked, range, pulls, clients, startup). */
+export type GenericResults = Partial<Record<string, MetricSection[]>>;
+
 export function report(
   servers: Server[],
   size: number,
@@ -29,56 +32,97 @@ export function report(
   small: SmallResults,
   rss: RssResults,
   afterLoad: AfterLoad,
+  generic: GenericResults = {},
 ): Verdict[] {
+  const keys = servers.map((s) => s.key);
+  const hasOurs = keys.includes('ours');
+  // A ratio column for every peer that runs, when ours runs too.
+  const peers = hasOurs ? servers.filter((s) => s.key !== 'ours') : [];
   const rows: string[][] = [];
-  const head = ['measurement (median of runs)', 'ours', 'Distribution', 'ratio (>1: ours better)'];
-  const section = (title: string) => rows.push([title, '', '', '']);
+  const head = [
+    `measurement (median of ${cfg.runs} run${cfg.runs > 1 ? 's' : ''}; ratios >1: ours better)`,
+    ...servers.map((s) => s.label),
+    ...peers.map((p) => `ours vs ${p.label}`),
+  ];
+  const blank = () => head.slice(1).map(() => '');
+  const section = (title: string) => rows.push([title, ...blank()]);
   const med = <T>(xs: T[] | undefined, f: (x: T) => number) => median((xs ?? []).map(f));
-  const memoryRow = (label: string, o: number, x: number) =>
-    rows.push([`  ${label}`, `${fmt(o, 0)} MB`, `${fmt(x, 0)} MB`, ratioCell(x / o, 'size')]);
+  /** Cells per server, then ratio cells per peer from a "peer vs ours" function. */
+  const push = (label: string, cell: (k: ServerKey) => string, ratio: (peer: ServerKey) => string) =>
+    rows.push([`  ${label}`, ...keys.map(cell), ...peers.map((p) => ratio(p.key))]);
+  const memoryRow = (label: string, mb: (k: ServerKey) => number) =>
+    push(
+      label,
+      (k) => `${fmt(mb(k), 0)} MB`,
+      (p) => ratioCell(mb(p) / mb('ours'), 'size'),
+    );
   const verdicts: Verdict[] = [];
-  const hasDist = servers.some((s) => s.key === 'distribution');
-  const hasOurs = servers.some((s) => s.key === 'ours');
+  const genericSections = (phase: string) => {
+    for (const sec of generic[phase] ?? []) {
+      section(sec.title);
+      if (sec.skipped) rows.push([`  skipped: ${sec.skipped}`, ...blank()]);
+      for (const r of sec.rows) {
+        const m = (k: ServerKey) => median(r.values[k] ?? []);
+        const kind = r.unit === 'MB' ? 'size' : /CPU/.test(r.label) ? 'cpu' : 'time';
+        push(
+          r.label,
+          (k) => {
+            const xs = r.values[k] ?? [];
+            if (!xs.length) return r.notes?.[k] ?? 'n/a';
+            const range =
+              xs.length > 1 ? ` (${fmt(Math.min(...xs), r.digits)}-${fmt(Math.max(...xs), r.digits)})` : '';
+            return `${fmt(m(k), r.digits)} ${r.unit}${range}`;
+          },
+          (p) => ratioCell(r.better === 'lower' ? m(p) / m('ours') : m('ours') / m(p), kind),
+        );
+      }
+    }
+  };
 
   if (Object.keys(reference).length) {
     section(`reference: ${cfg.blobMiB} MiB in this Node process, on this disk`);
     for (const [kind, label] of Object.entries(REFERENCE_LABEL) as [ReferenceKind, string][]) {
       const s = median(reference[kind] ?? []);
-      if (Number.isFinite(s)) rows.push([`  ${label}`, `${fmt(s)} s  ${fmt(size / MB / s, 0)} MB/s`, '', '']);
+      if (Number.isFinite(s)) {
+        const cells = blank();
+        cells[0] = `${fmt(s)} s  ${fmt(size / MB / s, 0)} MB/s`;
+        rows.push([`  ${label}`, ...cells]);
+      }
     }
   }
 
-  const timedRows = (title: string, data: TimedResults, keys: [string, string][]) => {
+  const timedRows = (title: string, data: TimedResults, list: [string, string][]) => {
     if (!Object.keys(data).length) return;
     section(title);
-    for (const [key, label] of keys) {
+    for (const [key, label] of list) {
       const d = data[key];
       if (!d) continue;
-      const o = med(d.ours, (r) => r.seconds);
-      const x = med(d.distribution, (r) => r.seconds);
-      const cell = (runs: TimedRun[] | undefined, s: number, k: ServerKey) =>
-        runs?.length
-          ? `${fmt(s)} s  ${fmt(size / MB / s, 0)} MB/s  cpu ${fmt(med(runs, (r) => r.serverCpuS))} s`
-          : servers.some((sv) => sv.key === k) && key === 'post' && singlePost[k] === false
-            ? 'n/a (202: no single-POST upload)'
-            : 'n/a';
-      rows.push([
-        `  ${label}`,
-        cell(d.ours, o, 'ours'),
-        cell(d.distribution, x, 'distribution'),
-        ratioCell(x / o, 'time'),
-      ]);
+      const secs = (k: ServerKey) => med(d[k], (r) => r.seconds);
+      const cell = (k: ServerKey) => {
+        const runs = d[k];
+        if (!runs?.length)
+          return key === 'post' && singlePost[k] === false ? 'n/a (202: no single-POST upload)' : 'n/a';
+        const s = secs(k);
+        const range =
+          runs.length > 1
+            ? ` (${fmt(Math.min(...runs.map((r) => r.seconds)))}-${fmt(Math.max(...runs.map((r) => r.seconds)))})`
+            : '';
+        return `${fmt(s)} s${range}  ${fmt(size / MB / s, 0)} MB/s  cpu ${fmt(med(runs, (r) => r.serverCpuS))} s`;
+      };
+      push(label, cell, (p) => ratioCell(secs(p) / secs('ours'), 'time'));
     }
   };
   timedRows(
-    `upload ${cfg.blobMiB} MiB (wall time, MB/s, server CPU)`,
+    `upload ${cfg.blobMiB} MiB (wall time (min-max), MB/s, server CPU)`,
     uploads,
     FORMS.map((f) => [f, FORM_LABEL[f]]),
   );
+  genericSections('chunked');
   timedRows(`download ${cfg.blobMiB} MiB (warm page cache)`, downloads, [
     ['verify', 'GET, sha256 verified while reading'],
     ['discard', 'GET, bytes discarded'],
   ]);
+  genericSections('range');
 
   if (Object.keys(small).length) {
     section(`small requests: ${cfg.concurrency} concurrent keep-alive connections`);
@@ -90,30 +134,33 @@ export function report(
     for (const [key, label] of labels) {
       const d = small[key];
       if (!d) continue;
-      const cell = (runs: LoadResult[] | undefined) =>
-        runs?.length
+      const cell = (k: ServerKey) => {
+        const runs = d[k];
+        return runs?.length
           ? `${fmt(
               med(runs, (r) => r.rps),
               0,
             )} req/s  p50 ${fmt(med(runs, (r) => r.p50ms))}  p99 ${fmt(med(runs, (r) => r.p99ms))} ms` +
-            (runs.some((r) => r.errors > 0) ? `  ERRORS ${runs.reduce((a, r) => a + r.errors, 0)}` : '')
+              (runs.some((r) => r.errors > 0) ? `  ERRORS ${runs.reduce((a, r) => a + r.errors, 0)}` : '')
           : 'n/a';
-      const rps = med(d.ours, (r) => r.rps)
-        ? med(d.ours, (r) => r.rps) / med(d.distribution, (r) => r.rps)
-        : NaN;
-      const p50 = med(d.distribution, (r) => r.p50ms) / med(d.ours, (r) => r.p50ms);
-      const p99 = med(d.distribution, (r) => r.p99ms) / med(d.ours, (r) => r.p99ms);
-      rows.push([
-        `  ${label}`,
-        cell(d.ours),
-        cell(d.distribution),
-        `${fmt(rps)} req/s, ${fmt(p50)} p50, ${fmt(p99)} p99`,
-      ]);
-      if (hasDist && hasOurs && key !== 'get-manifest-wrk') {
-        verdicts.push(noSlower(`${label}: req/s no lower`, rps), noSlower(`${label}: p99 no higher`, p99));
+      };
+      const rps = (p: ServerKey) => med(d.ours, (r) => r.rps) / med(d[p], (r) => r.rps);
+      const p50 = (p: ServerKey) => med(d[p], (r) => r.p50ms) / med(d.ours, (r) => r.p50ms);
+      const p99 = (p: ServerKey) => med(d[p], (r) => r.p99ms) / med(d.ours, (r) => r.p99ms);
+      push(label, cell, (p) => `${fmt(rps(p))} req/s, ${fmt(p50(p))} p50, ${fmt(p99(p))} p99`);
+      if (key !== 'get-manifest-wrk') {
+        for (const p of peers) {
+          verdicts.push(
+            noSlower(`${label}: req/s no lower than ${p.label}`, rps(p.key)),
+            noSlower(`${label}: p99 no higher than ${p.label}`, p99(p.key)),
+          );
+        }
       }
     }
   }
+  genericSections('pulls');
+  genericSections('clients');
+  genericSections('startup');
 
   if (Object.keys(rss).length) {
     if (Object.keys(afterLoad).length) {
@@ -122,7 +169,7 @@ export function report(
         ['rssMB', 'RSS'],
         ['hwmMB', 'high-water mark over the whole life'],
       ] as const) {
-        memoryRow(label, afterLoad.ours?.[k] ?? NaN, afterLoad.distribution?.[k] ?? NaN);
+        memoryRow(label, (s) => afterLoad[s]?.[k] ?? NaN);
       }
     }
     section(`resident memory, freshly started, while ${cfg.rssMiB} MiB is pushed then pulled`);
@@ -134,22 +181,14 @@ export function report(
       ['hwmMB', 'kernel high-water mark'],
       ['afterMB', 'idle after'],
     ];
-    for (const [k, label] of rssRows) {
-      memoryRow(
-        label,
-        med(rss.ours, (r) => r[k]),
-        med(rss.distribution, (r) => r[k]),
-      );
-    }
-    const pt = (key: string) => [med(rss[key], (r) => r.pushSeconds), med(rss[key], (r) => r.pullSeconds)];
-    const [op, ol] = pt('ours') as [number, number];
-    const [xp, xl] = pt('distribution') as [number, number];
-    rows.push([
-      `  push / pull time`,
-      `${fmt(op)} / ${fmt(ol)} s`,
-      `${fmt(xp)} / ${fmt(xl)} s`,
-      `${fmt(xp / op)} / ${fmt(xl / ol)}`,
-    ]);
+    for (const [k, label] of rssRows) memoryRow(label, (s) => med(rss[s], (r) => r[k]));
+    const pushS = (k: ServerKey) => med(rss[k], (r) => r.pushSeconds);
+    const pullS = (k: ServerKey) => med(rss[k], (r) => r.pullSeconds);
+    push(
+      'push / pull time',
+      (k) => `${fmt(pushS(k))} / ${fmt(pullS(k))} s`,
+      (p) => `${fmt(pushS(p) / pushS('ours'))} / ${fmt(pullS(p) / pullS('ours'))}`,
+    );
     if (rss.ours?.length) {
       const worst = Math.max(...rss.ours.flatMap((r) => [r.hwmMB, r.pushPeakMB, r.pullPeakMB]));
       verdicts.push({
@@ -164,35 +203,40 @@ export function report(
     }
   }
 
-  if (hasDist && hasOurs) {
+  for (const peer of peers) {
+    const p = peer.key;
     const pp = uploads['post-put'];
-    if (pp) {
-      const r = med(pp.distribution, (x) => x.seconds) / med(pp.ours, (x) => x.seconds);
-      verdicts.unshift(twiceAsFast('upload at least 2x faster (same form both sides: POST + PUT)', r));
+    if (pp?.[p]?.length) {
+      const r = med(pp[p], (x) => x.seconds) / med(pp.ours, (x) => x.seconds);
+      verdicts.push(
+        twiceAsFast(`upload at least 2x faster than ${peer.label} (same form both sides: POST + PUT)`, r),
+      );
       const best = Math.min(
         ...FORMS.map((f) => med(uploads[f]?.ours, (x) => x.seconds)).filter((x) => Number.isFinite(x)),
       );
-      const rb = med(pp.distribution, (x) => x.seconds) / best;
-      verdicts.splice(
-        1,
-        0,
-        twiceAsFast("upload at least 2x faster (ours' best form vs Distribution's monolithic)", rb),
+      const rb = med(pp[p], (x) => x.seconds) / best;
+      verdicts.push(
+        twiceAsFast(`upload at least 2x faster than ${peer.label} (ours' best form vs its monolithic)`, rb),
       );
     }
     for (const mode of ['verify', 'discard']) {
       const d = downloads[mode];
-      if (!d) continue;
-      const r = med(d.distribution, (x) => x.seconds) / med(d.ours, (x) => x.seconds);
-      verdicts.push(noSlower(`download (${mode}) no slower`, r));
+      if (!d?.[p]?.length) continue;
+      const r = med(d[p], (x) => x.seconds) / med(d.ours, (x) => x.seconds);
+      verdicts.push(noSlower(`download (${mode}) no slower than ${peer.label}`, r));
     }
   }
 
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ');
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join(' | ')
+      .trimEnd();
   console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
   for (const r of rows) console.log(line(r));
   console.log(
-    '\nratios: time and memory are Distribution / ours, throughput is ours / Distribution: above 1 ours is better.',
+    '\nratios: ours against each peer; for time, CPU and memory peer / ours, for throughput ours / peer: above 1 ours is better.',
   );
   if (verdicts.length) {
     console.log('\ntargets:');
@@ -201,11 +245,14 @@ export function report(
   return verdicts;
 }
 
-function ratioCell(r: number, kind: 'time' | 'size'): string {
+function ratioCell(r: number, kind: 'time' | 'size' | 'cpu'): string {
   if (!Number.isFinite(r)) return '';
-  return kind === 'time'
-    ? `${fmt(r)}x ${r >= 1 ? 'faster' : 'slower'}`
-    : `${fmt(r)}x ${r >= 1 ? 'smaller' : 'larger'}`;
+  const [good, bad] = {
+    time: ['faster', 'slower'],
+    size: ['smaller', 'larger'],
+    cpu: ['less CPU', 'more CPU'],
+  }[kind];
+  return `${fmt(r)}x ${Number(fmt(r)) >= 1 ? good : bad}`; // as shown: 0.996 reads 1.00x, not worse
 }
 
 /** "No slower": met at >= 1; within 5% below is reported as such (run-to-run noise here is larger). */

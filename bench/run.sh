@@ -1,20 +1,65 @@
 #!/usr/bin/env bash
-# Registry benchmark: our server and CNCF Distribution 2.8.2 (Debian `docker-registry`) side by
-# side on this machine, driven by the same client (bench/registry.ts and the modules it imports).
-# See bench/README.md.
+# Registry benchmark: our server, CNCF Distribution 2.8.2 (Debian `docker-registry`) and
+# Distribution v3.1.1 (built from the Go module proxy) side by side on this machine, driven by the
+# same client (bench/registry.ts and the modules it imports). See bench/README.md.
 #
 #   bash bench/run.sh            # everything (about 10 minutes on 2 cores)
-#   BENCH_RUNS=1 bash bench/run.sh
+#   bash bench/run.sh --quick    # small sizes, one run: about 2 minutes, the same table
+#   BENCH_RUNS=1 BENCH_ONLY=upload bash bench/run.sh
 #
 # Steps: install `docker-registry` and `wrk` with apt when missing (as root; the package's own
-# service is kept from starting, and stopped if it did start), build dist/, compile the benchmark
-# with the project's tsc into a temporary directory, run it. The benchmark starts both registries
-# itself, each on a free loopback port with a fresh data dir under the work dir, and stops them.
+# service is kept from starting, and stopped if it did start), build Distribution v3.1.1 into
+# /var/cache/opencloud-bench once (a failed build is reported and the run goes on without it),
+# build dist/, compile the benchmark with the project's tsc into a temporary directory, run it.
+# The benchmark starts the registries itself, each on a free loopback port with a fresh data dir
+# under the work dir, and stops them.
 # Results: a table on stdout, JSON in $BENCH_RESULTS_DIR (default /tmp/opencloud-bench-results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "[bench] $*" >&2; }
+
+for arg in "$@"; do
+  case "$arg" in
+    --quick) export BENCH_QUICK=1 ;;
+    *)
+      log "unknown argument $arg (only --quick; the rest are BENCH_* variables, see bench/README.md)"
+      exit 64
+      ;;
+  esac
+done
+
+DIST3_VERSION=v3.1.1
+DIST3_DIR="${BENCH_CACHE_DIR:-/var/cache/opencloud-bench}/distribution-$DIST3_VERSION"
+
+# Distribution v3 is not packaged: build it once from the Go module proxy and keep the binary. The
+# build goes to a temporary GOBIN first, so a failed or interrupted build never leaves a binary
+# that looks cached. On failure the benchmark runs with the 2.8.2 peer only and says why.
+build_distribution3() {
+  if [ -n "${BENCH_DISTRIBUTION3_BIN:-}" ]; then return 0; fi
+  if [ -x "$DIST3_DIR/registry" ]; then
+    export BENCH_DISTRIBUTION3_BIN="$DIST3_DIR/registry"
+    return 0
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    export BENCH_DISTRIBUTION3_WHY="no Go toolchain to build distribution $DIST3_VERSION"
+    log "$BENCH_DISTRIBUTION3_WHY"
+    return 0
+  fi
+  log "building distribution $DIST3_VERSION into $DIST3_DIR (once; about a minute)"
+  local tmp
+  tmp=$(mktemp -d "$WORK/dist3-build.XXXXXX")
+  if CGO_ENABLED=0 GOBIN="$tmp" go install "github.com/distribution/distribution/v3/cmd/registry@$DIST3_VERSION" >"$WORK/dist3-build.log" 2>&1 &&
+    mkdir -p "$DIST3_DIR" && mv "$tmp/registry" "$DIST3_DIR/registry"; then
+    export BENCH_DISTRIBUTION3_BIN="$DIST3_DIR/registry"
+  else
+    BENCH_DISTRIBUTION3_WHY="go install of distribution $DIST3_VERSION failed: $(tail -1 "$WORK/dist3-build.log")"
+    export BENCH_DISTRIBUTION3_WHY
+    log "$BENCH_DISTRIBUTION3_WHY"
+    tail -5 "$WORK/dist3-build.log" >&2
+  fi
+  rm -rf "$tmp"
+}
 
 APT_PACKAGES="docker-registry wrk"
 
@@ -89,6 +134,9 @@ cleanup() {
 trap cleanup EXIT
 
 install_packages
+case ",${BENCH_SERVERS:-distribution3}," in
+  *,distribution3,*) build_distribution3 ;;
+esac
 
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   log "npm run build"
@@ -105,4 +153,11 @@ export BENCH_WORK="$WORK"
 export BENCH_OPENCLOUD_BIN="${BENCH_OPENCLOUD_BIN:-$PWD/bin/opencloud.js}"
 export BENCH_DISTRIBUTION_BIN="${BENCH_DISTRIBUTION_BIN:-$(command -v docker-registry)}"
 export BENCH_WRK="${BENCH_WRK-$(command -v wrk || true)}"
+export BENCH_SKOPEO="${BENCH_SKOPEO-$(command -v skopeo || true)}"
+# crane is not packaged: the test setup (scripts/test-env) builds it into its bin cache.
+CRANE_DEFAULT=$(command -v crane || true)
+if [ -z "$CRANE_DEFAULT" ] && [ -x /var/cache/opencloud-test/bin/crane ]; then
+  CRANE_DEFAULT=/var/cache/opencloud-test/bin/crane
+fi
+export BENCH_CRANE="${BENCH_CRANE-$CRANE_DEFAULT}"
 node "$WORK/js/registry.js"

@@ -1,6 +1,7 @@
-// The two registries under test: started side by side on free loopback ports with fresh data dirs
-// under the work dir (ours with its embedded defaults, Distribution with a private config), waited
-// for, stopped, and never left running after the benchmark; and the interleaving of the runs.
+// The registries under test (ours, Distribution 2.8.2, Distribution v3.1.1): started side by side on
+// free loopback ports with fresh data dirs under the work dir (ours with its embedded defaults, the
+// Distributions with a private config each), waited for, stopped, and never left running after the
+// benchmark; and the interleaving of the runs.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -23,9 +24,18 @@ export interface Server {
   agent: http.Agent;
   logFile: string;
   dataDir: string;
+  /** performance.now() just before the spawn (the start-up phase times from here). */
+  spawnedAt: number;
 }
 
 const children = new Set<ChildProcess>();
+
+/** Table column headings. */
+export const SERVER_LABEL: Record<ServerKey, string> = {
+  ours: 'ours',
+  distribution: 'Distribution 2.8',
+  distribution3: 'Distribution 3.1',
+};
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -48,9 +58,11 @@ function launch(
   env: NodeJS.ProcessEnv,
   port: number,
   dataDir: string,
+  instance: string,
 ): Server {
-  const logFile = join(cfg.work, `${key}.log`);
+  const logFile = join(cfg.work, `${instance}.log`);
   const fd = openSync(logFile, 'a');
+  const spawnedAt = performance.now();
   const child = spawn(command, args, { cwd: cfg.work, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   children.add(child);
@@ -78,6 +90,7 @@ function launch(
     agent: new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency }),
     logFile,
     dataDir,
+    spawnedAt,
   };
 }
 
@@ -88,9 +101,9 @@ function envWithout(prefix: string): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function startOurs(): Promise<Server> {
+export async function startOurs(instance = 'ours'): Promise<Server> {
   const port = await freePort();
-  const dataDir = join(cfg.work, 'ours-data');
+  const dataDir = join(cfg.work, `${instance}-data`);
   mkdirSync(dataDir, { recursive: true });
   // No OPENCLOUD_* from outside and no config file: the embedded defaults, as a user gets them.
   const env = envWithout('OPENCLOUD_');
@@ -106,23 +119,34 @@ export async function startOurs(): Promise<Server> {
   const args = [...flags, cfg.opencloudBin, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
   return launch(
     'ours',
-    'ours',
+    SERVER_LABEL.ours,
     `opencloud ${pkg.version}, node ${process.version}`,
     process.execPath,
     args,
     env,
     port,
     dataDir,
+    instance,
   );
 }
 
-export async function startDistribution(): Promise<Server> {
+/**
+ * Distribution 2.8.2 (`distribution`, Debian's docker-registry) or v3.1.1 (`distribution3`, built by
+ * run.sh). The same private config for both: the packaged default (inmemory blob descriptor cache,
+ * delete enabled) minus htpasswd auth, on our own port and root directory, access logs on as by
+ * default. v3 reads the same `version: 0.1` format; its OpenTelemetry tracing is turned off through
+ * the standard OTEL_* variables so it does not try to reach a collector.
+ */
+export async function startDistribution(
+  key: 'distribution' | 'distribution3' = 'distribution',
+  instance: string = key,
+): Promise<Server> {
+  const bin = key === 'distribution' ? cfg.distributionBin : cfg.distribution3Bin;
+  if (!bin) throw new Error(`${SERVER_LABEL[key]}: no binary (${cfg.distribution3Why})`);
   const port = await freePort();
-  const dataDir = join(cfg.work, 'distribution-data');
+  const dataDir = join(cfg.work, `${instance}-data`);
   mkdirSync(dataDir, { recursive: true });
-  // The packaged default configuration (inmemory blob descriptor cache, delete enabled) minus
-  // htpasswd auth, on our own port and root directory; access logs on, as by default.
-  const config = join(cfg.work, 'distribution.yml');
+  const config = join(cfg.work, `${instance}.yml`);
   writeFileSync(
     config,
     [
@@ -143,19 +167,19 @@ export async function startDistribution(): Promise<Server> {
       '',
     ].join('\n'),
   );
-  const out = spawnSync(cfg.distributionBin, ['--version'], { timeout: 10_000 }).stdout?.toString() ?? '';
+  const out = spawnSync(bin, ['--version'], { timeout: 10_000 }).stdout?.toString() ?? '';
   const version = out.trim().split(/\s+/).slice(1).join(' ') || 'unknown';
   const env = envWithout('REGISTRY_');
-  return launch(
-    'distribution',
-    'Distribution',
-    version,
-    cfg.distributionBin,
-    ['serve', config],
-    env,
-    port,
-    dataDir,
-  );
+  if (key === 'distribution3') {
+    env.OTEL_TRACES_EXPORTER = 'none';
+    env.OTEL_SDK_DISABLED = 'true';
+  }
+  return launch(key, SERVER_LABEL[key], version, bin, ['serve', config], env, port, dataDir, instance);
+}
+
+/** A fresh instance of the server `key` (a new port; `instance` names its data dir and log). */
+export function startServer(key: ServerKey, instance: string = key): Promise<Server> {
+  return key === 'ours' ? startOurs(instance) : startDistribution(key, instance);
 }
 
 export async function waitReady(server: Server): Promise<void> {
@@ -200,12 +224,16 @@ export function stopRegistriesOnExit(): void {
   }
 }
 
-/** Runs `fn` for each server, alternating which goes first from one run to the next. */
+/**
+ * Runs `fn` for each server, rotating which goes first from one run to the next (with two servers
+ * that alternates; with three each takes every place in turn).
+ */
 export async function eachServer(
   servers: Server[],
   run: number,
   fn: (s: Server) => Promise<void>,
 ): Promise<void> {
-  const order = run % 2 === 1 ? servers : [...servers].reverse();
+  const k = (run - 1) % Math.max(1, servers.length);
+  const order = [...servers.slice(k), ...servers.slice(0, k)];
   for (const s of order) await fn(s);
 }

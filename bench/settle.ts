@@ -18,17 +18,20 @@ export function syncDisks(): void {
 export const ownPids = new Set<number>();
 
 /** How settling went: how long we waited for a quiet machine, and how often we gave up waiting. */
-export const settleLog = { count: 0, waitedS: 0, gaveUp: 0, lastOtherCpus: [] as number[] };
+export const settleLog = { count: 0, waitedS: 0, extraWaitS: 0, gaveUp: 0, lastOtherCpus: [] as number[] };
 
 /**
  * Before each timed measurement: flush dirty pages, then wait (up to BENCH_QUIET_MAX_S) until the
  * rest of the machine (other people's builds and tests) uses less than BENCH_QUIET_CPUS CPUs over
- * half a second. The noise that remains is recorded with every measurement (otherCpuPct).
+ * half a second. The noise that remains is recorded with every measurement (otherCpuPct). Once the
+ * waits beyond the first half second add up to BENCH_QUIET_BUDGET_S over the whole run, it stops
+ * waiting (one sample only), so a busy machine cannot stretch the run without bound.
  */
 export async function settle(warmBytes = 0): Promise<void> {
   syncDisks();
   const t0 = performance.now();
-  const deadline = Date.now() + cfg.quietMaxS * 1000;
+  const left = Math.max(0, cfg.quietBudgetS - settleLog.extraWaitS);
+  const deadline = Date.now() + Math.min(cfg.quietMaxS, left) * 1000;
   let other = NaN;
   while (true) {
     const ours = () => cpuSeconds('self') + [...ownPids].reduce((a, p) => a + (cpuSeconds(p) || 0), 0);
@@ -45,7 +48,9 @@ export async function settle(warmBytes = 0): Promise<void> {
     }
   }
   settleLog.count++;
-  settleLog.waitedS += (performance.now() - t0) / 1000;
+  const waited = (performance.now() - t0) / 1000;
+  settleLog.waitedS += waited;
+  settleLog.extraWaitS += Math.max(0, waited - 0.5);
   settleLog.lastOtherCpus.push(Math.round(other * 100) / 100);
   if (warmBytes > 0 && cfg.warmPages) await warmPages(warmBytes);
 }
