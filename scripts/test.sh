@@ -16,6 +16,20 @@ echo "[test] typecheck, lint, format" >&2
 npm run --silent typecheck && npx eslint . && npx prettier --check --log-level warn . || exit 1
 
 RUN_DIR=${OPENCLOUD_TEST_RUN_DIR:-$(mktemp -d /tmp/opencloud-test.XXXXXX)}
+
+# The benchmark harness in its quick mode, so it never rots: it must run end to end against both
+# Distribution peers; its figures are printed to a log and never judged. Skipped when only some
+# tests are asked for, or with OPENCLOUD_SKIP_BENCH=1.
+if [ $# -eq 0 ] && [ "${OPENCLOUD_SKIP_BENCH:-}" != 1 ]; then
+  echo "[test] bench/run.sh --quick (log: $RUN_DIR/bench-quick.log)" >&2
+  if ! BENCH_SKIP_BUILD=1 bash bench/run.sh --quick >"$RUN_DIR/bench-quick.log" 2>&1; then
+    tail -40 "$RUN_DIR/bench-quick.log" >&2
+    echo "[test] the benchmark harness failed (see above)" >&2
+    exit 1
+  fi
+  grep -E '^took ' "$RUN_DIR/bench-quick.log" | sed 's/^/[test] bench quick: /' >&2
+fi
+
 started=$SECONDS
 # Teardown writes to a file so the test runner's summary stays the last line of the output.
 trap 'bash scripts/test-env/teardown.sh "$RUN_DIR" >>"$RUN_DIR/teardown.log" 2>&1' EXIT
