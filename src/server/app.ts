@@ -12,6 +12,7 @@ import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
 import { imagesApi } from './images-api.js';
+import { registrySummaryApi } from './registry-summary-api.js';
 import { apiAuth } from './api-auth.js';
 import { auditHook } from './audit-hook.js';
 import { sessionApi } from './session-api.js';
@@ -90,6 +91,7 @@ export async function buildApp({
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
   await app.register(servicesApi, { config, state: registry.state, events });
   await app.register(imagesApi, { config });
+  await app.register(registrySummaryApi, { state: registry.state, auth });
   const builds = new BuildService(new BuildRecords(registry.state), {
     concurrency: config.build.concurrency,
     timeoutSec: config.build.timeout,

@@ -1,12 +1,15 @@
 // The web UI in a real browser (Debian's chromium through playwright-core) against the built
-// server: the dashboard, a pushed repository down to its layers, deleting a tag (asked twice),
-// a build submitted through the form with its log arriving live, a failing build's error at its
-// step, a canceled build, containerd's images with the image a build produced and the builder
-// cache, the services page with a read-only Plan run, the sign-in form once a user exists (a
-// web session: an HttpOnly cookie and a CSRF token), and users, grants and API tokens. Enable
-// and Disable are never clicked: they would change this host. Every page is photographed at
-// desktop and phone width into test-artifacts/screenshots/ (and must not scroll sideways on a
-// phone); any error thrown in a page or logged to its console fails the test.
+// server: the dashboard (the daemons' health as the doctor says, storage used and recent pushes
+// as /api/v1/registry/summary says; for a user who is not an admin, only what they may pull), a
+// pushed repository down to its layers, a referrer attached through the registry API listed on
+// its subject's manifest, deleting a tag (asked twice), a build submitted through the form with
+// its log arriving live and its ANSI colours rendered, a failing build's error at its step, a
+// canceled build, containerd's images with the image a build produced and the builder cache, the
+// services page with a read-only Plan run and Enable/Disable asked in the page, the sign-in form
+// once a user exists (a web session: an HttpOnly cookie and a CSRF token), and users, grants and
+// API tokens. Enable and Disable are never confirmed: they would change this host. Every page is
+// photographed at desktop and phone width into test-artifacts/screenshots/ (and must not scroll
+// sideways on a phone); any error thrown in a page or logged to its console fails the test.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +18,16 @@ import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/base-image.js';
-import { browserMissing, launchBrowser, screenshot, SCREENSHOTS, watchPage } from '../support/browser.js';
+import {
+  browserMissing,
+  computedStyle,
+  launchBrowser,
+  screenshot,
+  SCREENSHOTS,
+  watchPage,
+} from '../support/browser.js';
 import { ROOT, runCli, startServe, type ServeHandle } from '../support/cli.js';
+import { RegistryClient, sha256 } from '../support/registry-client.js';
 import { missing, testEnv, titled } from '../support/env.js';
 
 const exec = promisify(execFile);
@@ -43,6 +54,81 @@ async function shoot(page: Page, name: string): Promise<void> {
 
 const SIZE = /^\d+(\.\d)? (B|KiB|MiB|GiB)$/;
 const short = (digest: string) => digest.slice(0, digest.indexOf(':') + 13);
+
+/** GET /api/v1/registry/summary's answer. */
+interface Summary {
+  scope: 'registry' | 'visible';
+  repositories: number;
+  manifests: number;
+  tags: number;
+  blobs: number;
+  blobBytes: number;
+  recentPushes: { repository: string; tag: string; digest: string; at: string }[];
+}
+
+/** The dashboard's storage counts and recent pushes as the page shows them. */
+async function dashboardSummary(page: Page) {
+  const card = page.getByTestId('registry-summary');
+  await card.getByTestId('summary-blobs').waitFor();
+  const value = async (id: string) => Number(await card.getByTestId(id).getAttribute('data-value'));
+  const text = (id: string) => card.getByTestId(id).innerText();
+  const rows = page.getByTestId('recent-push');
+  const pushes = [];
+  for (let i = 0; i < (await rows.count()); i++) {
+    const row = rows.nth(i);
+    pushes.push({
+      repository: await row.getAttribute('data-repository'),
+      tag: await row.getAttribute('data-tag'),
+      link: await row.getByRole('link').innerText(),
+      digest: await row.getByTestId('recent-push-digest').innerText(),
+      at: await row.getByTestId('recent-push-at').getAttribute('data-at'),
+    });
+  }
+  return {
+    counts: {
+      repositories: await value('summary-repositories'),
+      manifests: await value('summary-manifests'),
+      tags: await value('summary-tags'),
+      blobs: await value('summary-blobs'),
+      blobBytes: await value('summary-blob-bytes'),
+    },
+    texts: { blobs: await text('summary-blobs'), blobBytes: await text('summary-blob-bytes') },
+    pushes,
+  };
+}
+
+/** What the page should show for an API summary (the UI's own formatting: counts, bytes). */
+function expectedSummary(s: Summary) {
+  return {
+    counts: {
+      repositories: s.repositories,
+      manifests: s.manifests,
+      tags: s.tags,
+      blobs: s.blobs,
+      blobBytes: s.blobBytes,
+    },
+    pushes: s.recentPushes.map((p) => ({
+      repository: p.repository,
+      tag: p.tag,
+      link: `${p.repository}:${p.tag}`,
+      digest: short(p.digest),
+      at: p.at,
+    })),
+  };
+}
+
+/** The UI's byte format (web/src/format.ts), to compare what the page prints. */
+function uiBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
 
 interface Build {
   id: string;
@@ -105,7 +191,11 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
 
   afterAll(() => stop(server), 60_000);
 
-  it('the dashboard shows the version from /api/v1/system/info', async () => {
+  it('the dashboard shows the version, the daemons’ health, storage used and recent pushes as the API says', async () => {
+    // Something pushed here whatever else the environment has: an image in a repository of its own.
+    const pushed = await new RegistryClient(server.url).pushImage('ui/summary', 'v1', {}, [
+      'ui-summary-layer',
+    ]);
     const info = (await (await fetch(`${server.url}/api/v1/system/info`)).json()) as { version: string };
     const page = await openPage(`${server.url}/`);
     const version = page.getByTestId('version');
@@ -115,6 +205,44 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     // The navigation has every page; Users too (no users yet: everything is open, as an admin).
     const nav = await page.locator('header nav a').allInnerTexts();
     expect(nav).toEqual(['Dashboard', 'Repositories', 'Builds', 'Images', 'Services', 'Users']);
+
+    // Storage used and recent pushes: what GET /api/v1/registry/summary says, newest push first.
+    const shown = await dashboardSummary(page);
+    const summary = (await (await fetch(`${server.url}/api/v1/registry/summary`)).json()) as Summary;
+    expect(summary.scope).toBe('registry');
+    expect(summary.recentPushes[0]).toMatchObject({
+      repository: 'ui/summary',
+      tag: 'v1',
+      digest: pushed.digest,
+    });
+    expect(summary.blobs).toBeGreaterThanOrEqual(2);
+    expect(summary.repositories).toBeGreaterThanOrEqual(1);
+    expect({ counts: shown.counts, pushes: shown.pushes }).toEqual(expectedSummary(summary));
+    expect(shown.texts.blobBytes).toBe(uiBytes(summary.blobBytes));
+    expect(shown.texts.blobs).toBe(summary.blobs.toLocaleString('en'));
+    // A recent push leads to its manifest.
+    await page.locator('[data-testid=recent-push][data-repository="ui/summary"]').getByRole('link').click();
+    await page.getByTestId('layer').first().waitFor();
+    expect(page.url()).toBe(`${server.url}/repositories/ui/summary/-/v1`);
+    await page.goBack();
+
+    // Health: each daemon's status as the doctor reports it (there is no auth: this is an admin).
+    const doctor = (await (await fetch(`${server.url}/api/v1/system/doctor`)).json()) as {
+      checks: { name: string; status: string; message: string }[];
+    };
+    for (const name of ['containerd', 'buildkit', 'data-dir']) {
+      const check = doctor.checks.find((c) => c.name === name);
+      expect(check, name).toBeDefined();
+      const row = page.getByTestId(`health-${name}`);
+      await row.waitFor();
+      expect(await row.getAttribute('data-status'), name).toBe(check?.status);
+      expect(await row.locator('[data-state]').getAttribute('data-state')).toBe(check?.status);
+    }
+    // With the test environment's daemons running, both answer.
+    if (testEnv && !noBuilder) {
+      expect(await page.getByTestId('health-containerd').getAttribute('data-status')).toBe('ok');
+      expect(await page.getByTestId('health-buildkit').getAttribute('data-status')).not.toBe('fail');
+    }
     await shoot(page, 'dashboard');
     await page.close();
   });
@@ -180,6 +308,65 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     },
   );
 
+  it('the manifest view lists a referrer attached through the registry API, as the referrers API answers', async () => {
+    const client = new RegistryClient(server.url);
+    const subject = await client.pushImage('ui/referred', '1', {}, ['ui-referred-layer']);
+    // An SBOM-like artifact whose subject is that image: an empty config, one layer, pushed by digest.
+    const empty = await client.pushBlob('ui/referred', '{}');
+    const sbom = '{"spdxVersion":"SPDX-2.3","name":"ui-referred"}';
+    const artifactType = 'application/spdx+json';
+    const artifact = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 },
+      layers: [
+        { mediaType: artifactType, digest: await client.pushBlob('ui/referred', sbom), size: sbom.length },
+      ],
+      subject: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: subject.digest,
+        size: subject.size,
+      },
+      annotations: { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z' },
+    });
+    const digest = sha256(artifact);
+    const put = await client.pushManifest(
+      'ui/referred',
+      digest,
+      artifact,
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    expect(put.status).toBe(201);
+    expect(put.headers.get('oci-subject')).toBe(subject.digest);
+    const listed = (await (
+      await fetch(`${server.url}/v2/ui/referred/referrers/${subject.digest}`)
+    ).json()) as { manifests: { digest: string; artifactType?: string; size: number }[] };
+    expect(listed.manifests).toEqual([
+      expect.objectContaining({ digest, artifactType, size: artifact.length }),
+    ]);
+
+    const page = await openPage(`${server.url}/repositories/ui/referred/-/1`);
+    const referrers = page.getByTestId('referrers');
+    const rows = referrers.getByTestId('referrer');
+    await rows.first().waitFor();
+    expect(await rows.count()).toBe(listed.manifests.length);
+    const row = referrers.locator(`[data-testid=referrer][data-digest="${digest}"]`);
+    expect(await row.getByTestId('referrer-type').innerText()).toBe(artifactType);
+    expect(await row.getByRole('link').innerText()).toBe(short(digest));
+    expect(await row.getByTestId('referrer-size').innerText()).toBe(uiBytes(artifact.length));
+    await shoot(page, 'manifest-referrers');
+    // The digest leads to the artifact's own manifest, which has no referrers of its own.
+    await row.getByRole('link').click();
+    await page.getByTestId('no-referrers').waitFor();
+    expect(await page.getByTestId('media-type').innerText()).toBe(
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    await page.getByText(artifactType, { exact: true }).first().waitFor();
+    expect(decodeURIComponent(page.url())).toBe(`${server.url}/repositories/ui/referred/-/${digest}`);
+    await page.close();
+  });
+
   it.skipIf(noBuilder)(
     titled('a build submitted through the form shows its RUN log live and ends succeeded', noBuilder),
     async () => {
@@ -188,7 +375,12 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       await shoot(page, 'builds');
       await page
         .getByLabel('Dockerfile')
-        .fill(`FROM ${host}/library/busybox:1\nRUN echo ui-build-ok && sleep 2\n`);
+        // printf writes ANSI colours (red; bold bright green), an erase-line and a window title
+        // (both to be dropped) and plain text.
+        .fill(
+          `FROM ${host}/library/busybox:1\n` +
+            `RUN echo ui-build-ok && printf '\\033[31mui-red\\033[0m \\033[1;92mui-bold-green\\033[0m\\033[2K\\033]0;ui-title\\007 ui-plain\\n' && sleep 2\n`,
+        );
       await page.getByLabel('Repository').fill('ui/demo');
       await page.getByLabel('Tags').fill('1');
       await page.getByLabel('No cache').check();
@@ -209,6 +401,22 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
           throw new Error(`${err.message}\n${await page.getByTestId('build-view').innerText()}`);
         });
       expect(await page.getByTestId('build-step').count()).toBeGreaterThan(1);
+      // The RUN step's colours are spans with the colour's class and style; no escape is left.
+      const log = page.getByTestId('step-log').filter({ hasText: 'ui-red' });
+      const red = log.locator('span.ansi-red');
+      expect(await red.innerText()).toBe('ui-red');
+      expect(await computedStyle(red, 'color')).toBe('rgb(196, 36, 43)');
+      const green = log.locator('span.ansi-bright-green');
+      expect(await green.innerText()).toBe('ui-bold-green');
+      expect(await green.getAttribute('class')).toContain('ansi-bold');
+      expect(await computedStyle(green, 'font-weight')).toBe('700');
+      // Plain text after the reset is not coloured; the erase and the title are gone.
+      const plain = log.locator('span:not([class])', { hasText: 'ui-plain' });
+      expect(await plain.count()).toBe(1);
+      const text = await log.innerText();
+      expect(text).toContain('ui-red ui-bold-green ui-plain');
+      expect(text).not.toContain(String.fromCharCode(27));
+      expect(text).not.toMatch(/\[31m|\[2K|ui-title/);
       await shoot(page, 'build-view');
       await page.getByRole('link', { name: 'Builds', exact: true }).first().click();
       await page.getByTestId('build-history').getByText('ui/demo:1').waitFor();
@@ -404,6 +612,45 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     },
     300_000,
   );
+
+  it('the services page asks in the page before Enable and Disable (no browser dialog); Keep and Escape start nothing', async () => {
+    const lastRun = async () =>
+      (
+        (await (await fetch(`${server.url}/api/v1/services`)).json()) as {
+          name: string;
+          lastRunId: string | null;
+        }[]
+      ).find((x) => x.name === 'container-registry')?.lastRunId ?? null;
+    const before = await lastRun();
+    const page = await openPage(`${server.url}/services`);
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    const service = page.getByTestId('service-container-registry');
+    const enable = service.getByRole('button', { name: 'Enable container-registry' });
+    await enable.click();
+    const confirm = service.getByTestId('confirm');
+    await confirm.getByText('Enable installs containerd and BuildKit on this host').waitFor();
+    expect(await confirm.getByRole('button', { name: 'Enable now' }).isVisible()).toBe(true);
+    // Focus is on Keep: Enter there changes nothing.
+    await page.waitForFunction("document.activeElement?.textContent === 'Keep'", undefined, {
+      timeout: 5000,
+    });
+    await shoot(page, 'services-confirm');
+    await page.keyboard.press('Enter');
+    await confirm.waitFor({ state: 'detached' });
+    await service.getByRole('button', { name: 'Disable container-registry' }).click();
+    await confirm.getByText('Disable stops BuildKit').waitFor();
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'detached' });
+    await enable.waitFor();
+    expect(dialogs).toEqual([]);
+    expect(await service.getByTestId('recap').count()).toBe(0);
+    expect(await lastRun()).toBe(before);
+    await page.close();
+  });
 
   it('the services page shows container-registry and a Plan run’s steps (read-only)', async () => {
     const page = await openPage(`${server.url}/services`);
@@ -607,5 +854,78 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
       401,
     );
     await page.close();
+  });
+
+  it('a user who is not an admin sees storage and pushes of the repositories they may pull only, and no daemon health', async () => {
+    const adminAuth = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+    const asAdmin = (path: string, method: string, body: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          authorization: adminAuth,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+      });
+    expect(
+      (await asAdmin('/api/v1/users', 'POST', { name: 'viewer', password: 'viewer-password-1' })).status,
+    ).toBe(201);
+    expect(
+      (await asAdmin('/api/v1/users/viewer/grants', 'PUT', { pattern: 'team/*', actions: ['pull'] })).status,
+    ).toBe(200);
+    // Pushed as the admin: one repository the viewer may pull, one it may not (pushed last: the newest).
+    class AdminClient extends RegistryClient {
+      override req(
+        method: string,
+        path: string,
+        init: { body?: Buffer | string; headers?: Record<string, string> } = {},
+      ) {
+        return super.req(method, path, { ...init, headers: { ...init.headers, authorization: adminAuth } });
+      }
+    }
+    const client = new AdminClient(server.url);
+    const visible = await client.pushImage('team/app', '1', {}, ['team-layer']);
+    await client.pushImage('secret/app', '1', {}, ['secret-layer', 'another-secret-layer']);
+    const viewerAuth = `Basic ${Buffer.from('viewer:viewer-password-1').toString('base64')}`;
+    const summaryAs = async (authorization: string) => {
+      const res = await fetch(`${server.url}/api/v1/registry/summary`, { headers: { authorization } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Summary;
+    };
+    const mine = await summaryAs(viewerAuth);
+    // Its blobs: the config, the layer and the manifest itself (the store keeps manifests as blobs).
+    const parsed = JSON.parse(visible.body) as { config: { size: number }; layers: { size: number }[] };
+    expect(mine).toMatchObject({
+      scope: 'visible',
+      repositories: 1,
+      manifests: 1,
+      tags: 1,
+      blobs: 3,
+      blobBytes: parsed.config.size + parsed.layers.reduce((n, l) => n + l.size, 0) + visible.size,
+    });
+    expect(mine.recentPushes.map((p) => `${p.repository}:${p.tag}`)).toEqual(['team/app:1']);
+    expect(mine.recentPushes[0]?.digest).toBe(visible.digest);
+    const all = await summaryAs(adminAuth);
+    expect(all.scope).toBe('registry');
+    expect(all.repositories).toBe(2);
+    expect(all.recentPushes.map((p) => `${p.repository}:${p.tag}`)).toEqual(['secret/app:1', 'team/app:1']);
+
+    const page = await openPage(`${server.url}/`, [401]);
+    await page.getByTestId('sign-in').waitFor();
+    await page.getByLabel('User name').fill('viewer');
+    await page.getByLabel('Password').fill('viewer-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('version').waitFor();
+    const shown = await dashboardSummary(page);
+    expect({ counts: shown.counts, pushes: shown.pushes }).toEqual(expectedSummary(mine));
+    await page.getByTestId('summary-scope').waitFor();
+    expect(await page.locator('[data-testid=recent-push][data-repository="secret/app"]').count()).toBe(0);
+    // The doctor and the services are an admin's: not asked for (no 403 in the console), said so.
+    await page.getByTestId('health-admin-only').waitFor();
+    expect(await page.getByTestId('dashboard-service').count()).toBe(0);
+    expect(await page.locator('header nav a').allInnerTexts()).not.toContain('Users');
+    await shoot(page, 'dashboard-user');
+    await page.close();
+    expect((await asAdmin('/api/v1/users/viewer', 'DELETE', undefined)).status).toBe(204);
   });
 });

@@ -1,11 +1,12 @@
 // A real browser for UI tests: Debian's chromium driven by playwright-core (no browser download).
 // `browserMissing()` says why UI tests must be skipped; `launchBrowser()` starts it headless
 // with the flags that keep it quiet and offline; `watchPage()` collects a page's errors and
-// `screenshot()` writes a page at desktop and phone width into test-artifacts/screenshots.
+// `screenshot()` writes a page at desktop and phone width into test-artifacts/screenshots;
+// `computedStyle()` reads a CSS property as the browser resolved it.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -69,4 +70,16 @@ export async function screenshot(page: Page, name: string): Promise<{ phoneOverf
   await page.screenshot({ path: join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(DESKTOP);
   return { phoneOverflow };
+}
+
+/**
+ * The computed value of a CSS property (`color`, `font-weight`) of the element `locator` finds.
+ * The function runs in the page; this file is typed for Node (no DOM), hence the cast.
+ */
+export function computedStyle(locator: Locator, property: string): Promise<string> {
+  type Styles = { getComputedStyle(e: unknown): { getPropertyValue(name: string): string } };
+  return locator.evaluate(
+    (el, name) => (globalThis as unknown as Styles).getComputedStyle(el).getPropertyValue(name),
+    property,
+  );
 }

@@ -86,3 +86,15 @@ export async function deleteManifest(name: string, reference: string): Promise<v
 /** An image manifest's bytes on disk: its config and layers (not the manifest itself). */
 export const imageSize = (m: Manifest): number | undefined =>
   m.layers ? m.layers.reduce((n, l) => n + l.size, m.config?.size ?? 0) : undefined;
+
+/**
+ * GET /v2/<name>/referrers/<digest>: the manifests whose subject is `digest` (signatures,
+ * SBOMs, attestations), as the descriptors of an image index.
+ */
+export async function referrers(name: string, digest: string): Promise<Descriptor[]> {
+  const index = await getJson<{ manifests?: Descriptor[] }>(
+    `/v2/${path(name)}/referrers/${encodeURIComponent(digest)}`,
+    { accept: 'application/vnd.oci.image.index.v1+json' },
+  );
+  return index.manifests ?? [];
+}

@@ -143,3 +143,35 @@ export interface TokenRecord {
   lastUsedAt: string | null;
   revokedAt: string | null;
 }
+
+/** GET /api/v1/registry/summary: counts, storage used and the latest pushes. */
+export interface RecentPush {
+  repository: string;
+  tag: string;
+  digest: string;
+  at: string;
+}
+
+export interface RegistrySummary {
+  /** 'registry': the whole registry; 'visible': only the repositories this user may pull. */
+  scope: 'registry' | 'visible';
+  repositories: number;
+  manifests: number;
+  tags: number;
+  blobs: number;
+  blobBytes: number;
+  recentPushes: RecentPush[];
+}
+
+/** One check of GET /api/v1/system/doctor (admins). */
+export interface DoctorCheck {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  message: string;
+  fix?: string;
+}
+
+export interface DoctorReport {
+  healthy: boolean;
+  checks: DoctorCheck[];
+}

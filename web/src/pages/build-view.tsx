@@ -1,11 +1,13 @@
 // One build, live: its record (GET /api/v1/builds/{id}) and its events followed as they come
 // (/api/v1/builds/{id}/events): a collapsible pane per step with its log, cached steps marked,
-// the final state, and a cancel button while it is queued or running.
+// the final state, and a cancel button while it is queued or running. Logs keep their ANSI
+// colours (as spans, never markup).
 import { useEffect, useRef, useState } from 'react';
 import { getJson, postJson } from '../api/client';
 import { FINAL_BUILD_STATES, type BuildEvent, type BuildRecord } from '../api/types';
 import { useLoad } from '../api/use-api';
 import { useEventStream } from '../api/use-event-stream';
+import { AnsiText } from '../components/ansi-text';
 import { ErrorNote } from '../components/error-note';
 import { StateBadge } from '../components/state-badge';
 import { bytes, duration, when } from '../format';
@@ -39,7 +41,7 @@ function Step({ step }: { step: StepView }) {
       )}
       {step.log && (
         <pre className="log" data-testid="step-log">
-          {step.log}
+          <AnsiText text={step.log} />
         </pre>
       )}
     </details>
@@ -139,7 +141,11 @@ export function BuildView({ id }: { id: string }) {
           ))}
         </ul>
       )}
-      {live.state.output && <pre className="log">{live.state.output}</pre>}
+      {live.state.output && (
+        <pre className="log">
+          <AnsiText text={live.state.output} />
+        </pre>
+      )}
     </section>
   );
 }

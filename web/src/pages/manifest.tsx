@@ -1,8 +1,16 @@
 // One manifest of a repository, by tag or digest: its media type and digest, a copy-ready
 // `docker pull`, and then either an index's platforms (each a link to its manifest) or an
 // image's layers with sizes and its config (env, entrypoint, cmd, labels). Deleting the tag or
-// the whole manifest (every tag on it) is asked twice, then leads back to the repository.
-import { deleteManifest, imageConfig, manifest, type Descriptor, type Manifest } from '../api/registry';
+// the whole manifest (every tag on it) is asked twice, then leads back to the repository. Below,
+// the manifest's referrers (signatures, SBOMs, attestations: GET /v2/<name>/referrers/<digest>).
+import {
+  deleteManifest,
+  imageConfig,
+  manifest,
+  referrers,
+  type Descriptor,
+  type Manifest,
+} from '../api/registry';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
@@ -126,6 +134,52 @@ function Config({ name, digest }: { name: string; digest: string }) {
   );
 }
 
+function Referrers({ name, digest }: { name: string; digest: string }) {
+  const list = useLoad(() => referrers(name, digest), [name, digest]);
+  return (
+    <div data-testid="referrers">
+      <h3>Referrers</h3>
+      <ErrorNote error={list.error} />
+      {list.data?.length === 0 && (
+        <p className="muted empty" data-testid="no-referrers">
+          No referrers. Signatures, SBOMs and attestations pushed with this manifest as their subject (for
+          example with <code>oras attach</code> or <code>cosign sign</code>) are listed here.
+        </p>
+      )}
+      {list.data && list.data.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>Artifact type</th>
+                <th>Digest</th>
+                <th>Size</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.map((r) => (
+                <tr key={r.digest} data-testid="referrer" data-digest={r.digest}>
+                  <td className="mono name" data-testid="referrer-type">
+                    {r.artifactType ?? r.mediaType}
+                  </td>
+                  <td className="mono">
+                    <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(r.digest)}`}>
+                      {shortDigest(r.digest)}
+                    </Link>
+                  </td>
+                  <td data-testid="referrer-size" data-bytes={r.size}>
+                    {bytes(r.size)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function ManifestView({ name, reference }: { name: string; reference: string }) {
   const m = useLoad(() => manifest(name, reference), [name, reference]);
   const d = m.data;
@@ -190,6 +244,7 @@ export function ManifestView({ name, reference }: { name: string; reference: str
           {d.config && IMAGE_CONFIG.test(d.config.mediaType) && (
             <Config name={name} digest={d.config.digest} />
           )}
+          {d.digest && <Referrers name={name} digest={d.digest} />}
         </>
       )}
     </section>

@@ -1,10 +1,12 @@
 // The services this server installs (container-registry): state, live health, facts from the
 // ledger, and the installer's runs: Plan (read-only) shows each step and the unit/file diffs;
-// Enable and Disable change this host, so they ask first. The run's output follows live.
+// Enable and Disable change this host, so they ask first, in the page (no browser dialog). The
+// run's output follows live.
 import { useState } from 'react';
 import { getJson, postJson } from '../api/client';
 import type { ServiceSummary } from '../api/types';
 import { useLoad } from '../api/use-api';
+import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
 import { StateBadge } from '../components/state-badge';
 import { defaultRunOptions, runBody, RunOptionsForm } from './run-options';
@@ -24,10 +26,16 @@ interface ServiceStatus {
 }
 
 type Action = 'plan' | 'enable' | 'disable';
-const CONFIRM: Record<Action, string | null> = {
-  plan: null,
-  enable: 'Enable installs containerd and BuildKit on this host and starts them. Go on?',
-  disable: 'Disable stops BuildKit and removes what enabling installed on this host. Go on?',
+/** Enable and Disable change this host: asked in the page first (ConfirmButton), never in a browser dialog. */
+const CONFIRM: Record<Exclude<Action, 'plan'>, { question: string; confirm: string }> = {
+  enable: {
+    question: 'Enable installs containerd and BuildKit on this host and starts them. Go on?',
+    confirm: 'Enable now',
+  },
+  disable: {
+    question: 'Disable stops BuildKit and removes what enabling installed on this host. Go on?',
+    confirm: 'Disable now',
+  },
 };
 
 function Daemon({ name, h }: { name: string; h: Health }) {
@@ -50,20 +58,15 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
   const [runId, setRunId] = useState<string | null>(null);
   const [options, setOptions] = useState(defaultRunOptions);
   const [error, setError] = useState<Error>();
+  /** Starts a run; a refusal rejects (shown by the caller: beside Plan, or in the question). */
   const start = async (action: Action) => {
-    const question = CONFIRM[action];
-    if (question && !window.confirm(question)) return;
     setError(undefined);
-    try {
-      const r = await postJson<{ runId: string }>(
-        `/api/v1/services/${encodeURIComponent(s.name)}/${action}`,
-        runBody(options),
-      );
-      setRunId(r.runId);
-      onRun();
-    } catch (err) {
-      setError(err as Error);
-    }
+    const r = await postJson<{ runId: string }>(
+      `/api/v1/services/${encodeURIComponent(s.name)}/${action}`,
+      runBody(options),
+    );
+    setRunId(r.runId);
+    onRun();
   };
   const facts = Object.entries(s.facts);
   return (
@@ -84,15 +87,19 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
       </dl>
       <RunOptionsForm value={options} onChange={setOptions} />
       <div className="actions">
-        <button type="button" onClick={() => void start('plan')}>
+        <button type="button" onClick={() => start('plan').catch((err: Error) => setError(err))}>
           Plan
         </button>
-        <button type="button" onClick={() => void start('enable')}>
-          Enable
-        </button>
-        <button type="button" className="danger" onClick={() => void start('disable')}>
-          Disable
-        </button>
+        {(['enable', 'disable'] as const).map((action) => (
+          <ConfirmButton
+            key={action}
+            label={action === 'enable' ? 'Enable' : 'Disable'}
+            ariaLabel={`${action === 'enable' ? 'Enable' : 'Disable'} ${s.name}`}
+            question={CONFIRM[action].question}
+            confirmLabel={CONFIRM[action].confirm}
+            onConfirm={() => start(action)}
+          />
+        ))}
         {!runId && s.lastRunId && (
           <button type="button" className="link" onClick={() => setRunId(s.lastRunId)}>
             Show the last run
