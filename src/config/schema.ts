@@ -13,6 +13,7 @@ export interface Config {
   insecureNoAuth: boolean;
   /** PEM files for HTTPS; both or neither (checked in load.ts). */
   tls: { cert: string | undefined; key: string | undefined };
+  metrics: { listen: { host: string; port: number } | undefined };
   /** Take the client's protocol, host and address from X-Forwarded-* headers (behind a reverse proxy). */
   trustProxy: boolean;
   containerd: { socket: string; namespaces: string[] };
@@ -145,6 +146,13 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Allow listening beyond loopback without authentication.',
     default: () => false,
     parse: boolean,
+  },
+  {
+    key: 'metrics.listen',
+    description:
+      'A second address that serves only GET /metrics, without authentication (for a Prometheus on a private network; bind it to one). Unset: /metrics is served on `listen` only, to admins and API tokens once authentication is on.',
+    default: () => undefined,
+    parse: parseListen,
   },
   {
     key: 'tls.cert',

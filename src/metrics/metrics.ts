@@ -15,6 +15,8 @@ export const BUILD_DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 36
 
 export type GcOutcome = 'success' | 'dry_run' | 'failure';
 export type BuildOutcome = 'succeeded' | 'failed' | 'canceled';
+/** ok / failed: the run's recap; busy: another run held the lock; error: it could not run. */
+export type InstallerOutcome = 'ok' | 'failed' | 'busy' | 'error';
 
 export interface MetricsOptions {
   state: StateStore;
@@ -113,6 +115,12 @@ export class Metrics {
     BUILD_DURATION_BUCKETS,
   );
 
+  readonly installerRuns = this.r.counter(
+    'opencloud_installer_runs_total',
+    'Install runs started through the API, by action (plan, enable, disable) and outcome (ok, failed, busy, error).',
+    ['action', 'outcome'],
+  );
+
   private readonly daemonUp = this.r.gauge(
     'opencloud_daemon_up',
     "Whether the daemon's socket accepted a connection when scraped (1) or not (0).",
@@ -195,6 +203,10 @@ export class Metrics {
     this.builds.inc({ outcome });
     this.buildWait.observe(undefined, waitS);
     if (durationS !== undefined) this.buildDuration.observe(undefined, durationS);
+  }
+
+  installerRunFinished(action: 'plan' | 'enable' | 'disable', outcome: InstallerOutcome): void {
+    this.installerRuns.inc({ action, outcome });
   }
 
   scrape(onError?: (err: unknown) => void): Promise<string> {

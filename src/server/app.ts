@@ -67,6 +67,9 @@ export async function buildApp({
   installErrorHandlers(app);
   const routes = collectRoutes(app); // before any route: onRoute only sees later ones (openapi.ts)
   const metrics = metricsApi(app, { config, registry, gc, auth: () => auth });
+  app.decorate('scrapeMetrics', () =>
+    metrics.scrape((err) => app.log.error({ err }, 'a metrics collector failed')),
+  );
   // Before any route: Fastify fixes a route's hooks when the route is registered.
   const auth = authContext(
     new AuthStore(registry.state),
@@ -89,7 +92,12 @@ export async function buildApp({
   const events = await webhooks(app, config, registry.state, !!https);
   await app.register(registryApi, { registry: { ...registry, events } });
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
-  await app.register(servicesApi, { config, state: registry.state, events });
+  await app.register(servicesApi, {
+    config,
+    state: registry.state,
+    events,
+    onRunOutcome: (action, outcome) => metrics.installerRunFinished(action, outcome),
+  });
   await app.register(imagesApi, { config });
   await app.register(registrySummaryApi, { state: registry.state, auth });
   const builds = new BuildService(new BuildRecords(registry.state), {

@@ -4,5 +4,7 @@ import type { InFlight } from './in-flight.js';
 declare module 'fastify' {
   interface FastifyInstance {
     inFlight(): InFlight[];
+    /** The Prometheus text of this server's metrics (what GET /metrics answers). */
+    scrapeMetrics(): Promise<string>;
   }
 }

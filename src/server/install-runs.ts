@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RunResult } from '../installer/engine.js';
+import type { InstallerOutcome } from '../metrics/metrics.js';
 import { InstallerBusyError } from '../installer/lock.js';
 import type { InstallOptions } from '../installer/options.js';
 import type { InstallerEvent } from '../installer/types.js';
@@ -64,6 +65,8 @@ export class Runs {
     private readonly lockPath: string | undefined,
     /** Told when an enable or disable run ends (webhooks' service.changed). */
     private readonly onEnded?: (run: EndedRun) => void,
+    /** Told how every run ended, plans included (the installer-runs metric). */
+    private readonly onOutcome?: (action: Action, outcome: InstallerOutcome) => void,
   ) {}
 
   get(id: string): LiveRun | undefined {
@@ -119,9 +122,11 @@ export class Runs {
     result.then(
       (r) => {
         this.log.info({ runId: id, action, recap: r.recap }, 'install run finished');
+        this.onOutcome?.(action, r.recap.failed > 0 ? 'failed' : 'ok');
         if (action !== 'plan') this.onEnded?.({ id, action, result: r, actor });
       },
       (err: Error) => {
+        this.onOutcome?.(action, err instanceof InstallerBusyError ? 'busy' : 'error');
         if (err instanceof InstallerBusyError) return;
         // Refused before it started (the privileged helper, sudo): the request's answer says why.
         if (err instanceof HttpError && err.statusCode < 500)

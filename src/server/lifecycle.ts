@@ -13,6 +13,7 @@ import { GcRunner } from '../registry/gc-runner.js';
 import { AuthStore } from '../auth/store.js';
 import { openRegistry } from '../registry/open.js';
 import { buildApp } from './app.js';
+import { listenMetrics } from './metrics-listener.js';
 import type { Readiness } from './health.js';
 import { describeCertificate, loadTlsPair, TlsPairError, validityProblem, type TlsPair } from './tls.js';
 
@@ -86,7 +87,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     gc.stop();
     await registry.state.close();
   });
-  await app.listen({ host, port });
+  // Hooks cannot be added once the app listens: the side listener comes up first.
+  if (config.metrics.listen) {
+    const { server: metricsServer } = await listenMetrics(
+      config.metrics.listen,
+      () => app.scrapeMetrics(),
+      logger,
+    );
+    app.addHook('onClose', () => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
+  }
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    // The address is taken (or refused): close what is open (the metrics listener, the state).
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;

@@ -15,6 +15,7 @@ import { resolveInstallOptions, type InstallOptions } from '../installer/options
 import { Ledger } from '../ledger/records.js';
 import type { StateStore } from '../state/store.js';
 import { PRIVILEGED_HELPER, SUDOERS_FILE } from '../deploy/paths.js';
+import type { InstallerOutcome } from '../metrics/metrics.js';
 import { HttpError } from './envelope.js';
 import { followLive, followStored, Runs, type Action, type EndedRun, type Runner } from './install-runs.js';
 import type { EventBus, EventInput } from '../webhooks/events.js';
@@ -160,18 +161,26 @@ export interface ServicesApiOptions {
   privilegedHelper?: HelperCommand | null;
   /** Where enable and disable runs are announced when they end (webhooks). */
   events?: EventBus;
+  /** Told how every run ended (metrics). */
+  onRunOutcome?: (action: Action, outcome: InstallerOutcome) => void;
 }
 
 export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
   const { config } = opts;
   const ledger = new Ledger(opts.state);
-  const runs = new Runs(ledger, app.log, opts.lockPath, (run) => {
-    void ledger
-      .service(SERVICES[0] as string)
-      .then((rec) => rec?.state ?? null)
-      .catch(() => null)
-      .then((state) => opts.events?.emit(serviceChanged(SERVICES[0] as string, run, state)));
-  });
+  const runs = new Runs(
+    ledger,
+    app.log,
+    opts.lockPath,
+    (run) => {
+      void ledger
+        .service(SERVICES[0] as string)
+        .then((rec) => rec?.state ?? null)
+        .catch(() => null)
+        .then((state) => opts.events?.emit(serviceChanged(SERVICES[0] as string, run, state)));
+    },
+    opts.onRunOutcome,
+  );
   // On shutdown, runs in progress finish first (their streams end with them), then the other
   // streams are closed.
   app.addHook('preClose', async () => {

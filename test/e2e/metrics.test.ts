@@ -6,6 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServe, type ServeHandle } from '../support/cli.js';
 import { missing } from '../support/env.js';
@@ -363,6 +364,33 @@ describe('metrics', () => {
     ).toBe(1);
   });
 
+  it('counts install runs by action and outcome', async () => {
+    const installerRuns = async (outcome: string) =>
+      value(
+        checkExposition(await (await fetch(`${server.url}/metrics`)).text()),
+        'opencloud_installer_runs_total',
+        {
+          action: 'plan',
+          outcome,
+        },
+      ) ?? 0;
+    expect((await installerRuns('ok')) + (await installerRuns('failed'))).toBe(0);
+    const start = await fetch(`${server.url}/api/v1/services/container-registry/plan`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(start.status).toBe(202);
+    let counted = 0;
+    for (const deadline = Date.now() + 60_000; counted === 0 && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 200));
+      counted = (await installerRuns('ok')) + (await installerRuns('failed'));
+    }
+    // A plan reads the host only; whether it ends ok or failed depends on this machine, not on us.
+    expect(counted).toBe(1);
+    expect(await installerRuns('error')).toBe(0);
+  }, 90_000);
+
   it('puts x-request-id on every response: the one sent, or a generated one', async () => {
     const echoed = await fetch(`${server.url}/api/v1/no-such-thing`, {
       headers: { 'x-request-id': 'trace-42' },
@@ -420,6 +448,7 @@ describe('metrics with authentication on', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-metrics-auth-'));
   const pw: Record<string, string> = {};
   let token = '';
+  let metricsPort = 0;
   const basic = (user: string) => `Basic ${Buffer.from(`${user}:${pw[user]}`).toString('base64')}`;
   const scrape = (authorization?: string) =>
     fetch(`${server.url}/metrics`, { headers: authorization ? { authorization } : {} });
@@ -454,7 +483,10 @@ describe('metrics with authentication on', () => {
     ]);
     expect(t.code, t.stderr).toBe(0);
     token = /(oc_\S+)/.exec(t.stdout)?.[1] as string;
-    server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    metricsPort = await freePort();
+    server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+      env: { OPENCLOUD_METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+    });
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -483,4 +515,28 @@ describe('metrics with authentication on', () => {
     ).toBe(1);
     expect((await scrape(`Basic ${Buffer.from(`dev:${token}`).toString('base64')}`)).status).toBe(200);
   });
+
+  it('metrics.listen serves /metrics alone, without credentials, on its own address', async () => {
+    const side = `http://127.0.0.1:${metricsPort}`;
+    const res = await fetch(`${side}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const s = checkExposition(await res.text());
+    expect(value(s, 'opencloud_registry_repositories')).toBe(0);
+    expect((await fetch(`${side}/v2/`)).status).toBe(404);
+    expect((await fetch(`${side}/api/v1/users`)).status).toBe(404);
+    expect((await fetch(`${side}/metrics`, { method: 'POST' })).status).toBe(404);
+    expect((await scrape()).status).toBe(401); // the main address still wants credentials
+  });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
