@@ -1,11 +1,18 @@
 // Who is asking: the Authorization header turned into a principal. Basic carries a password or
 // an API token (as the password); Bearer carries an API token (oc_…) or a registry token, which
-// the registry checks itself. A verified Basic pair is remembered for a minute, so clients that
-// send it on every blob request do not pay scrypt each time. Failed guesses are throttled.
+// the registry checks itself. A verified Basic password is remembered for a few seconds, so
+// clients that send it on every blob request do not pay scrypt each time; an API token is cheap
+// to check and is checked every time, so revoking one takes effect at once. Failed guesses are
+// throttled.
 import { createHash } from 'node:crypto';
 import type { AuthStore, Principal } from './store.js';
 
 export type Credentials = { kind: 'basic'; user: string; secret: string } | { kind: 'bearer'; token: string };
+
+/** The answer to an Authorization header that is neither Basic user:secret nor Bearer TOKEN:
+ *  refused as such, never taken for "no credentials" (which would sign the caller in anonymously). */
+export const MALFORMED_AUTHORIZATION =
+  'the Authorization header is malformed: expected "Basic base64(user:password)" or "Bearer TOKEN"';
 
 export function parseAuthorization(header: string | undefined): Credentials | undefined {
   if (!header) return undefined;
@@ -42,10 +49,14 @@ export class Authenticator {
     if (f && f.count >= FAILURES_ALLOWED && Date.now() - f.since < WINDOW_MS) {
       throw new TooManyAttempts(`too many failed sign-ins for ${user} from ${from}; wait a few minutes`);
     }
+    // An API token is looked up every time (one indexed row and a SHA-256, no scrypt), so a
+    // revoked or expired token stops working on the very next request, even one revoked by
+    // `opencloud users token revoke` under the running server. Only passwords are cached.
+    const isToken = secret.startsWith('oc_');
     const key = createHash('sha256').update(`${user}\0${secret}`).digest('hex');
-    const hit = this.verified.get(key);
+    const hit = isToken ? undefined : this.verified.get(key);
     if (hit && hit.until > Date.now()) return hit.principal;
-    const principal = secret.startsWith('oc_')
+    const principal = isToken
       ? await this.store.checkToken(secret).then((p) => (p && p.name === user ? p : undefined))
       : await this.store.checkPassword(user, secret);
     if (!principal) {
@@ -57,6 +68,7 @@ export class Authenticator {
       return undefined;
     }
     this.failures.delete(throttleKey);
+    if (isToken) return principal;
     if (this.verified.size > 10_000) this.verified.clear();
     this.verified.set(key, { principal, until: Date.now() + CACHE_MS });
     return principal;

@@ -18,6 +18,9 @@ export interface Principal {
   admin: boolean;
   /** An API token's scopes: the user's rights are narrowed to these. Undefined: not a token. */
   tokenScopes?: Scope[] | 'admin';
+  /** The API token this principal signed in with, if any (registry tokens issued for it carry it,
+   *  so revoking the API token ends them too). */
+  tokenId?: string;
 }
 
 export const ANONYMOUS: Principal = { kind: 'anonymous', name: 'anonymous', admin: false };
@@ -233,7 +236,18 @@ export class AuthStore {
       name: row.name,
       admin: row.admin === 1,
       ...(scopes === undefined ? {} : { tokenScopes: scopes }),
+      tokenId: m[1] as string,
     };
+  }
+
+  /** Whether an API token still exists, unrevoked and unexpired (for registry tokens issued for it). */
+  async tokenActive(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .select(['expires_at', 'revoked_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return !!row && !row.revoked_at && !(row.expires_at && Date.parse(row.expires_at) <= Date.now());
   }
 
   async listTokens(user?: string) {

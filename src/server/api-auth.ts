@@ -5,7 +5,7 @@
 // signed-in user.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
-import { parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
+import { MALFORMED_AUTHORIZATION, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
 import { cookie, CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
 import type { Principal } from '../auth/store.js';
 import { parseReference } from '../build/reference.js';
@@ -36,6 +36,7 @@ const OPEN = [
 
 async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principal> {
   const creds = parseAuthorization(req.headers.authorization);
+  if (!creds && req.headers.authorization) throw new HttpError(401, 'UNAUTHORIZED', MALFORMED_AUTHORIZATION);
   const sessionId = creds ? undefined : cookie(req.headers.cookie, SESSION_COOKIE);
   if (sessionId) {
     const session = await ctx.sessions.find(sessionId);

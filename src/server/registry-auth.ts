@@ -5,7 +5,12 @@
 // /v2/ also takes Basic credentials and API tokens directly.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedActions } from '../auth/access.js';
-import { Authenticator, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
+import {
+  Authenticator,
+  MALFORMED_AUTHORIZATION,
+  parseAuthorization,
+  TooManyAttempts,
+} from '../auth/credentials.js';
 import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
 import { cookie, CSRF_HEADER, SESSION_COOKIE, type Sessions } from '../auth/sessions.js';
@@ -122,6 +127,7 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
     challenge(req, reply, scopeFor(need), error);
     throw new OciError('UNAUTHORIZED', message);
   };
+  if (!creds && req.headers.authorization) deny(MALFORMED_AUTHORIZATION);
   if (!creds) {
     // The web UI browses the registry with its session cookie (a change also needs the CSRF token).
     const session = await sessionPrincipal(ctx, req);
@@ -132,6 +138,8 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
   if (creds?.kind === 'bearer' && !creds.token.startsWith('oc_')) {
     const claims = verifyToken(creds.token, ctx.key, SERVICE);
     if (!claims) return deny('the token is invalid or expired', 'invalid_token');
+    if (claims.tid !== undefined && !(await ctx.store.tokenActive(claims.tid)))
+      return deny('the API token this token was issued for is revoked or expired', 'invalid_token');
     const principal: Principal =
       claims.sub === 'anonymous' ? ANONYMOUS : { kind: 'user', name: claims.sub, admin: false };
     req.principal = principal;
@@ -241,6 +249,7 @@ async function issue(ctx: AuthContext, principal: Principal, scopes: string[]) {
       exp: iat + TOKEN_TTL_S,
       access,
       ...(principal.tokenScopes !== undefined && principal.tokenScopes !== 'admin' ? { scoped: true } : {}),
+      ...(principal.tokenId === undefined ? {} : { tid: principal.tokenId }),
     },
     ctx.key,
   );
@@ -267,6 +276,8 @@ const tokenEndpoints: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { c
       }
       throw new HttpError(401, 'UNAUTHORIZED', 'the user name, password or token is not valid');
     }
+    if (req.headers.authorization && !parseAuthorization(req.headers.authorization))
+      throw new HttpError(401, 'UNAUTHORIZED', MALFORMED_AUTHORIZATION);
     const p = await principalOf(ctx, req, false);
     if (p === 'invalid')
       throw new HttpError(401, 'UNAUTHORIZED', 'the user name, password or token is not valid');
