@@ -161,3 +161,27 @@ if [ -z "$CRANE_DEFAULT" ] && [ -x /var/cache/opencloud-test/bin/crane ]; then
 fi
 export BENCH_CRANE="${BENCH_CRANE-$CRANE_DEFAULT}"
 node "$WORK/js/registry.js"
+
+# Builds and the installer are measured on this machine's own BuildKit and installed service, so
+# they run only where those exist (the test setup, or `opencloud services enable container-registry`):
+# the cached build through our API against the same buildctl command (bench/build.sh), and the
+# no-op re-run of the installer (bench/installer.sh, given that install's options in
+# BENCH_INSTALLER_ARGS). Not in --quick mode or when BENCH_ONLY picks registry phases.
+if [ -z "${BENCH_QUICK:-}" ] && [ -z "${BENCH_ONLY:-}" ]; then
+  # The installer puts buildctl in /usr/local/bin; the test setup keeps its own in its bin cache.
+  command -v buildctl >/dev/null || [ ! -x /var/cache/opencloud-test/bin/buildctl ] ||
+    export PATH="/var/cache/opencloud-test/bin:$PATH"
+  if command -v buildctl >/dev/null && buildctl --addr unix:///run/buildkit/buildkitd.sock debug workers >/dev/null 2>&1; then
+    log "builds: bench/build.sh"
+    BENCH_SKIP_BUILD=1 bash bench/build.sh || log "builds: bench/build.sh failed (see above)"
+  else
+    log "builds: not measured (no BuildKit answering on /run/buildkit/buildkitd.sock, or no buildctl on PATH)"
+  fi
+  if [ -n "${BENCH_INSTALLER_ARGS:-}" ]; then
+    log "installer: bench/installer.sh $BENCH_INSTALLER_ARGS"
+    # shellcheck disable=SC2086 # the options are words, as on a command line
+    bash bench/installer.sh $BENCH_INSTALLER_ARGS || log "installer: bench/installer.sh failed (see above)"
+  else
+    log "installer: not measured (set BENCH_INSTALLER_ARGS to the installed service's options, e.g. --data-dir DIR --init direct --source go)"
+  fi
+fi
