@@ -1,13 +1,13 @@
 // A many-layer OCI image layout on disk for skopeo and crane to push: each layer a plain tar
 // (written here, no tar binary) holding one file of random bytes, so every layer is new content;
-// the config lists their diff_ids; index.json names the manifest by tag. Same format as
-// test/support/oci-layout.ts writes, reduced to what the benchmark needs.
+// the config lists their diff_ids; index.json names the manifest by tag. The layout writer itself
+// is shared with test/support/oci-layout.ts.
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
+export const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 
 /** A ustar archive with one regular file (root-owned, mode 0644, mtime 0). */
 function tarOneFile(name: string, content: Buffer): Buffer {
@@ -37,33 +37,39 @@ export interface Layout {
   bytes: number;
 }
 
-/** Writes a layout of `layers` layers of `layerBytes` random bytes each into `dir`. */
-export function writeManyLayerLayout(
+/** A layer blob as the manifest lists it, with the digest of its uncompressed tar. */
+export interface LayerBlob {
+  blob: Buffer;
+  diffId: string;
+  mediaType: string;
+}
+
+/**
+ * Writes an OCI image layout into `dir`: the layer blobs, a config listing their diff_ids, the
+ * manifest, and index.json naming it by `tag`. Returns the manifest's digest. Shared with the
+ * tests (test/support/oci-layout.ts), which make their layers differently.
+ */
+export function writeLayoutFiles(
   dir: string,
-  layers: number,
-  layerBytes: number,
-  tag = 'latest',
-): Layout {
+  layers: LayerBlob[],
+  opts: { tag: string; runConfig?: Record<string, unknown> },
+): string {
   mkdirSync(join(dir, 'blobs/sha256'), { recursive: true });
   const put = (b: Buffer) => {
     writeFileSync(join(dir, 'blobs/sha256', hex(b)), b);
     return `sha256:${hex(b)}`;
   };
-  let bytes = 0;
-  const diffIds: string[] = [];
-  const layerDescs = Array.from({ length: layers }, (_, i) => {
-    const tar = tarOneFile(`layer-${i}.bin`, randomFillSync(Buffer.allocUnsafe(layerBytes)));
-    bytes += tar.length;
-    const digest = put(tar);
-    diffIds.push(digest);
-    return { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: tar.length };
-  });
+  const layerDescs = layers.map((l) => ({
+    mediaType: l.mediaType,
+    digest: put(l.blob),
+    size: l.blob.length,
+  }));
   const config = Buffer.from(
     JSON.stringify({
       architecture: ARCH,
       os: 'linux',
-      config: { Cmd: ['sh'] },
-      rootfs: { type: 'layers', diff_ids: diffIds },
+      config: opts.runConfig ?? { Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     }),
   );
   const manifest = Buffer.from(
@@ -91,10 +97,27 @@ export function writeManyLayerLayout(
           digest,
           size: manifest.length,
           platform: { architecture: ARCH, os: 'linux' },
-          annotations: { 'org.opencontainers.image.ref.name': tag },
+          annotations: { 'org.opencontainers.image.ref.name': opts.tag },
         },
       ],
     }),
   );
+  return digest;
+}
+
+/** Writes a layout of `layers` layers of `layerBytes` random bytes each into `dir`. */
+export function writeManyLayerLayout(
+  dir: string,
+  layers: number,
+  layerBytes: number,
+  tag = 'latest',
+): Layout {
+  let bytes = 0;
+  const blobs = Array.from({ length: layers }, (_, i) => {
+    const tar = tarOneFile(`layer-${i}.bin`, randomFillSync(Buffer.allocUnsafe(layerBytes)));
+    bytes += tar.length;
+    return { blob: tar, diffId: `sha256:${hex(tar)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar' };
+  });
+  writeLayoutFiles(dir, blobs, { tag });
   return { dir, tag, bytes };
 }

@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { parseListen } from '../config/schema.js';
 import { EXIT, UsageError } from '../errors.js';
+import { seconds } from '../installer/options.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CONFIG_FILE, INSTALLED_DATA_DIR } from '../deploy/paths.js';
 import type { DeployOptions } from '../deploy/steps.js';
@@ -35,18 +37,11 @@ function installedSettings(): { listen?: string; dataDir?: string } {
   }
 }
 
-function seconds(name: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${name} must be a positive number of seconds, got ${raw}`);
-  return n;
-}
-
 function deployOptions(o: InstallCliOptions): DeployOptions {
   const current = installedSettings();
   const listen = o.listen ?? current.listen ?? '127.0.0.1:5000';
-  if (!/^(\[[0-9a-fA-F:]+\]|[^\s:]+):\d{1,5}$/.test(listen) || Number(listen.split(':').at(-1)) > 65535)
-    throw new UsageError(`--listen must be HOST:PORT, got ${listen}`);
+  const parsed = parseListen(listen);
+  if (!parsed.ok) throw new UsageError(`--listen must be ${parsed.allowed}, got ${listen}`);
   const dataDir = o.dataDir ?? current.dataDir ?? INSTALLED_DATA_DIR;
   if (!dataDir.startsWith('/')) throw new UsageError(`--data-dir must be an absolute path, got ${dataDir}`);
   return {

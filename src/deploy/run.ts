@@ -13,7 +13,7 @@ import type { InstallerEvent, Step } from '../installer/types.js';
 import { CONFIG_DIR, CONFIG_FILE, PRIVILEGED_STATE_DIR, SERVICE_USER } from './paths.js';
 import { checkArtifacts } from './policy.js';
 import { installedManifest } from './program-tree.js';
-import { giveDataFiles, installSteps, type DeployOptions } from './steps.js';
+import { installSteps, type DeployOptions } from './steps.js';
 
 /** The ledger's name for OpenCloud's own deployment. */
 export const DEPLOY_SERVICE = 'opencloud';
@@ -31,14 +31,14 @@ async function withLedger<T>(
   dataDir: string,
   fn: (ledger: import('../ledger/records.js').Ledger) => Promise<T>,
 ) {
-  const { openSqliteState } = await import('../state/sqlite.js');
+  const { openStateAsOwner } = await import('../state/ownership.js');
   const { Ledger } = await import('../ledger/records.js');
-  const state = await openSqliteState(dataDir);
+  // Opened as the data dir's owner: the database files stay the server's.
+  const state = await openStateAsOwner(dataDir);
   try {
     return await fn(new Ledger(state));
   } finally {
     await state.close();
-    await giveDataFiles(dataDir);
   }
 }
 

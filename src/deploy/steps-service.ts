@@ -1,13 +1,12 @@
 // Install steps around the running service: start/enable/restart with a readiness deadline, the
-// checks that it runs as the service user with the buildkit group, and ownership of data files.
+// checks that it runs as the service user with the buildkit group.
 import { existsSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { lchown, lstat, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { BUILDKIT_GROUP } from '../installer/components/buildkit-pins.js';
 import { waitUntilReady } from '../installer/components/readiness.js';
-import { groupId, userInfo } from '../installer/host/accounts.js';
+import { groupId } from '../installer/host/accounts.js';
 import { exec } from '../installer/host/exec.js';
 import { journalTail, systemctl, unitState } from '../installer/host/systemd.js';
 import { StepError, type PlannedChange, type Step } from '../installer/types.js';
@@ -39,7 +38,6 @@ export function service(o: DeployOptions, listen: string): Step {
     },
     async apply(ctx, planned, run) {
       if (run.changed.has('unit')) await systemctl('daemon-reload');
-      await giveDataFiles(o.dataDir);
       const enable = planned.some((c) => c.action === 'enable');
       const start = planned.some((c) => c.action === 'start');
       if (enable) await systemctl('enable', UNIT);
@@ -142,19 +140,4 @@ export function socketAccess(): Step {
       ctx.log(`${SERVICE_USER} connects to ${socket}`);
     },
   };
-}
-
-/**
- * Files this (root) run created at the top of the data dir, given to the service user: the state
- * database the ledger opened (and its -wal/-shm) must be writable by the server. `installer/`
- * (backups of system files) stays root's.
- */
-export async function giveDataFiles(dir: string): Promise<void> {
-  const u = await userInfo(SERVICE_USER);
-  if (!u) return;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name === 'installer') continue;
-    const st = await lstat(join(dir, name));
-    if (st.uid === 0) await lchown(join(dir, name), u.uid, u.gid);
-  }
 }

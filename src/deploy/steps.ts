@@ -2,6 +2,7 @@
 // unprivileged `opencloud` user, with access to the BuildKit socket through the buildkit group and
 // one narrow privileged path (sudo, exactly the helper) for host changes.
 import { managedFile } from '../installer/host/managed-file.js';
+import { parseListen } from '../config/schema.js';
 import type { Step } from '../installer/types.js';
 import { launcher, opencloudUnit } from './files.js';
 import { LAUNCHER, SERVICE_USER, UNIT_PATH } from './paths.js';
@@ -12,17 +13,17 @@ import { configFile, program, sudoers } from './steps-files.js';
 import { service, socketAccess } from './steps-service.js';
 
 export type { DeployOptions } from './options.js';
-export { giveDataFiles } from './steps-service.js';
 
 const PHASE = 'Install: OpenCloud as a system service';
 
 export function installSteps(o: DeployOptions): Step[] {
   const manifest: { value?: TreeManifest } = {};
-  const [host, port] = [
-    o.listen.slice(0, o.listen.lastIndexOf(':')),
-    o.listen.slice(o.listen.lastIndexOf(':') + 1),
-  ];
-  const reach = `${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+  // Where the readiness check reaches the server: a wildcard address through loopback.
+  const parsed = parseListen(o.listen);
+  if (!parsed.ok) throw new Error(`listen ${o.listen} is not ${parsed.allowed}`);
+  const { host, port } = parsed.value;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const reach = `${wildcard ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
   const unit = managedFile({
     id: 'unit',
     title: `${UNIT_PATH} (runs as ${SERVICE_USER}, restarts on failure)`,

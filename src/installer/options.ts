@@ -36,7 +36,7 @@ export interface RawInstallOptions {
   lockTimeout: string | number;
 }
 
-function seconds(name: string, raw: string | number): number {
+export function seconds(name: string, raw: string | number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0)
     throw new UsageError(`${name} must be a positive number of seconds, got ${raw}`);

@@ -45,14 +45,18 @@ export interface LiveRun {
   result: Promise<RunResult>;
 }
 
-/** An enable or disable run that ended with a result (one refused before it started does not). */
-export interface EndedRun {
+/** How a run ended: with a result (ok, failed), or without one (busy: the lock; error: refused or broken). */
+export interface FinishedRun {
   id: string;
-  action: 'enable' | 'disable';
-  result: RunResult;
+  action: Action;
+  outcome: InstallerOutcome;
+  result?: RunResult;
   /** Who asked for it. */
   actor: string | undefined;
 }
+
+/** An enable or disable run that ended with a result. */
+export type EndedRun = FinishedRun & { action: 'enable' | 'disable'; result: RunResult };
 
 /** Runs started here. One enable/disable at a time in-process; the lock file covers the CLI. */
 export class Runs {
@@ -63,10 +67,8 @@ export class Runs {
     private readonly ledger: Ledger,
     private readonly log: FastifyBaseLogger,
     private readonly lockPath: string | undefined,
-    /** Told when an enable or disable run ends (webhooks' service.changed). */
-    private readonly onEnded?: (run: EndedRun) => void,
-    /** Told how every run ended, plans included (the installer-runs metric). */
-    private readonly onOutcome?: (action: Action, outcome: InstallerOutcome) => void,
+    /** Told how every run ended, plans included (metrics, webhooks' service.changed). */
+    private readonly onFinished?: (run: FinishedRun) => void,
   ) {}
 
   get(id: string): LiveRun | undefined {
@@ -122,11 +124,15 @@ export class Runs {
     result.then(
       (r) => {
         this.log.info({ runId: id, action, recap: r.recap }, 'install run finished');
-        this.onOutcome?.(action, r.recap.failed > 0 ? 'failed' : 'ok');
-        if (action !== 'plan') this.onEnded?.({ id, action, result: r, actor });
+        this.onFinished?.({ id, action, outcome: r.recap.failed > 0 ? 'failed' : 'ok', result: r, actor });
       },
       (err: Error) => {
-        this.onOutcome?.(action, err instanceof InstallerBusyError ? 'busy' : 'error');
+        this.onFinished?.({
+          id,
+          action,
+          outcome: err instanceof InstallerBusyError ? 'busy' : 'error',
+          actor,
+        });
         if (err instanceof InstallerBusyError) return;
         // Refused before it started (the privileged helper, sudo): the request's answer says why.
         if (err instanceof HttpError && err.statusCode < 500)

@@ -168,19 +168,16 @@ export interface ServicesApiOptions {
 export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
   const { config } = opts;
   const ledger = new Ledger(opts.state);
-  const runs = new Runs(
-    ledger,
-    app.log,
-    opts.lockPath,
-    (run) => {
-      void ledger
-        .service(SERVICES[0] as string)
-        .then((rec) => rec?.state ?? null)
-        .catch(() => null)
-        .then((state) => opts.events?.emit(serviceChanged(SERVICES[0] as string, run, state)));
-    },
-    opts.onRunOutcome,
-  );
+  const runs = new Runs(ledger, app.log, opts.lockPath, (run) => {
+    opts.onRunOutcome?.(run.action, run.outcome);
+    if (run.action === 'plan' || !run.result) return;
+    const ended = run as EndedRun;
+    void ledger
+      .service(SERVICES[0] as string)
+      .then((rec) => rec?.state ?? null)
+      .catch(() => null)
+      .then((state) => opts.events?.emit(serviceChanged(SERVICES[0] as string, ended, state)));
+  });
   // On shutdown, runs in progress finish first (their streams end with them), then the other
   // streams are closed.
   app.addHook('preClose', async () => {

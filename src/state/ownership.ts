@@ -53,6 +53,8 @@ export async function restoreOwnership(dataDir: string, owner: Owner): Promise<s
   if (!switching(owner)) return [];
   const changed: string[] = [];
   for (const name of await readdir(dataDir)) {
+    // installer/ holds backups of system files that a root run restores: never the owner's.
+    if (name === 'installer') continue;
     const path = join(dataDir, name);
     const before = await lstat(path).catch(() => undefined);
     if (!before || before.uid !== 0 || !(before.isFile() || before.isDirectory())) continue;

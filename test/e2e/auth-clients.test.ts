@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startServe, type ServeHandle } from '../support/cli.js';
 import { missing, titled, type Component } from '../support/env.js';
 import { writeImageLayout } from '../support/oci-layout.js';
+import { podmanSandbox } from '../support/podman.js';
 import { sha256 } from '../support/registry-client.js';
 import { tool } from '../support/tools.js';
 
@@ -342,35 +343,7 @@ clientSuite('regctl', (kind, secret) => {
 clientSuite('podman', (kind, secret) => {
   it(`podman login, push and pull with ${kind}`, async () => {
     const dir = scratch(`podman-${kind.replace(/ /g, '-')}`);
-    mkdirSync(join(dir, 'tmp'), { recursive: true });
-    const file = (name: string, text: string) => {
-      writeFileSync(join(dir, name), text);
-      return join(dir, name);
-    };
-    const env = {
-      CONTAINERS_CONF: file(
-        'containers.conf',
-        [
-          '[engine]',
-          'cgroup_manager = "cgroupfs"',
-          'events_logger = "file"',
-          `events_logfile_path = "${dir}/events.log"`,
-          `tmp_dir = "${dir}/tmp"`,
-          `image_copy_tmp_dir = "${dir}/tmp"`,
-          '[network]',
-          `network_config_dir = "${dir}/net"`,
-          '',
-        ].join('\n'),
-      ),
-      CONTAINERS_STORAGE_CONF: file(
-        'storage.conf',
-        ['[storage]', 'driver = "vfs"', `graphroot = "${dir}/root"`, `runroot = "${dir}/run"`, ''].join('\n'),
-      ),
-      CONTAINERS_REGISTRIES_CONF: file('registries.conf', ''),
-      REGISTRY_AUTH_FILE: file('auth.json', '{"auths":{}}'),
-      TMPDIR: join(dir, 'tmp'),
-    };
-    const policy = file('policy.json', '{"default":[{"type":"insecureAcceptAnything"}]}');
+    const { env, policy } = podmanSandbox(dir);
     const podman = (args: string[]) => client('podman', args, env);
     const ref = `${host}/team/podman-${kind === 'a password' ? 'pw' : 'tok'}:1`;
     const id = image.config.slice('sha256:'.length);

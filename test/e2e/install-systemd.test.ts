@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/base-image.js';
 import { makeBuildkitTarball, serveMirror, type Tarball } from '../support/buildkit-tarball.js';
 import { ROOT } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { readSse, type ReceivedEvent } from '../support/sse.js';
 import { startSystemdHost, type SystemdHost } from '../support/systemd-host.js';
@@ -24,17 +24,6 @@ const CLI = join(ROOT, 'bin/opencloud.js');
 const HELPER = '/usr/lib/opencloud/bin/opencloud-privileged';
 const RECAP = /^recap: ok=(\d+) changed=(\d+) failed=(\d+) skipped=(\d+)$/;
 const PASSWORD = 'install-test-admin-password';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
   let host: SystemdHost;

@@ -6,9 +6,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServe, type ServeHandle } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { missing } from '../support/env.js';
 import { RegistryClient, sha256 } from '../support/registry-client.js';
 
@@ -529,14 +529,3 @@ describe('metrics with authentication on', () => {
     expect((await scrape()).status).toBe(401); // the main address still wants credentials
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, titled } from '../support/env.js';
 import { writeImageLayout } from '../support/oci-layout.js';
+import { podmanSandbox } from '../support/podman.js';
 import { sha256 } from '../support/registry-client.js';
 import { tool } from '../support/tools.js';
 
@@ -341,40 +342,8 @@ describe.skipIf(noPodman)(titled('podman', noPodman), () => {
 
   beforeAll(() => {
     image = layout('podman-layout');
-    // podman as root without systemd, with everything it writes under its own dir: storage (vfs,
-    // which needs no mounts), run root, temp and events file, network config, registries.conf,
-    // auth file and signature policy. The one thing left global is containers/image's blob-info
-    // cache (/var/lib/containers/cache), which podman 4.3 has no setting for.
     dir = join(work, 'podman');
-    mkdirSync(join(dir, 'tmp'), { recursive: true });
-    const file = (name: string, text: string) => {
-      writeFileSync(join(dir, name), text);
-      return join(dir, name);
-    };
-    env = {
-      CONTAINERS_CONF: file(
-        'containers.conf',
-        [
-          '[engine]',
-          'cgroup_manager = "cgroupfs"',
-          'events_logger = "file"',
-          `events_logfile_path = "${dir}/events.log"`,
-          `tmp_dir = "${dir}/tmp"`,
-          `image_copy_tmp_dir = "${dir}/tmp"`,
-          '[network]',
-          `network_config_dir = "${dir}/net"`,
-          '',
-        ].join('\n'),
-      ),
-      CONTAINERS_STORAGE_CONF: file(
-        'storage.conf',
-        ['[storage]', 'driver = "vfs"', `graphroot = "${dir}/root"`, `runroot = "${dir}/run"`, ''].join('\n'),
-      ),
-      CONTAINERS_REGISTRIES_CONF: file('registries.conf', ''),
-      REGISTRY_AUTH_FILE: file('auth.json', '{"auths":{}}'),
-      TMPDIR: join(dir, 'tmp'),
-    };
-    policy = file('policy.json', '{"default":[{"type":"insecureAcceptAnything"}]}');
+    ({ env, policy } = podmanSandbox(dir));
   });
 
   afterAll(async () => {

@@ -6,9 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { ARCH, writeLayoutFiles } from '../../bench/oci-layout.js';
 
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-export const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
+export { ARCH };
 
 /** A layer: files to create (path -> content), or an existing directory tree. */
 export type LayerSource = Record<string, string> | { dir: string };
@@ -44,58 +45,18 @@ function layerTar(source: LayerSource): Buffer {
 /** Writes the layout into `out` and returns the image manifest's digest. */
 export function writeImageLayout(out: string, layers: LayerSource[], opts: LayoutOptions = {}): string {
   const gzip = opts.gzip ?? true;
-  mkdirSync(join(out, 'blobs/sha256'), { recursive: true });
-  const put = (b: Buffer) => {
-    writeFileSync(join(out, 'blobs/sha256', hex(b)), b);
-    return `sha256:${hex(b)}`;
-  };
-  const diffIds: string[] = [];
-  const layerDescs = layers.map((source) => {
+  const blobs = layers.map((source) => {
     const tar = layerTar(source);
-    diffIds.push(`sha256:${hex(tar)}`);
-    const blob = gzip ? gzipSync(tar) : tar;
-    const mediaType = gzip
-      ? 'application/vnd.oci.image.layer.v1.tar+gzip'
-      : 'application/vnd.oci.image.layer.v1.tar';
-    return { mediaType, digest: put(blob), size: blob.length };
+    return {
+      blob: gzip ? gzipSync(tar) : tar,
+      diffId: `sha256:${hex(tar)}`,
+      mediaType: gzip
+        ? 'application/vnd.oci.image.layer.v1.tar+gzip'
+        : 'application/vnd.oci.image.layer.v1.tar',
+    };
   });
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: ARCH,
-      os: 'linux',
-      config: opts.runConfig ?? { Cmd: ['sh'] },
-      rootfs: { type: 'layers', diff_ids: diffIds },
-    }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: put(config),
-        size: config.length,
-      },
-      layers: layerDescs,
-    }),
-  );
-  const digest = put(manifest);
-  writeFileSync(join(out, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(
-    join(out, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          digest,
-          size: manifest.length,
-          platform: { architecture: ARCH, os: 'linux' },
-          annotations: { 'org.opencontainers.image.ref.name': opts.tag ?? 'latest' },
-        },
-      ],
-    }),
-  );
-  return digest;
+  return writeLayoutFiles(out, blobs, {
+    tag: opts.tag ?? 'latest',
+    ...(opts.runConfig ? { runConfig: opts.runConfig } : {}),
+  });
 }
