@@ -45,4 +45,20 @@ describe('rawjson progress', () => {
       r.line(JSON.stringify({ vertexes: [{ digest: V, name: 'x', cached: true, completed: 't' }] }));
     expect(events).toEqual([{ type: 'step', step: V, name: 'x', status: 'cached' }]);
   });
+
+  it('decodes a character cut between two chunks and keeps whole lines in the tail', () => {
+    const events: BuildEvent[] = [];
+    const r = new ProgressReader((e) => events.push(e));
+    const bytes = Buffer.from('naïve half-');
+    const cut = bytes.indexOf(0xc3) + 1; // inside the two bytes of "ï"
+    const send = (data: Buffer) =>
+      r.line(JSON.stringify({ logs: [{ vertex: V, stream: 1, data: data.toString('base64') }] }));
+    send(bytes.subarray(0, cut));
+    send(Buffer.concat([bytes.subarray(cut), Buffer.from('line\nlast')]));
+    r.line(JSON.stringify({ vertexes: [{ digest: V, name: 'x', started: 't', error: 'exit code: 1' }] }));
+    const text = events.map((e) => (e.type === 'log' ? e.text : '')).join('');
+    expect(text).toBe('naïve half-line\nlast');
+    expect(text).not.toContain('\ufffd');
+    expect(r.failed?.tail).toEqual(['naïve half-line', 'last']);
+  });
 });

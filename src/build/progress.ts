@@ -3,6 +3,7 @@
 // digest and a step event is emitted only when its state moves. Log data is base64. Lines that
 // are not JSON are buildctl's own error text. The last log lines of each step are kept, so a
 // failure can say which step failed and what it printed last.
+import { StringDecoder } from 'node:string_decoder';
 import type { BuildEvent } from './events.js';
 
 interface RawVertex {
@@ -40,7 +41,10 @@ interface SolveStatus {
 const TAIL_LINES = 20;
 
 export class ProgressReader {
-  private readonly steps = new Map<string, { name: string; status?: string; tail: string[] }>();
+  private readonly steps = new Map<
+    string,
+    { name: string; status?: string; tail: string[]; partial: string; decoders: Map<number, StringDecoder> }
+  >();
   /** The step that failed, with its last lines, once BuildKit reported it. */
   failed: { name: string; error: string; tail: string[] } | undefined;
   readonly output: string[] = [];
@@ -86,7 +90,7 @@ export class ProgressReader {
 
   private step(digest: string) {
     let st = this.steps.get(digest);
-    if (!st) this.steps.set(digest, (st = { name: digest, tail: [] }));
+    if (!st) this.steps.set(digest, (st = { name: digest, tail: [], partial: '', decoders: new Map() }));
     return st;
   }
 
@@ -109,7 +113,11 @@ export class ProgressReader {
       event.error = v.error;
       // "context canceled" is how every other running step ends when one fails: not the cause.
       if (!this.failed || /context canceled/.test(this.failed.error)) {
-        this.failed = { name: st.name, error: v.error, tail: [...st.tail] };
+        this.failed = {
+          name: st.name,
+          error: v.error,
+          tail: st.partial ? [...st.tail, st.partial] : [...st.tail],
+        };
       }
     }
     this.emit(event);
@@ -117,8 +125,16 @@ export class ProgressReader {
 
   private log(l: RawLog): void {
     const st = this.step(l.vertex);
-    const text = Buffer.from(l.data, 'base64').toString('utf8');
-    for (const line of text.split('\n')) if (line) st.tail.push(line);
+    // Chunks are cut anywhere, even inside a UTF-8 character or a line: one decoder per stream,
+    // and the tail is made of whole lines (the last one may still be growing).
+    const stream = l.stream ?? 1;
+    let decoder = st.decoders.get(stream);
+    if (!decoder) st.decoders.set(stream, (decoder = new StringDecoder('utf8')));
+    const text = decoder.write(Buffer.from(l.data, 'base64'));
+    if (!text) return;
+    const lines = (st.partial + text).split('\n');
+    st.partial = lines.pop() ?? '';
+    for (const line of lines) if (line) st.tail.push(line);
     if (st.tail.length > TAIL_LINES) st.tail.splice(0, st.tail.length - TAIL_LINES);
     this.emit({
       type: 'log',

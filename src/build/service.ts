@@ -7,6 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDefinition, checkSecrets, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
+import { Redactor } from './redact.js';
 import type { BuildEvent, BuildState } from './events.js';
 import type { BuildRecords } from './records.js';
 import type { Principal } from '../auth/store.js';
@@ -207,13 +208,12 @@ export class BuildService {
   ): Promise<void> {
     const signal = b.controller.signal;
     // A step that prints a secret does not put it in the log, the events or the record.
-    const values = Object.values(secrets).filter((v) => v.length >= 4);
-    const redact = (text: string) => values.reduce((t, v) => t.split(v).join('***'), text);
-    const emit = (e: BuildEvent) => {
-      if (values.length > 0 && (e.type === 'log' || e.type === 'output')) e = { ...e, text: redact(e.text) };
+    const redactor = new Redactor(Object.values(secrets));
+    const record = (e: BuildEvent) => {
       b.log += logLines(e);
       this.emit(b, e);
     };
+    const emit = redactor.active ? redactingEmitter(redactor, record) : record;
     let result: { state: BuildState; digest?: string; error?: string };
     let marked: Promise<void> = recorded;
     const queuedAt = performance.now();
@@ -267,6 +267,7 @@ export class BuildService {
       this.opts.onFinished?.(result.state, (startedAt - queuedAt) / 1000, ranS);
     }
     await marked.catch(() => undefined); // "running" is written before the final state
+    if (result.error && redactor.active) result.error = redactor.redact(result.error);
     b.state = result.state;
     emit({ type: 'state', state: result.state, ...(result.error ? { message: result.error } : {}) });
     await this.records.finished(b.id, { ...result, log: b.log, events: b.events });
@@ -284,4 +285,33 @@ export class BuildService {
       });
     }
   }
+}
+
+/**
+ * Masks secrets in log and output text as it streams. A held tail is shown (masked) before its
+ * step reports an end and before the build's final state, so nothing printed is lost.
+ */
+function redactingEmitter(redactor: Redactor, emit: (e: BuildEvent) => void): (e: BuildEvent) => void {
+  const last = new Map<string, BuildEvent>(); // per stream: the event a held tail belongs to
+  const flush = (key: string) => {
+    const text = redactor.flush(key);
+    const e = last.get(key);
+    if (text && e && (e.type === 'log' || e.type === 'output')) emit({ ...e, text });
+  };
+  return (e) => {
+    if (e.type === 'log' || e.type === 'output') {
+      const key = e.type === 'log' ? `${e.step}\0${e.stream}` : 'output';
+      last.set(key, e);
+      const text = redactor.push(key, e.text);
+      if (text) emit({ ...e, text });
+      return;
+    }
+    if (e.type === 'step' && e.status !== 'started') {
+      for (const key of redactor.holding()) if (key.startsWith(`${e.step}\0`)) flush(key);
+    }
+    if (e.type === 'state' && e.state !== 'queued' && e.state !== 'running') {
+      for (const key of redactor.holding()) flush(key);
+    }
+    emit(e);
+  };
 }
