@@ -7,12 +7,14 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { buildctlConnection, type DaemonEndpoint } from '../runtime/endpoint.js';
 import { CONTEXT_DIR, type BuildDefinition } from './definition.js';
 import type { BuildEvent } from './events.js';
 import { ProgressReader } from './progress.js';
 
 export interface DriverOptions {
-  buildkitSocket: string;
+  /** The BuildKit daemon the build was placed on. */
+  endpoint: DaemonEndpoint;
   /** Parent of the per-build temp dirs. */
   workDir: string;
   /** Full references to push, e.g. 127.0.0.1:5000/demo/app:1. */
@@ -33,9 +35,9 @@ const csv = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
 
 export function buildctlArgs(
   d: BuildDefinition,
-  o: { socket: string; dir: string; images: string[]; secretIds?: string[] },
+  o: { endpoint: DaemonEndpoint; dir: string; images: string[]; secretIds?: string[] },
 ): string[] {
-  const args = ['--addr', `unix://${o.socket}`, 'build', '--frontend', 'dockerfile.v0'];
+  const args = [...buildctlConnection(o.endpoint), 'build', '--frontend', 'dockerfile.v0'];
   const extracted = d[CONTEXT_DIR];
   if (d.archive && extracted) {
     // The Dockerfile stays where the archive has it; BuildKit's frontend reads `filename` there.
@@ -117,7 +119,7 @@ export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<st
     const child = spawn(
       o.buildctl ?? 'buildctl',
       buildctlArgs(d, {
-        socket: o.buildkitSocket,
+        endpoint: o.endpoint,
         dir,
         images: o.images,
         secretIds: Object.keys(o.secrets ?? {}),

@@ -4,7 +4,8 @@
 export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
 export type BuildEvent =
-  | { type: 'state'; state: BuildState; message?: string }
+  /** `worker`: the BuildKit daemon the build was placed on (with `running`). */
+  | { type: 'state'; state: BuildState; message?: string; worker?: string }
   | {
       type: 'step';
       step: string;

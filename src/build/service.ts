@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { checkDefinition, checkSecrets, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
 import { Redactor } from './redact.js';
+import { NoWorkerError, type WorkerPool } from './workers.js';
 import type { BuildEvent, BuildState } from './events.js';
 import type { BuildRecords } from './records.js';
 import type { Principal } from '../auth/store.js';
@@ -15,7 +16,7 @@ import type { Principal } from '../auth/store.js';
 export interface BuildServiceOptions {
   concurrency: number;
   timeoutSec: number;
-  buildkitSocket: string;
+  workers: WorkerPool;
   workDir: string;
   /** host:port of this registry as BuildKit reaches it (known once the server listens). */
   registryHost: () => string;
@@ -217,14 +218,23 @@ export class BuildService {
     let result: { state: BuildState; digest?: string; error?: string };
     let marked: Promise<void> = recorded;
     const queuedAt = performance.now();
+    let worker: Awaited<ReturnType<WorkerPool['acquire']>> | undefined;
     const took = await this.slot(signal);
     const startedAt = performance.now();
     const ran = took && !signal.aborted;
     try {
       if (!took || signal.aborted) throw new BuildFailure('canceled by request');
+      let placed;
+      try {
+        placed = await this.opts.workers.acquire();
+      } catch (err) {
+        if (err instanceof NoWorkerError) throw new BuildFailure(err.message);
+        throw err;
+      }
+      worker = placed;
       marked = recorded.then(() => this.records.started(b.id));
       b.state = 'running';
-      emit({ type: 'state', state: 'running' });
+      emit({ type: 'state', state: 'running', worker: placed.endpoint.address });
       const timer = setTimeout(
         () => b.controller.abort(`timed out after ${this.opts.timeoutSec} s`),
         this.opts.timeoutSec * 1000,
@@ -232,7 +242,7 @@ export class BuildService {
       const credential = await this.opts.credential?.(requestedBy, d.repository);
       try {
         const digest = await runBuild(d, {
-          buildkitSocket: this.opts.buildkitSocket,
+          endpoint: placed.endpoint,
           workDir: this.opts.workDir,
           images,
           signal,
@@ -254,12 +264,18 @@ export class BuildService {
         await credential?.revoke();
       }
     } catch (err) {
-      const reason = signal.aborted ? String(signal.reason) : (err as Error).message;
+      let reason = signal.aborted ? String(signal.reason) : (err as Error).message;
+      // A daemon that died under the build is named, and leaves the rotation (the pool checks it).
+      const fault =
+        worker && !signal.aborted ? await this.opts.workers.blame(worker.endpoint.address) : undefined;
+      if (worker && fault)
+        reason = `BuildKit worker ${worker.endpoint.address} failed during the build (${fault}); it is out of rotation until it answers again. ${reason}`;
       result = {
         state: signal.aborted && signal.reason === 'canceled by request' ? 'canceled' : 'failed',
         error: reason,
       };
     } finally {
+      worker?.release();
       if (took) this.release();
     }
     if (result.state !== 'queued' && result.state !== 'running') {

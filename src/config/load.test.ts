@@ -126,6 +126,73 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes nested groups from the file: S3 storage, PostgreSQL state, BuildKit workers', () => {
+    const cfg = file(
+      'scale.yaml',
+      [
+        'state:',
+        '  postgresUrl: postgres://oc:pw@db.internal:5432/opencloud',
+        'storage:',
+        '  s3:',
+        '    bucket: oc-blobs',
+        '    endpoint: http://127.0.0.1:8333',
+        '    accessKeyId: AKID',
+        '    secretAccessKey: SECRET',
+        'buildkit:',
+        '  workers: [unix:///run/buildkit/buildkitd.sock, tcp://builder-2.internal:1234]',
+        '  tls: { ca: /etc/oc/ca.pem, cert: /etc/oc/client.pem, key: /etc/oc/client.key }',
+        '',
+      ].join('\n'),
+    );
+    const { config } = loadConfig({ configFile: cfg, env: {} });
+    expect(config.state.postgresUrl).toBe('postgres://oc:pw@db.internal:5432/opencloud');
+    expect(config.storage.s3).toMatchObject({
+      bucket: 'oc-blobs',
+      endpoint: 'http://127.0.0.1:8333',
+      region: 'us-east-1',
+      prefix: '',
+      forcePathStyle: true,
+      redirect: false,
+      partSize: 8 * 1024 * 1024,
+    });
+    expect(config.buildkit.workers).toEqual([
+      'unix:///run/buildkit/buildkitd.sock',
+      'tcp://builder-2.internal:1234',
+    ]);
+    expect(config.buildkit.tls).toMatchObject({ ca: '/etc/oc/ca.pem', serverName: undefined });
+    expect(() =>
+      loadConfig({ configFile: file('deep-typo.yaml', 'storage:\n  s3:\n    bukket: x\n'), env: {} }),
+    ).toThrow(/storage\.s3\.bukket .* is not a known key/);
+  });
+
+  it('refuses half-given S3 credentials, S3 keys without a bucket, and TCP workers without TLS', () => {
+    const load = (env: Record<string, string>) => loadConfig({ configFile: noFile, env });
+    expect(load({}).config.storage.s3.bucket).toBeUndefined();
+    expect(load({}).config.state.postgresUrl).toBeUndefined();
+    expect(() =>
+      load({ OPENCLOUD_STORAGE_S3_BUCKET: 'b1b', OPENCLOUD_STORAGE_S3_ACCESS_KEY_ID: 'x' }),
+    ).toThrow(/storage\.s3\.accessKeyId is set .* but storage\.s3\.secretAccessKey is not/);
+    expect(() => load({ OPENCLOUD_STORAGE_S3_ENDPOINT: 'http://s3:8333' })).toThrow(
+      /storage\.s3\.endpoint set .* but storage\.s3\.bucket is not/,
+    );
+    expect(() => load({ OPENCLOUD_STORAGE_S3_BUCKET: 'Bad_Bucket' })).toThrow(/an S3 bucket name/);
+    expect(() => load({ OPENCLOUD_STATE_POSTGRES_URL: 'mysql://x/y' })).toThrow(
+      /a postgres:\/\/ or postgresql:\/\/ URL/,
+    );
+    expect(() => load({ OPENCLOUD_BUILDKIT_WORKERS: 'tcp://10.0.0.2:1234' })).toThrow(
+      /over TCP use mutual TLS: set all of .*missing: buildkit\.tls\.ca, buildkit\.tls\.cert, buildkit\.tls\.key/,
+    );
+    expect(() => load({ OPENCLOUD_BUILDKIT_WORKERS: 'http://10.0.0.2:1234' })).toThrow(
+      /a list of BuildKit addresses/,
+    );
+    expect(() => load({ OPENCLOUD_BUILDKIT_WORKERS: 'unix:///a.sock,unix:///a.sock' })).toThrow(
+      /each address once/,
+    );
+    expect(
+      load({ OPENCLOUD_BUILDKIT_WORKERS: 'unix:///a.sock, unix:///b.sock' }).config.buildkit.workers,
+    ).toEqual(['unix:///a.sock', 'unix:///b.sock']);
+  });
+
   it('trustProxy is a boolean, off by default', () => {
     expect(loadConfig({ configFile: noFile, env: {} }).config.trustProxy).toBe(false);
     expect(loadConfig({ configFile: noFile, env: { OPENCLOUD_TRUST_PROXY: 'true' } }).config.trustProxy).toBe(

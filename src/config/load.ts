@@ -86,6 +86,33 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
       );
     }
   }
+  for (const [given, lacking] of [
+    ['storage.s3.accessKeyId', 'storage.s3.secretAccessKey'],
+    ['storage.s3.secretAccessKey', 'storage.s3.accessKeyId'],
+  ] as const) {
+    if (raw.has(given) && !raw.has(lacking)) {
+      problems.push(
+        `${given} is set (from ${raw.get(given)?.source}) but ${lacking} is not: give both, or neither to use the AWS SDK's own credentials`,
+      );
+    }
+  }
+  // TCP workers are reached with mutual TLS only: all three files, given before any tcp:// worker.
+  const tcpWorkers =
+    raw.has('buildkit.workers') && /tcp:\/\//.test(JSON.stringify(raw.get('buildkit.workers')?.value));
+  const tlsKeys = ['buildkit.tls.ca', 'buildkit.tls.cert', 'buildkit.tls.key'];
+  const tlsGiven = tlsKeys.filter((k) => raw.has(k));
+  if ((tcpWorkers || tlsGiven.length > 0) && tlsGiven.length !== tlsKeys.length) {
+    problems.push(
+      `buildkit.workers over TCP use mutual TLS: set all of ${tlsKeys.join(', ')} (missing: ${tlsKeys.filter((k) => !raw.has(k)).join(', ')})`,
+    );
+  }
+  // S3 settings without a bucket would be silently ignored (blobs staying on the filesystem).
+  const s3Given = [...raw.keys()].filter((k) => k.startsWith('storage.s3.') && k !== 'storage.s3.bucket');
+  if (s3Given.length > 0 && !raw.has('storage.s3.bucket')) {
+    problems.push(
+      `${s3Given.join(', ')} set (from ${raw.get(s3Given[0] as string)?.source}) but storage.s3.bucket is not: name the bucket to keep blobs in S3, or remove these keys`,
+    );
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`, {
       hint: 'fix the values above; `opencloud serve --help` lists the flags and docs list every key',
@@ -116,13 +143,21 @@ function readConfigFile(file: string, problems: string[]): Record<string, unknow
     throw new ConfigError(`config file ${file} must be a YAML mapping of keys to values`);
   }
   const known = new Set(FIELDS.map((f) => f.key));
-  const groups = new Set(FIELDS.filter((f) => f.key.includes('.')).map((f) => f.key.split('.')[0]));
+  // Every proper prefix of a key is a group ("storage" and "storage.s3" for "storage.s3.bucket").
+  const groups = new Set(
+    FIELDS.flatMap((f) =>
+      f.key
+        .split('.')
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join('.')),
+    ),
+  );
   const out: Record<string, unknown> = {};
   const walk = (obj: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(obj)) {
       const key = prefix + k;
       if (known.has(key)) out[key] = v;
-      else if (!prefix && groups.has(k) && v && typeof v === 'object' && !Array.isArray(v)) {
+      else if (groups.has(key) && v && typeof v === 'object' && !Array.isArray(v)) {
         walk(v as Record<string, unknown>, key + '.');
       } else {
         problems.push(`${key} (in ${file}) is not a known key; known keys: ${[...known].join(', ')}`);

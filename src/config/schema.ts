@@ -1,6 +1,8 @@
 // The configuration schema: one table that drives parsing, validation, environment overrides
 // and (later) the generated reference docs. Keys are dotted paths into config.yaml.
 
+import { parseWorkerAddress } from '../runtime/endpoint.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -17,8 +19,23 @@ export interface Config {
   /** Take the client's protocol, host and address from X-Forwarded-* headers (behind a reverse proxy). */
   trustProxy: boolean;
   containerd: { socket: string; namespaces: string[] };
-  buildkit: { socket: string };
+  buildkit: {
+    socket: string;
+    /** Empty: the one daemon at `socket`. */
+    workers: string[];
+    tls: {
+      ca: string | undefined;
+      cert: string | undefined;
+      key: string | undefined;
+      serverName: string | undefined;
+    };
+    healthInterval: number;
+  };
   registry: { allowSparseManifests: boolean; uploadTtl: number };
+  /** Unset: SQLite in the data dir. */
+  state: { postgresUrl: string | undefined };
+  /** `bucket` unset: blobs on the filesystem in the data dir. */
+  storage: { s3: S3Config };
   gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
   build: { concurrency: number; timeout: number };
   installer: { trustedSha256: string[] };
@@ -29,6 +46,23 @@ export interface Config {
     retryBaseMs: number;
     source: string | undefined;
   };
+}
+
+export interface S3Config {
+  bucket: string | undefined;
+  /** Unset: AWS itself (the region's endpoint). */
+  endpoint: string | undefined;
+  region: string;
+  /** Prepended to every key, e.g. "registry/". */
+  prefix: string;
+  forcePathStyle: boolean;
+  /** Unset: the SDK's own chain (AWS_ACCESS_KEY_ID, instance roles …). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  /** Answer blob GETs with a redirect to a presigned URL instead of streaming through us. */
+  redirect: boolean;
+  /** Bytes per multipart part: the most one upload holds in memory at a time. */
+  partSize: number;
 }
 
 /** What a raw value (from YAML, an env var or a flag) became, or why it was refused. */
@@ -105,6 +139,57 @@ function httpUrl(raw: unknown): Parsed<string> {
   } catch {
     return no(allowed);
   }
+}
+
+function postgresUrl(raw: unknown): Parsed<string> {
+  const allowed =
+    'a postgres:// or postgresql:// URL, e.g. postgres://opencloud:secret@db.internal:5432/opencloud';
+  if (typeof raw !== 'string') return no(allowed);
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:' ? ok(raw) : no(allowed);
+  } catch {
+    return no(allowed);
+  }
+}
+
+// S3 bucket naming rules (3-63 characters, lower case, digits, dots and hyphens, no leading or
+// trailing punctuation).
+function bucketName(raw: unknown): Parsed<string> {
+  const allowed =
+    'an S3 bucket name: 3 to 63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit';
+  return typeof raw === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(raw) ? ok(raw) : no(allowed);
+}
+
+function keyPrefix(raw: unknown): Parsed<string> {
+  const allowed = 'a key prefix without a leading "/", e.g. "registry/"';
+  return typeof raw === 'string' && !raw.startsWith('/') && !raw.includes('\0') && raw.length <= 512
+    ? ok(raw)
+    : no(allowed);
+}
+
+function nonEmptyString(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && raw.trim() !== '' ? ok(raw.trim()) : no('a non-empty string');
+}
+
+function workerList(raw: unknown): Parsed<string[]> {
+  const allowed =
+    'a list of BuildKit addresses, unix:///path/to/buildkitd.sock or tcp://host:port (TCP needs buildkit.tls.*), possibly empty';
+  const items =
+    typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : raw;
+  if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && parseWorkerAddress(s)))
+    return no(allowed);
+  if (new Set(items).size !== items.length) return no(`${allowed}, each address once`);
+  return ok(items as string[]);
+}
+
+function hostName(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && /^[A-Za-z0-9.-]{1,253}$/.test(raw) ? ok(raw) : no('a DNS name');
 }
 
 function nameList(raw: unknown): Parsed<string[]> {
@@ -194,6 +279,45 @@ export const FIELDS: readonly FieldSpec[] = [
     parse: absolutePath,
   },
   {
+    key: 'buildkit.workers',
+    description:
+      'Several BuildKit daemons to build on: `unix:///path` on this host or `tcp://host:port` with mutual TLS (`buildkit.tls.*`). Each build goes to the healthy daemon running the fewest builds; one that stops answering leaves the rotation until it answers again. Empty: the one daemon at `buildkit.socket`. Remote daemons push to this registry themselves, so they must reach it at the address builds are tagged with.',
+    default: () => [],
+    parse: workerList,
+  },
+  {
+    key: 'buildkit.tls.ca',
+    description: "PEM of the CA that signed the TCP workers' certificates.",
+    default: () => undefined,
+    parse: absolutePath,
+  },
+  {
+    key: 'buildkit.tls.cert',
+    description: 'PEM client certificate this server presents to TCP workers (mutual TLS).',
+    default: () => undefined,
+    parse: absolutePath,
+  },
+  {
+    key: 'buildkit.tls.key',
+    description: 'PEM private key of `buildkit.tls.cert`.',
+    default: () => undefined,
+    parse: absolutePath,
+  },
+  {
+    key: 'buildkit.tls.serverName',
+    description:
+      "The name TCP workers' certificates are checked against, when it is not the host in the address.",
+    default: () => undefined,
+    parse: hostName,
+  },
+  {
+    key: 'buildkit.healthInterval',
+    description:
+      'Seconds between health checks of the BuildKit workers (a failed build also checks its worker at once).',
+    default: () => 10,
+    parse: integerIn(1, 3600),
+  },
+  {
     key: 'registry.allowSparseManifests',
     description:
       'Accept manifests that reference blobs or child manifests the repository does not have (partial mirrors); off, such a push fails with MANIFEST_BLOB_UNKNOWN.',
@@ -205,6 +329,73 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Seconds an upload session may sit idle before garbage collection removes it.',
     default: () => 86400,
     parse: integerIn(60, 30 * 86400),
+  },
+  {
+    key: 'state.postgresUrl',
+    description:
+      'Keep the state (repositories, tags, manifests, users, builds, webhooks, the ledger) in this PostgreSQL database instead of SQLite in the data dir; several registry nodes share it. The database must exist; tables are created and migrated at start.',
+    default: () => undefined,
+    parse: postgresUrl,
+  },
+  {
+    key: 'storage.s3.bucket',
+    description:
+      'Keep blobs and upload sessions in this S3 bucket instead of the data dir (several registry nodes share it). The bucket must exist.',
+    default: () => undefined,
+    parse: bucketName,
+  },
+  {
+    key: 'storage.s3.endpoint',
+    description:
+      'URL of an S3-compatible server (SeaweedFS, Ceph, Garage …). Unset: AWS S3 in `storage.s3.region`.',
+    default: () => undefined,
+    parse: httpUrl,
+  },
+  {
+    key: 'storage.s3.region',
+    description: 'Region the requests are signed for.',
+    default: () => 'us-east-1',
+    parse: nonEmptyString,
+  },
+  {
+    key: 'storage.s3.prefix',
+    description: 'Prefix of every key this registry writes in the bucket, e.g. `registry/`.',
+    default: () => '',
+    parse: keyPrefix,
+  },
+  {
+    key: 'storage.s3.forcePathStyle',
+    description:
+      'Address the bucket as `endpoint/bucket/key` instead of `bucket.endpoint/key` (most self-hosted servers need this).',
+    default: () => true,
+    parse: boolean,
+  },
+  {
+    key: 'storage.s3.accessKeyId',
+    description:
+      "Access key id. Unset: the AWS SDK's own chain (`AWS_ACCESS_KEY_ID`, shared credentials, instance roles).",
+    default: () => undefined,
+    parse: nonEmptyString,
+  },
+  {
+    key: 'storage.s3.secretAccessKey',
+    description: 'Secret access key of `storage.s3.accessKeyId`; keep the config file unreadable to others.',
+    default: () => undefined,
+    parse: nonEmptyString,
+  },
+  {
+    key: 'storage.s3.redirect',
+    description:
+      'Answer blob downloads with a 307 redirect to a presigned URL (valid 20 minutes) so bytes flow from the store to the client directly; the client must reach the endpoint.',
+    default: () => false,
+    parse: boolean,
+  },
+  {
+    key: 'storage.s3.partSize',
+    description:
+      'Bytes per multipart part when uploading to S3: the most memory one upload holds at a time (5 MiB to 512 MiB).',
+    default: () => 8 * 1024 * 1024,
+    parse: integerIn(5 * 1024 * 1024, 512 * 1024 * 1024),
   },
   {
     key: 'gc.interval',

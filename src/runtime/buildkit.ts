@@ -8,7 +8,9 @@ import {
   type PruneOptions,
   type RawUsageRecord,
 } from './build-cache.js';
-import { unixClient, type UnaryClient } from './grpc.js';
+import { readFile } from 'node:fs/promises';
+import type { DaemonEndpoint } from './endpoint.js';
+import { tlsClient, unixClient, type UnaryClient } from './grpc.js';
 import { unixStreamClient, type StreamClient } from './grpc-stream.js';
 
 interface RawVersion {
@@ -44,21 +46,33 @@ export class BuildkitClient {
     this.control = unixClient('buildkit.proto', 'moby.buildkit.v1.Control', socket);
   }
 
-  async getVersion(timeoutMs?: number): Promise<RawVersion> {
-    const res = await this.control.call<{ buildkitVersion: RawVersion | null }>('Info', {}, timeoutMs);
-    return res.buildkitVersion ?? { package: '', version: 'unknown', revision: '' };
+  /** A client for the Info and ListWorkers calls of any worker endpoint (health checks). */
+  static async health(
+    e: DaemonEndpoint,
+  ): Promise<Pick<BuildkitClient, 'getVersion' | 'listWorkers' | 'close'>> {
+    if (e.kind === 'unix') return new BuildkitClient(e.socket);
+    const [ca, cert, key] = await Promise.all([e.tls.ca, e.tls.cert, e.tls.key].map((f) => readFile(f)));
+    const control = tlsClient('buildkit.proto', 'moby.buildkit.v1.Control', {
+      host: e.host,
+      port: e.port,
+      ca: ca as Buffer,
+      cert: cert as Buffer,
+      key: key as Buffer,
+      serverName: e.tls.serverName,
+    });
+    return {
+      getVersion: (t) => versionOf(control, t),
+      listWorkers: (t) => workersOf(control, t),
+      close: () => control.close(),
+    };
   }
 
-  async listWorkers(timeoutMs?: number): Promise<BuildkitWorker[]> {
-    const res = await this.control.call<{ record: RawWorker[] }>('ListWorkers', { filter: [] }, timeoutMs);
-    return res.record.map((w) => ({
-      id: w.id,
-      executor: w.labels[LABEL_EXECUTOR] ?? 'unknown',
-      snapshotter: w.labels[LABEL_SNAPSHOTTER] ?? 'unknown',
-      hostname: w.labels[LABEL_HOSTNAME] ?? '',
-      platforms: w.platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')),
-      labels: w.labels,
-    }));
+  getVersion(timeoutMs?: number): Promise<RawVersion> {
+    return versionOf(this.control, timeoutMs);
+  }
+
+  listWorkers(timeoutMs?: number): Promise<BuildkitWorker[]> {
+    return workersOf(this.control, timeoutMs);
   }
 
   /** Every build cache record. */
@@ -84,4 +98,21 @@ export class BuildkitClient {
     this.control.close();
     this.stream?.close();
   }
+}
+
+async function versionOf(control: UnaryClient, timeoutMs?: number): Promise<RawVersion> {
+  const res = await control.call<{ buildkitVersion: RawVersion | null }>('Info', {}, timeoutMs);
+  return res.buildkitVersion ?? { package: '', version: 'unknown', revision: '' };
+}
+
+async function workersOf(control: UnaryClient, timeoutMs?: number): Promise<BuildkitWorker[]> {
+  const res = await control.call<{ record: RawWorker[] }>('ListWorkers', { filter: [] }, timeoutMs);
+  return res.record.map((w) => ({
+    id: w.id,
+    executor: w.labels[LABEL_EXECUTOR] ?? 'unknown',
+    snapshotter: w.labels[LABEL_SNAPSHOTTER] ?? 'unknown',
+    hostname: w.labels[LABEL_HOSTNAME] ?? '',
+    platforms: w.platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')),
+    labels: w.labels,
+  }));
 }

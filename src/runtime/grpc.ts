@@ -38,11 +38,15 @@ function loadPackage(protoFile: string): grpc.GrpcObject {
   return pkg;
 }
 
-/** A grpc-js client for `service` declared in `protoFile`, on the unix socket, 16 MiB receive limit. */
-export function serviceClient(protoFile: string, service: string, socketPath: string): grpc.Client {
+function clientConstructor(protoFile: string, service: string): grpc.ServiceClientConstructor {
   let ctor: unknown = loadPackage(protoFile);
   for (const part of service.split('.')) ctor = (ctor as Record<string, unknown>)[part];
-  const Client = ctor as grpc.ServiceClientConstructor;
+  return ctor as grpc.ServiceClientConstructor;
+}
+
+/** A grpc-js client for `service` declared in `protoFile`, on the unix socket, 16 MiB receive limit. */
+export function serviceClient(protoFile: string, service: string, socketPath: string): grpc.Client {
+  const Client = clientConstructor(protoFile, service);
   return new Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': MAX_RECEIVE,
   });
@@ -59,9 +63,45 @@ export function unixClient(
   metadata: Record<string, string> = {},
 ): UnaryClient {
   const client = serviceClient(protoFile, service, socketPath);
+  return unary(client, service, socketPath, metadata, (timeoutMs) => probeSocket(socketPath, timeoutMs));
+}
+
+/**
+ * The same over TCP with mutual TLS (a daemon on another machine): the PEM files are read when
+ * the client is made, so a renewed certificate needs a new client.
+ */
+export function tlsClient(
+  protoFile: string,
+  service: string,
+  target: {
+    host: string;
+    port: number;
+    ca: Buffer;
+    cert: Buffer;
+    key: Buffer;
+    serverName?: string | undefined;
+  },
+): UnaryClient {
+  const Client = clientConstructor(protoFile, service);
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  const where = `${host}:${target.port}`;
+  const client = new Client(where, grpc.credentials.createSsl(target.ca, target.key, target.cert), {
+    'grpc.max_receive_message_length': MAX_RECEIVE,
+    ...(target.serverName ? { 'grpc.ssl_target_name_override': target.serverName } : {}),
+  });
+  return unary(client, service, `tcp://${where}`, {});
+}
+
+function unary(
+  client: grpc.Client,
+  service: string,
+  where: string,
+  metadata: Record<string, string>,
+  before?: (timeoutMs: number) => Promise<void>,
+): UnaryClient {
   return {
     async call<T>(method: string, request: object, timeoutMs = 5000): Promise<T> {
-      await probeSocket(socketPath, timeoutMs);
+      await before?.(timeoutMs);
       const meta = new grpc.Metadata();
       for (const [k, v] of Object.entries(metadata)) meta.set(k, v);
       const fn = (client as unknown as Record<string, Unary>)[method];
@@ -71,19 +111,11 @@ export function unixClient(
           if (!err) return resolve(res as T);
           if (err.code === grpc.status.DEADLINE_EXCEEDED) {
             reject(
-              new SocketError(
-                'timeout',
-                socketPath,
-                `${service}/${method} got no answer within ${timeoutMs} ms`,
-              ),
+              new SocketError('timeout', where, `${service}/${method} got no answer within ${timeoutMs} ms`),
             );
           } else {
             reject(
-              new SocketError(
-                'error',
-                socketPath,
-                `${service}/${method} failed: ${err.details || err.message}`,
-              ),
+              new SocketError('error', where, `${service}/${method} failed: ${err.details || err.message}`),
             );
           }
         });

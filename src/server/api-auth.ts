@@ -17,6 +17,7 @@ const ADMIN_ONLY = [
   /^\/api\/v1\/runs(\/|$)/,
   /^\/api\/v1\/registry\/gc$/,
   /^\/api\/v1\/builder\/prune$/,
+  /^\/api\/v1\/builder\/workers$/,
   /^\/api\/v1\/users(\/|$)/,
   /^\/api\/v1\/audit$/,
   /^\/api\/v1\/tokens(\/|$)/,

@@ -11,6 +11,7 @@ import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
+import { WorkerPool, workerEndpoints } from '../build/workers.js';
 import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
 import { apiAuth } from './api-auth.js';
@@ -100,10 +101,15 @@ export async function buildApp({
   });
   await app.register(imagesApi, { config });
   await app.register(registrySummaryApi, { state: registry.state, auth });
+  const workers = new WorkerPool(workerEndpoints(config.buildkit), {
+    intervalMs: config.buildkit.healthInterval * 1000,
+  });
+  void workers.start();
+  app.addHook('onClose', async () => workers.stop());
   const builds = new BuildService(new BuildRecords(registry.state), {
     concurrency: config.build.concurrency,
     timeoutSec: config.build.timeout,
-    buildkitSocket: config.buildkit.socket,
+    workers,
     workDir: join(config.dataDir, 'builds'),
     registryHost: () => registryHost(app),
     credential: (requestedBy, repository) =>
@@ -130,7 +136,7 @@ export async function buildApp({
   if (interrupted > 0)
     app.log.warn({ builds: interrupted }, 'marked builds interrupted by a restart as failed');
   app.addHook('preClose', () => builds.shutdown());
-  await app.register(buildsApi, { config, builds, registryHost: () => registryHost(app) });
+  await app.register(buildsApi, { config, builds, workers, registryHost: () => registryHost(app) });
   await app.register(openapi, { routes });
   await app.register(staticUi); // last: the UI's catch-all route never shadows another
   return app;

@@ -19,6 +19,7 @@ import {
 import type { BuildEvent } from '../build/events.js';
 import { ImageReferenceError, parseReference } from '../build/reference.js';
 import type { BuildService, LiveBuild } from '../build/service.js';
+import { NoWorkerError, type WorkerPool } from '../build/workers.js';
 import { explainDaemonFault } from '../doctor/messages.js';
 import { probeSocket, SocketError } from '../runtime/socket.js';
 import { HttpError } from './envelope.js';
@@ -88,6 +89,22 @@ function definitionOf(b: BuildBody): BuildDefinition {
   return d;
 }
 
+/**
+ * A build needs a daemon to run on. With one (the default) a missing daemon gets the seed's 503
+ * and its fix; with a pool, a 503 naming each worker and why it is out of rotation.
+ */
+async function requireWorker(config: Config, workers: WorkerPool): Promise<void> {
+  if (config.buildkit.workers.length === 0) return requireDaemon(config.buildkit.socket);
+  if (workers.status().some((w) => w.healthy)) return;
+  await workers.checkAll();
+  if (workers.status().some((w) => w.healthy)) return;
+  throw new HttpError(
+    503,
+    'BUILDKIT_UNAVAILABLE',
+    `${new NoWorkerError(workers.status()).message}. Fix: start those daemons, or correct buildkit.workers`,
+  );
+}
+
 /** The seed's 503 when buildkitd cannot be reached, with the command that fixes it. */
 async function requireDaemon(socket: string): Promise<void> {
   try {
@@ -144,8 +161,9 @@ function afterFrom(req: FastifyRequest): number {
 export const buildsApi: FastifyPluginAsync<{
   config: Config;
   builds: BuildService;
+  workers: WorkerPool;
   registryHost: () => string;
-}> = async (app, { config, builds, registryHost }) => {
+}> = async (app, { config, builds, workers, registryHost }) => {
   const openSse = sseOpener(app);
   const records = builds.records;
   const found = async (id: string) => {
@@ -155,6 +173,8 @@ export const buildsApi: FastifyPluginAsync<{
   };
 
   const workDir = join(config.dataDir, 'builds');
+  // Where builds can run: each daemon, healthy or why not, and how busy (admins: addresses are internal).
+  app.get('/api/v1/builder/workers', async () => ({ workers: workers.status() }));
   const accepted = (reply: FastifyReply, b: LiveBuild) =>
     reply
       .code(202)
@@ -176,7 +196,7 @@ export const buildsApi: FastifyPluginAsync<{
         'CONTEXT_TOO_LARGE',
         `the uploaded archive is ${announced} bytes; at most ${MAX_CONTEXT}`,
       );
-    await requireDaemon(config.buildkit.socket);
+    await requireWorker(config, workers);
     let ctx;
     try {
       // Not destroyed when extraction stops early: the rest is drained, so the answer gets through.
@@ -228,7 +248,7 @@ export const buildsApi: FastifyPluginAsync<{
       // Only a JSON body was validated by the schema; anything else parsed (or nothing) is not a build.
       if (mediaType(req) !== 'application/json')
         throw new HttpError(400, 'FST_ERR_VALIDATION', 'body must be object');
-      await requireDaemon(config.buildkit.socket);
+      await requireWorker(config, workers);
       return accepted(reply, await submit(builds, definitionOf(req.body), req, req.body.secrets));
     },
   );
@@ -303,7 +323,7 @@ export const buildsApi: FastifyPluginAsync<{
           `build ${r.id} used the secrets ${missing.join(', ')}: give them again`,
         );
       }
-      await requireDaemon(config.buildkit.socket);
+      await requireWorker(config, workers);
       const { secretIds: _ids, ...definition } = r.definition;
       return accepted(reply, await submit(builds, definition, req, secrets));
     },
@@ -344,7 +364,7 @@ export const buildsApi: FastifyPluginAsync<{
         'context must be an object of {path: content} (or "." for none)',
       );
     }
-    await requireDaemon(config.buildkit.socket);
+    await requireWorker(config, workers);
     const b = await submit(
       builds,
       {

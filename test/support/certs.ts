@@ -47,7 +47,14 @@ export function makeCa(dir: string, name = 'OpenCloud Test CA'): TestCa {
 }
 
 /** A server certificate signed by `ca`, written as `<name>.crt` and `<name>.key` in `dir`. */
-export function makeServerCert(ca: TestCa, dir: string, name: string, serial: number): ServerCert {
+/** A certificate for `name` signed by `ca`; `usage` "client" makes one for mutual TLS clients. */
+export function makeServerCert(
+  ca: TestCa,
+  dir: string,
+  name: string,
+  serial: number,
+  usage: 'server' | 'client' = 'server',
+): ServerCert {
   mkdirSync(dir, { recursive: true });
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
@@ -61,7 +68,7 @@ export function makeServerCert(ca: TestCa, dir: string, name: string, serial: nu
     [
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature',
-      'extendedKeyUsage=serverAuth',
+      `extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}`,
       'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
       '',
     ].join('\n'),

@@ -12,7 +12,9 @@ export type Component =
   | 'regctl'
   | 'oras'
   | 'systemd-host'
-  | 'installer';
+  | 'installer'
+  | 'postgres'
+  | 's3';
 
 interface EnvFile {
   runDir: string;
@@ -29,6 +31,14 @@ interface EnvFile {
         socket?: string;
         rootfs?: string;
         dataDir?: string;
+        /** postgres: a superuser URL of the test server, e.g. postgres://postgres@127.0.0.1:55432/postgres */
+        url?: string;
+        /** s3: the S3-compatible server and a bucket the tests may use (they add their own prefixes). */
+        endpoint?: string;
+        bucket?: string;
+        region?: string;
+        accessKeyId?: string;
+        secretAccessKey?: string;
       }
     >
   >;
