@@ -5,7 +5,8 @@
 #   container-registry --init direct --source go` (our installer, its log in $RUN_DIR), and the
 #   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
 #   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt; and the cached root
-#   file system of a systemd host for systemd-nspawn (systemd-host.sh).
+#   file system of a systemd host for systemd-nspawn (systemd-host.sh); a private PostgreSQL cluster
+#   (postgres.sh) and a SeaweedFS S3 server built from the Go module proxy (seaweedfs.sh).
 # Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
 # the tests skip with that reason instead of passing silently.
 # Usage: setup.sh RUN_DIR
@@ -22,6 +23,8 @@ conformance_state=unavailable conformance_reason="" crane_state=unavailable cran
 regctl_state=unavailable regctl_reason="" oras_state=unavailable oras_reason=""
 systemd_host_state=unavailable systemd_host_reason="" systemd_host_rootfs=""
 installer_state=unavailable installer_reason=""
+postgres_state=unavailable postgres_reason="" postgres_url=""
+s3_state=unavailable s3_reason="" s3_json=""
 
 # The systemd host's root file system, built on the first run (about a minute) by its own script: a
 # failure makes only this component unavailable, with the reason the script printed.
@@ -32,6 +35,22 @@ prepare_systemd_host() {
   else
     systemd_host_reason=${out:-"scripts/test-env/systemd-host.sh failed"}
   fi
+}
+
+# PostgreSQL (a private cluster of Debian's package) and SeaweedFS (S3, built from the Go module
+# proxy) for the scale-out tests, each by its own script: a failure makes only that component
+# unavailable, with the reason the script printed.
+start_postgres() {
+  local out
+  if out=$(bash "$here/postgres.sh" "$RUN_DIR"); then postgres_state=available postgres_url=$out
+  else postgres_reason=${out:-"scripts/test-env/postgres.sh failed"}; fi
+  log "postgres: $postgres_state ${postgres_reason}"
+}
+start_s3() {
+  local out
+  if out=$(bash "$here/seaweedfs.sh" "$RUN_DIR"); then s3_state=available s3_json=$out
+  else s3_reason=${out:-"scripts/test-env/seaweedfs.sh failed"}; fi
+  log "s3 (seaweedfs): $s3_state ${s3_reason}"
 }
 
 install_apt() {
@@ -150,11 +169,13 @@ if is_root; then
     installer_reason=$reason
   fi
   build_go_tools
+  start_postgres
+  start_s3
   prepare_systemd_host
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
   containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
-  systemd_host_reason=$reason installer_reason=$reason
+  systemd_host_reason=$reason installer_reason=$reason postgres_reason=$reason s3_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
   podman_works && podman_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
@@ -168,6 +189,9 @@ fi
 [ "$containerd_state" = available ] || [ -n "$buildkit_reason" ] || buildkit_reason="containerd is not available: $containerd_reason"
 
 json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+# seaweedfs.sh printed its connection details as one JSON object: the state goes in front.
+if [ "$s3_state" = available ]; then s3_entry=$(printf '%s' "$s3_json" | sed 's/^{/{ "state": "available", "reason": "", /')
+else s3_entry="{ \"state\": \"unavailable\", \"reason\": \"$(json_str "$s3_reason")\" }"; fi
 cat >"$RUN_DIR/env.json" <<JSON
 {
   "runDir": "$RUN_DIR",
@@ -183,10 +207,12 @@ cat >"$RUN_DIR/env.json" <<JSON
     "regctl": { "state": "$regctl_state", "reason": "$(json_str "$regctl_reason")" },
     "oras": { "state": "$oras_state", "reason": "$(json_str "$oras_reason")" },
     "installer": { "state": "$installer_state", "reason": "$(json_str "$installer_reason")", "dataDir": "$RUN_DIR/installer-data", "log": "$RUN_DIR/installer.log" },
-    "systemd-host": { "state": "$systemd_host_state", "reason": "$(json_str "$systemd_host_reason")", "rootfs": "$(json_str "$systemd_host_rootfs")" }
+    "systemd-host": { "state": "$systemd_host_state", "reason": "$(json_str "$systemd_host_reason")", "rootfs": "$(json_str "$systemd_host_rootfs")" },
+    "postgres": { "state": "$postgres_state", "reason": "$(json_str "$postgres_reason")", "url": "$(json_str "$postgres_url")" },
+    "s3": $s3_entry
   }
 }
 JSON
 log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state podman=$podman_state" \
   "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state installer=$installer_state" \
-  "systemd-host=$systemd_host_state (env: $RUN_DIR/env.json)"
+  "systemd-host=$systemd_host_state postgres=$postgres_state s3=$s3_state (env: $RUN_DIR/env.json)"

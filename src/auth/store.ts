@@ -3,7 +3,7 @@
 // secret needs no slow hash). Grants give a subject ("user:<name>" or "anonymous") actions on a
 // repository pattern.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { StateStore } from '../state/store.js';
+import { isUniqueViolation, type StateStore } from '../state/store.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { parseActions, type Action } from './patterns.js';
 
@@ -71,10 +71,17 @@ export class AuthStore {
       .where('name', '=', name)
       .executeTakeFirst();
     if (exists) throw new AuthError(`user ${name} already exists`);
-    await this.db
-      .insertInto('users')
-      .values({ name, password_hash: await hashPassword(password), admin: admin ? 1 : 0, created_at: now() })
-      .execute();
+    const password_hash = await hashPassword(password);
+    try {
+      await this.db
+        .insertInto('users')
+        .values({ name, password_hash, admin: admin ? 1 : 0, created_at: now() })
+        .execute();
+    } catch (err) {
+      // Added meanwhile by another request or node (on either backend's unique-violation code).
+      if (isUniqueViolation(err)) throw new AuthError(`user ${name} already exists`);
+      throw err;
+    }
   }
 
   async setPassword(name: string, password: string): Promise<void> {

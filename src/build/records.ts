@@ -1,6 +1,6 @@
 // Build records in the StateStore: definition, state, images, digest, error, a capped log and
 // (once finished) the build's events, so a late subscriber or a repeat has everything.
-import type { StateStore } from '../state/store.js';
+import { withoutNul, type StateStore } from '../state/store.js';
 import type { BuildDefinition } from './definition.js';
 import type { BuildEvent, BuildState } from './events.js';
 
@@ -77,8 +77,9 @@ export class BuildRecords {
       .set({
         state: result.state,
         digest: result.digest ?? null,
-        error: result.error ?? null,
-        log: capLog(result.log),
+        // A build's output may hold a NUL character, which PostgreSQL refuses in text.
+        log: withoutNul(capLog(result.log)),
+        error: result.error === undefined ? null : withoutNul(result.error),
         events: JSON.stringify(result.events),
         finished_at: now(),
       })

@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/schema.js';
 import { OpenCloudError } from '../errors.js';
 import { collectGarbage, type GcReport } from '../registry/gc.js';
-import { openRegistry } from '../registry/open.js';
+import { closeRegistry, openRegistry } from '../registry/open.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
 interface GcCliOptions extends ConfigOptions {
@@ -82,11 +82,11 @@ async function locally(
   config: Config,
   body: { dryRun: boolean; deleteUntagged: boolean; gracePeriod: number },
 ): Promise<GcReport> {
-  const registry = await openRegistry(config.dataDir, config.registry);
+  const registry = await openRegistry(config);
   try {
     return await collectGarbage(registry, { ...body, uploadTtl: config.registry.uploadTtl });
   } finally {
-    await registry.state.close();
+    await closeRegistry(registry);
   }
 }
 

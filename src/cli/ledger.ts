@@ -13,6 +13,7 @@ import { compareDocuments, describeDifference, isServiceDifference } from '../le
 import { emptyDocument, type LedgerDocument } from '../ledger/document.js';
 import { exportDocument, writeDocument } from '../ledger/export.js';
 import { parseDocument } from '../ledger/validate.js';
+import type { Config } from '../config/schema.js';
 import type { StateStore } from '../state/store.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
@@ -30,12 +31,24 @@ async function openState(dataDir: string, create: boolean): Promise<StateStore |
   return openStateAsOwner(dataDir);
 }
 
+/** `state` as a document, its repositories from the shared PostgreSQL when one is configured. */
+async function documentOf(config: Config, state: StateStore): Promise<LedgerDocument> {
+  if (!config.state.postgresUrl) return exportDocument(state);
+  const { openPostgresState } = await import('../state/postgres.js');
+  const registry = await openPostgresState(config.state.postgresUrl);
+  try {
+    return await exportDocument(state, new Date(), registry);
+  } finally {
+    await registry.close();
+  }
+}
+
 /** This instance as a document (an empty one when the data dir has no state yet). */
-async function currentDocument(dataDir: string): Promise<LedgerDocument> {
-  const state = await openState(dataDir, false);
+async function currentDocument(config: Config): Promise<LedgerDocument> {
+  const state = await openState(config.dataDir, false);
   if (!state) return emptyDocument();
   try {
-    return await exportDocument(state);
+    return await documentOf(config, state);
   } finally {
     await state.close();
   }
@@ -60,7 +73,7 @@ async function exportAction(opts: LedgerCliOptions): Promise<void> {
     );
   }
   try {
-    const text = await writeDocument(await exportDocument(state), opts.output);
+    const text = await writeDocument(await documentOf(config, state), opts.output);
     if (opts.output === undefined) process.stdout.write(text);
   } finally {
     await state.close();
@@ -70,7 +83,7 @@ async function exportAction(opts: LedgerCliOptions): Promise<void> {
 async function diffAction(file: string, opts: LedgerCliOptions): Promise<void> {
   const doc = await readDocument(file);
   const { config } = configFrom(opts);
-  const differences = compareDocuments(doc, await currentDocument(config.dataDir));
+  const differences = compareDocuments(doc, await currentDocument(config));
   if (opts.json) {
     const rows = differences.map((d) => ({ ...d, message: describeDifference(d) }));
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -86,7 +99,7 @@ async function applyAction(file: string, opts: LedgerCliOptions): Promise<void> 
   const { config } = configFrom(opts);
   const out = (line: string) => process.stdout.write(line + '\n');
   const say = opts.json ? () => undefined : out;
-  const first = prepareApply(doc, await currentDocument(config.dataDir));
+  const first = prepareApply(doc, await currentDocument(config));
   if (first.actions.length > 0) {
     const status = reexecAsRoot();
     if (status !== undefined) {
@@ -101,7 +114,7 @@ async function applyAction(file: string, opts: LedgerCliOptions): Promise<void> 
     const { runService } = await import('../installer/container-registry.js');
     const state = (await openState(config.dataDir, true)) as StateStore;
     try {
-      prepared = prepareApply(doc, await exportDocument(state)); // as of now, under root
+      prepared = prepareApply(doc, await documentOf(config, state)); // as of now, under root
       for (const d of prepared.differences.filter(isServiceDifference)) say(describeDifference(d));
       const interactive = !opts.yes && !opts.json && process.stdin.isTTY && process.stdout.isTTY;
       outcomes = await executeApply(prepared, {

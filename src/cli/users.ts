@@ -10,7 +10,7 @@ import { generatePassword } from '../auth/passwords.js';
 import { parseActions } from '../auth/patterns.js';
 import { AuthError, AuthStore, type Scope } from '../auth/store.js';
 import { UsageError } from '../errors.js';
-import { openStateAsOwner } from '../state/ownership.js';
+import { openStateForCommand } from '../state/open.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
 /** Runs `fn` on the data dir's users; a change (`audit`) is recorded in the audit trail. */
@@ -21,7 +21,7 @@ async function withStore<T>(
 ): Promise<T> {
   const { config } = configFrom(opts);
   await mkdir(config.dataDir, { recursive: true });
-  const state = await openStateAsOwner(config.dataDir);
+  const state = await openStateForCommand(config);
   try {
     const result = await fn(new AuthStore(state));
     if (audit) {

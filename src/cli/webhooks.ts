@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 import { AuditTrail } from '../ledger/audit.js';
-import { openStateAsOwner } from '../state/ownership.js';
+import { openStateForCommand } from '../state/open.js';
 import { EVENT_NAMES } from '../webhooks/events.js';
 import { WebhookError, WebhookStore, type Delivery } from '../webhooks/store.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
@@ -19,7 +19,7 @@ async function withStore<T>(
 ): Promise<T> {
   const { config } = configFrom(opts);
   await mkdir(config.dataDir, { recursive: true });
-  const state = await openStateAsOwner(config.dataDir);
+  const state = await openStateForCommand(config);
   try {
     const result = await fn(new WebhookStore(state));
     if (audit) {

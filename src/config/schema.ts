@@ -61,7 +61,7 @@ export interface S3Config {
   secretAccessKey: string | undefined;
   /** Answer blob GETs with a redirect to a presigned URL instead of streaming through us. */
   redirect: boolean;
-  /** Bytes per multipart part: the most one upload holds in memory at a time. */
+  /** Bytes per multipart part; a streaming upload holds about two in memory. */
   partSize: number;
 }
 
@@ -393,7 +393,7 @@ export const FIELDS: readonly FieldSpec[] = [
   {
     key: 'storage.s3.partSize',
     description:
-      'Bytes per multipart part when uploading to S3: the most memory one upload holds at a time (5 MiB to 512 MiB).',
+      'Bytes per multipart part when uploading to S3 (5 MiB to 512 MiB); a streaming upload holds about two parts in memory.',
     default: () => 8 * 1024 * 1024,
     parse: integerIn(5 * 1024 * 1024, 512 * 1024 * 1024),
   },

@@ -58,14 +58,22 @@ async function repositoryEntries(state: StateStore): Promise<RepositoryEntry[]> 
     .sort(byName);
 }
 
-/** The instance behind `state` as a document (validated when it is written, not here). */
-export async function exportDocument(state: StateStore, now: Date = new Date()): Promise<LedgerDocument> {
+/**
+ * The instance behind `state` as a document (validated when it is written, not here). The
+ * repositories come from `registry` when the registry's state is elsewhere (a shared PostgreSQL):
+ * the services are always this host's.
+ */
+export async function exportDocument(
+  state: StateStore,
+  now: Date = new Date(),
+  registry: StateStore = state,
+): Promise<LedgerDocument> {
   return {
     kind: DOCUMENT_KIND,
     version: DOCUMENT_VERSION,
     exportedAt: now.toISOString(),
     services: await serviceEntries(state),
-    registry: { repositories: await repositoryEntries(state) },
+    registry: { repositories: await repositoryEntries(registry) },
   };
 }
 

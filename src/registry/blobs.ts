@@ -39,6 +39,9 @@ export function parseRange(
   return { start, end };
 }
 
+/** How long a presigned download URL stays valid (a slow pull of a big layer must finish). */
+const REDIRECT_SECONDS = 20 * 60;
+
 const blobHeaders = (digest: string) => ({
   'content-type': 'application/octet-stream',
   'docker-content-digest': digest,
@@ -62,6 +65,11 @@ export async function getBlob(
   reply: FastifyReply,
 ) {
   const size = await blobSize(reg, name, digest);
+  if (reg.options.redirectDownloads && reg.blobs.downloadUrl) {
+    // The bytes come from the store itself: clients follow the redirect (Range included).
+    const url = await reg.blobs.downloadUrl(digest, REDIRECT_SECONDS);
+    return reply.status(307).headers({ location: url, 'docker-content-digest': digest }).send();
+  }
   const range = parseRange(req.headers.range, size);
   reply.headers(blobHeaders(digest));
   if (range === 'unsatisfiable') {

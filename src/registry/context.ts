@@ -4,19 +4,24 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { StateStore } from '../state/store.js';
 import type { EventBus } from '../webhooks/events.js';
 import { OciError } from './errors.js';
-import type { KeyedMutex } from './keyed-mutex.js';
+import type { KeyedLocks } from '../state/pg-locks.js';
 
 export interface RegistryOptions {
   /** Accept manifests that reference blobs or child manifests the repository does not have. */
   allowSparseManifests: boolean;
+  /** Answer blob GETs with a redirect to the store's own URL (S3 presigned), when it has one. */
+  redirectDownloads?: boolean;
 }
 
 export interface Registry {
   state: StateStore;
   blobs: BlobStore;
   options: RegistryOptions;
-  /** Per-digest lock shared by pushes (commit + link) and garbage collection (delete). */
-  digestLocks: KeyedMutex;
+  /**
+   * Per-digest lock shared by pushes (commit + link) and garbage collection (delete): within this
+   * process, or across every node sharing the PostgreSQL state.
+   */
+  digestLocks: KeyedLocks;
   /** Where pushes and deletes are announced (webhooks); none in the CLI's collection runs. */
   events?: EventBus;
 }

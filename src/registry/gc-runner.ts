@@ -2,14 +2,9 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Registry } from './context.js';
-import { collectGarbage, type GcOptions, type GcReport } from './gc.js';
+import { collectGarbage, GcBusyError, type GcOptions, type GcReport } from './gc.js';
 
-export class GcBusyError extends Error {
-  constructor() {
-    super('a garbage collection run is already in progress');
-    this.name = 'GcBusyError';
-  }
-}
+export { GcBusyError };
 
 export type GcRequest = Partial<Pick<GcOptions, 'dryRun' | 'deleteUntagged' | 'gracePeriod'>>;
 

@@ -75,7 +75,29 @@ export function reachable(
   return live;
 }
 
+export class GcBusyError extends Error {
+  constructor(message = 'a garbage collection run is already in progress') {
+    super(message);
+    this.name = 'GcBusyError';
+  }
+}
+
+/**
+ * One collection at a time across every process sharing the state (other registry nodes, a CLI
+ * run): the others are refused with GcBusyError rather than queued, since the running one
+ * reclaims what they would have.
+ */
 export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<GcReport> {
+  const report = await reg.state.withExclusiveLock('opencloud:gc', () => collect(reg, opts));
+  if (report === undefined) {
+    throw new GcBusyError(
+      'garbage collection is already running (in this process, or another node or command sharing the state)',
+    );
+  }
+  return report;
+}
+
+async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
   const started = Date.now();
   const now = opts.now ?? new Date();
   const cutoff = new Date(now.getTime() - opts.gracePeriod * 1000).toISOString();

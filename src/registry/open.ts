@@ -1,14 +1,43 @@
-// Opens the registry's storage with the embedded defaults: filesystem blobs and SQLite state
-// under the data dir.
-import { join } from 'node:path';
-import { openSqliteState } from '../state/sqlite.js';
-import { FsBlobStore } from '../storage/fs-blob-store.js';
-import type { Registry, RegistryOptions } from './context.js';
+// Opens the registry's storage as configured: blobs on the filesystem or in S3, state in SQLite
+// or PostgreSQL (the embedded defaults keep both under the data dir).
+import type { Config } from '../config/schema.js';
+import { UnavailableError } from '../errors.js';
+import { openState } from '../state/open.js';
+import { openBlobStore } from '../storage/open.js';
+import type { Registry } from './context.js';
+import { PgKeyedLocks } from '../state/pg-locks.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
-export async function openRegistry(dataDir: string, options: RegistryOptions): Promise<Registry> {
-  const blobs = new FsBlobStore(join(dataDir, 'registry'));
-  await blobs.init();
-  const state = await openSqliteState(dataDir);
-  return { state, blobs, options, digestLocks: new KeyedMutex() };
+export async function openRegistry(config: Config): Promise<Registry> {
+  const blobs = await openBlobStore(config).catch((err: Error) => {
+    throw config.storage.s3.bucket
+      ? new UnavailableError(err.message, {
+          hint: 'check storage.s3.* (endpoint, bucket, credentials) and that the S3 server answers',
+          cause: err,
+        })
+      : err;
+  });
+  const state = await openState(config).catch((err: Error) => {
+    blobs.close?.();
+    throw config.state.postgresUrl
+      ? new UnavailableError(err.message, {
+          hint: 'check state.postgresUrl and that PostgreSQL answers and the database exists',
+          cause: err,
+        })
+      : err;
+  });
+  const url = config.state.postgresUrl;
+  return {
+    state,
+    blobs,
+    options: config.registry,
+    digestLocks: url ? new PgKeyedLocks(url) : new KeyedMutex(),
+  };
+}
+
+/** Closes what openRegistry opened: database connections, S3 clients, lock connections. */
+export async function closeRegistry(reg: Registry): Promise<void> {
+  await reg.state.close();
+  await reg.digestLocks.close?.();
+  reg.blobs.close?.();
 }

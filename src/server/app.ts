@@ -11,6 +11,8 @@ import { trackInFlight } from './in-flight.js';
 import { registryRoutes } from './registry-base.js';
 import { servicesApi } from './services-api.js';
 import { buildsApi } from './builds-api.js';
+import { sql } from 'kysely';
+import type { StateStore } from '../state/store.js';
 import { WorkerPool, workerEndpoints } from '../build/workers.js';
 import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
@@ -41,6 +43,11 @@ export interface AppOptions {
   readiness: Readiness;
   registry: Registry;
   gc: GcRunner;
+  /**
+   * This host's ledger (services installed here and what they put on it): the state in the data
+   * dir, even when the registry's state is in a shared PostgreSQL. Default: the registry's state.
+   */
+  hostState?: StateStore;
   /** Serve HTTPS with this certificate (chain) and key; lifecycle.ts swaps them on SIGHUP. */
   https?: { cert: Buffer; key: Buffer };
 }
@@ -51,6 +58,7 @@ export async function buildApp({
   readiness,
   registry,
   gc,
+  hostState = registry.state,
   https,
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -87,7 +95,13 @@ export async function buildApp({
   app.addHook('onSend', async (_req, reply) => {
     if (readiness.draining) reply.header('connection', 'close');
   });
-  await app.register(healthRoutes, { readiness });
+  await app.register(healthRoutes, {
+    readiness,
+    dependencies: [
+      { name: 'state database', check: async () => void (await sql`select 1`.execute(registry.state.db)) },
+      ...(registry.blobs.check ? [{ name: 'blob store', check: () => registry.blobs.check!() }] : []),
+    ],
+  });
   await app.register(registryRoutes);
   // Pushes, deletes, finished builds and service runs are announced here; webhooks deliver them.
   const events = await webhooks(app, config, registry.state, !!https);
@@ -95,7 +109,7 @@ export async function buildApp({
   await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
   await app.register(servicesApi, {
     config,
-    state: registry.state,
+    state: hostState,
     events,
     onRunOutcome: (action, outcome) => metrics.installerRunFinished(action, outcome),
   });

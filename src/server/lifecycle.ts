@@ -11,7 +11,8 @@ import { probeDataDir } from '../doctor/data-dir.js';
 import { ConfigError, DataDirError } from '../errors.js';
 import { GcRunner } from '../registry/gc-runner.js';
 import { AuthStore } from '../auth/store.js';
-import { openRegistry } from '../registry/open.js';
+import { closeRegistry, openRegistry } from '../registry/open.js';
+import { openSqliteState } from '../state/sqlite.js';
 import { buildApp } from './app.js';
 import { listenMetrics } from './metrics-listener.js';
 import type { Readiness } from './health.js';
@@ -62,30 +63,34 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 
   const readiness: Readiness = { ready: false, draining: false, reason: 'starting' };
-  const registry = await openRegistry(config.dataDir, config.registry);
+  const registry = await openRegistry(config);
   // Without a user, nothing is checked: only loopback is safe then (DESIGN.md, "exposure").
   if (
     !isLoopback(host) &&
     !config.insecureNoAuth &&
     (await new AuthStore(registry.state).userCount()) === 0
   ) {
-    await registry.state.close();
+    await closeRegistry(registry);
     throw new ConfigError(`refusing to listen on ${host}:${port} without authentication: no user exists`, {
       hint: 'create one with `opencloud users add --admin NAME`, listen on 127.0.0.1, or pass --insecure-no-auth if the network is trusted',
     });
   }
   const gc = new GcRunner(registry, config, logger);
+  // With a shared PostgreSQL, what was installed on this host stays in this host's data dir.
+  const hostState = config.state.postgresUrl ? await openSqliteState(config.dataDir) : undefined;
   const app = await buildApp({
     config,
     logger,
     readiness,
     registry,
     gc,
+    ...(hostState ? { hostState } : {}),
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   });
   app.addHook('onClose', async () => {
     gc.stop();
-    await registry.state.close();
+    await closeRegistry(registry);
+    await hostState?.close();
   });
   // Hooks cannot be added once the app listens: the side listener comes up first.
   if (config.metrics.listen) {

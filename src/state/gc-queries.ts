@@ -1,9 +1,30 @@
 // The state side of garbage collection: what is reachable, and conditional deletes that only
 // remove what is still unreferenced at the moment they run (so a concurrent push always wins).
-import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+const COLLECTION_LOCK = 'opencloud:collection';
+
+const onPostgres = (db: Db) => db.getExecutor().adapter instanceof PostgresAdapter;
+
+/**
+ * Serializes a collection against pushes on PostgreSQL, as SQLite does by itself. SQLite has one
+ * writer at a time, and a transaction that read a snapshot cannot commit over a newer write, so a
+ * push (check the references, then record the manifest) and a collection (find what is
+ * unreferenced, then delete it) never interleave there. PostgreSQL's READ COMMITTED would let
+ * them: a push could verify a blob link, the collection delete it as unreferenced, and the push
+ * then record a manifest over it. So, inside a transaction on PostgreSQL, pushes hold this
+ * advisory lock shared and a collection exclusively, each until its transaction ends (taken
+ * before any row lock, in its own statement: every later statement's snapshot sees what the
+ * other side committed). Outside a transaction, and on SQLite, it does nothing.
+ */
+export async function lockAgainstCollection(db: Db, mode: 'shared' | 'exclusive'): Promise<void> {
+  if (!db.isTransaction || !onPostgres(db)) return;
+  const fn = sql.raw(mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock');
+  await sql`select ${fn}(hashtext(${COLLECTION_LOCK}))`.execute(db);
+}
 
 /** "No repository links blob b": the condition both the listing and the delete of orphans use. */
 function unlinked({ not, exists, selectFrom }: ExpressionBuilder<Database & { b: Database['blobs'] }, 'b'>) {
@@ -25,6 +46,7 @@ export interface ManifestNode {
 }
 
 export async function allManifests(db: Db): Promise<ManifestNode[]> {
+  await lockAgainstCollection(db, 'exclusive');
   const rows = await db
     .selectFrom('manifests')
     .select(['repository_id', 'digest', 'subject_digest', 'created_at', 'size'])
@@ -39,6 +61,7 @@ export async function allManifests(db: Db): Promise<ManifestNode[]> {
 }
 
 export async function allTagTargets(db: Db): Promise<{ repositoryId: number; digest: string }[]> {
+  await lockAgainstCollection(db, 'exclusive');
   const rows = await db.selectFrom('tags').select(['repository_id', 'manifest_digest']).execute();
   return rows.map((r) => ({ repositoryId: r.repository_id, digest: r.manifest_digest }));
 }
@@ -46,6 +69,7 @@ export async function allTagTargets(db: Db): Promise<{ repositoryId: number; dig
 export async function manifestChildren(
   db: Db,
 ): Promise<{ repositoryId: number; parent: string; child: string }[]> {
+  await lockAgainstCollection(db, 'exclusive');
   const rows = await db
     .selectFrom('manifest_references')
     .select(['repository_id', 'manifest_digest', 'child_digest'])
@@ -63,6 +87,7 @@ export async function manifestChildren(
  * lists them, no manifest is stored under them) and that were linked before `cutoff`.
  */
 export async function unlinkUnreferenced(db: Db, cutoff: string): Promise<number> {
+  await lockAgainstCollection(db, 'exclusive');
   const res = await db
     .deleteFrom('repository_blobs as rb')
     .where('rb.created_at', '<', cutoff)
@@ -92,6 +117,7 @@ export async function unlinkUnreferenced(db: Db, cutoff: string): Promise<number
 
 /** Blobs no repository links: candidates for deletion from the blob store. */
 export async function orphanBlobs(db: Db): Promise<{ digest: string; size: number }[]> {
+  await lockAgainstCollection(db, 'exclusive');
   const rows = await db
     .selectFrom('blobs as b')
     .select(['b.digest', 'b.size'])
@@ -103,12 +129,18 @@ export async function orphanBlobs(db: Db): Promise<{ digest: string; size: numbe
 
 /** Deletes the blob's row only if it is still unlinked; true when it did. */
 export async function deleteBlobIfOrphan(db: Db, digest: string): Promise<boolean> {
-  const res = await db
-    .deleteFrom('blobs as b')
-    .where('b.digest', '=', digest)
-    .where(unlinked)
-    .executeTakeFirst();
-  return Number(res.numDeletedRows) > 0;
+  const run = async (trx: Db) => {
+    await lockAgainstCollection(trx, 'exclusive');
+    const res = await trx
+      .deleteFrom('blobs as b')
+      .where('b.digest', '=', digest)
+      .where(unlinked)
+      .executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  };
+  // On PostgreSQL in a transaction of its own: the lock must outlast the statement that takes it.
+  if (db.isTransaction || !onPostgres(db)) return run(db);
+  return db.transaction().execute(run);
 }
 
 export async function uploadsStartedBefore(db: Db, cutoff: string): Promise<string[]> {
@@ -149,6 +181,7 @@ export async function repositoryNames(db: Db): Promise<Map<number, string>> {
  * that touches or fills a repository first keeps it.
  */
 export async function deleteEmptyRepositories(db: Db, cutoff: string): Promise<string[]> {
+  await lockAgainstCollection(db, 'exclusive');
   const empty = (table: 'tags' | 'manifests' | 'repository_blobs' | 'uploads') =>
     sql<boolean>`not exists (select 1 from ${sql.table(table)} t where t.repository_id = repositories.id)`;
   const rows = await db

@@ -1,32 +1,47 @@
-// The one migration set, shared by every backend. Append new migrations; never edit old ones.
-import type { Kysely, Migration } from 'kysely';
+// The one migration set, shared by every backend. Append new migrations; never edit what an
+// old one does on SQLite (databases in the field ran them); their PostgreSQL branches were set
+// before any PostgreSQL database existed.
+//
+// On PostgreSQL every string column is `text collate "C"`: SQLite compares and orders strings
+// byte by byte (BINARY) and enforces no varchar length, and so must PostgreSQL, whatever the
+// database's default collation — tag and repository pagination (`order by name`, `name > $last`)
+// and every ISO-timestamp comparison depend on it. Ids are identity columns (never reused, as
+// SQLite's AUTOINCREMENT); 0/1 integers stand for booleans on both.
+import { sql, type Kysely, type Migration } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
+
+type StringType = 'text' | `varchar(${number})`;
+
+/** A string column: as declared on SQLite; unbounded, byte-ordered text on PostgreSQL. */
+const str = (dialect: Dialect, type: StringType) => (dialect === 'postgres' ? sql`text collate "C"` : type);
 
 export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
   '0001_registry': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('repositories')
-        .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        .addColumn('id', 'integer', (c) =>
+          dialect === 'postgres'
+            ? c.primaryKey().generatedByDefaultAsIdentity()
+            : c.primaryKey().autoIncrement(),
         )
-        .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('name', str(dialect, 'varchar(255)'), (c) => c.notNull().unique())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
       await db.schema
         .createTable('blobs')
-        .addColumn('digest', 'varchar(200)', (c) => c.primaryKey())
+        .addColumn('digest', str(dialect, 'varchar(200)'), (c) => c.primaryKey())
         .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
       await db.schema
         .createTable('repository_blobs')
         .addColumn('repository_id', 'integer', (c) =>
           c.notNull().references('repositories.id').onDelete('cascade'),
         )
-        .addColumn('digest', 'varchar(200)', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
         .execute();
       await db.schema
@@ -39,13 +54,13 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .addColumn('repository_id', 'integer', (c) =>
           c.notNull().references('repositories.id').onDelete('cascade'),
         )
-        .addColumn('digest', 'varchar(200)', (c) => c.notNull())
-        .addColumn('media_type', 'varchar(255)', (c) => c.notNull())
-        .addColumn('artifact_type', 'varchar(255)')
-        .addColumn('subject_digest', 'varchar(200)')
-        .addColumn('annotations', 'text')
+        .addColumn('digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('media_type', str(dialect, 'varchar(255)'), (c) => c.notNull())
+        .addColumn('artifact_type', str(dialect, 'varchar(255)'))
+        .addColumn('subject_digest', str(dialect, 'varchar(200)'))
+        .addColumn('annotations', str(dialect, 'text'))
         .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('manifests_pk', ['repository_id', 'digest'])
         .execute();
       await db.schema
@@ -56,9 +71,9 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema
         .createTable('manifest_references')
         .addColumn('repository_id', 'integer', (c) => c.notNull())
-        .addColumn('manifest_digest', 'varchar(200)', (c) => c.notNull())
-        .addColumn('child_digest', 'varchar(200)', (c) => c.notNull())
-        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('manifest_digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('child_digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('kind', str(dialect, 'varchar(16)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('manifest_references_pk', [
           'repository_id',
           'manifest_digest',
@@ -75,18 +90,18 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .addColumn('repository_id', 'integer', (c) =>
           c.notNull().references('repositories.id').onDelete('cascade'),
         )
-        .addColumn('name', 'varchar(128)', (c) => c.notNull())
-        .addColumn('manifest_digest', 'varchar(200)', (c) => c.notNull())
-        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('name', str(dialect, 'varchar(128)'), (c) => c.notNull())
+        .addColumn('manifest_digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('updated_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
         .execute();
       await db.schema
         .createTable('uploads')
-        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('id', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
         .addColumn('repository_id', 'integer', (c) =>
           c.notNull().references('repositories.id').onDelete('cascade'),
         )
-        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('started_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
     },
   },
@@ -94,24 +109,24 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('services')
-        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('state', 'varchar(16)', (c) => c.notNull())
-        .addColumn('options', 'text', (c) => c.notNull())
-        .addColumn('facts', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('last_run_id', 'varchar(64)')
+        .addColumn('name', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('state', str(dialect, 'varchar(16)'), (c) => c.notNull())
+        .addColumn('options', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('facts', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('updated_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('last_run_id', str(dialect, 'varchar(64)'))
         .execute();
       await db.schema
         .createTable('install_runs')
-        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('service', 'varchar(64)', (c) => c.notNull())
-        .addColumn('action', 'varchar(16)', (c) => c.notNull())
-        .addColumn('status', 'varchar(16)', (c) => c.notNull())
-        .addColumn('options', 'text', (c) => c.notNull())
-        .addColumn('steps', 'text')
-        .addColumn('recap', 'text')
-        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('finished_at', 'varchar(32)')
+        .addColumn('id', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('service', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('action', str(dialect, 'varchar(16)'), (c) => c.notNull())
+        .addColumn('status', str(dialect, 'varchar(16)'), (c) => c.notNull())
+        .addColumn('options', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('steps', str(dialect, 'text'))
+        .addColumn('recap', str(dialect, 'text'))
+        .addColumn('started_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('finished_at', str(dialect, 'varchar(32)'))
         .execute();
       await db.schema
         .createIndex('install_runs_service')
@@ -120,19 +135,19 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
       await db.schema
         .createTable('install_events')
-        .addColumn('run_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('run_id', str(dialect, 'varchar(64)'), (c) => c.notNull())
         .addColumn('seq', 'integer', (c) => c.notNull())
-        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('event', str(dialect, 'text'), (c) => c.notNull())
         .addPrimaryKeyConstraint('install_events_pk', ['run_id', 'seq'])
         .execute();
       await db.schema
         .createTable('install_artifacts')
-        .addColumn('service', 'varchar(64)', (c) => c.notNull())
-        .addColumn('key', 'varchar(512)', (c) => c.notNull())
+        .addColumn('service', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('key', str(dialect, 'varchar(512)'), (c) => c.notNull())
         .addColumn('seq', 'integer', (c) => c.notNull())
-        .addColumn('artifact', 'text', (c) => c.notNull())
-        .addColumn('run_id', 'varchar(64)', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('artifact', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('run_id', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('install_artifacts_pk', ['service', 'key'])
         .execute();
     },
@@ -141,17 +156,17 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('builds')
-        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('state', 'varchar(16)', (c) => c.notNull())
-        .addColumn('definition', 'text', (c) => c.notNull())
-        .addColumn('images', 'text', (c) => c.notNull())
-        .addColumn('digest', 'varchar(200)')
-        .addColumn('error', 'text')
-        .addColumn('log', 'text', (c) => c.notNull())
-        .addColumn('events', 'text')
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('started_at', 'varchar(32)')
-        .addColumn('finished_at', 'varchar(32)')
+        .addColumn('id', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('state', str(dialect, 'varchar(16)'), (c) => c.notNull())
+        .addColumn('definition', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('images', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('digest', str(dialect, 'varchar(200)'))
+        .addColumn('error', str(dialect, 'text'))
+        .addColumn('log', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('events', str(dialect, 'text'))
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('started_at', str(dialect, 'varchar(32)'))
+        .addColumn('finished_at', str(dialect, 'varchar(32)'))
         .execute();
       await db.schema.createIndex('builds_created').on('builds').column('created_at').execute();
     },
@@ -160,32 +175,32 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('users')
-        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('password_hash', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('password_hash', str(dialect, 'varchar(255)'), (c) => c.notNull())
         .addColumn('admin', 'integer', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
       await db.schema
         .createTable('grants')
-        .addColumn('subject', 'varchar(80)', (c) => c.notNull())
-        .addColumn('pattern', 'varchar(255)', (c) => c.notNull())
-        .addColumn('actions', 'varchar(64)', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('subject', str(dialect, 'varchar(80)'), (c) => c.notNull())
+        .addColumn('pattern', str(dialect, 'varchar(255)'), (c) => c.notNull())
+        .addColumn('actions', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addPrimaryKeyConstraint('grants_pk', ['subject', 'pattern'])
         .execute();
       await db.schema
         .createTable('api_tokens')
-        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
-        .addColumn('user_name', 'varchar(64)', (c) =>
+        .addColumn('id', str(dialect, 'varchar(32)'), (c) => c.primaryKey())
+        .addColumn('user_name', str(dialect, 'varchar(64)'), (c) =>
           c.notNull().references('users.name').onDelete('cascade'),
         )
-        .addColumn('name', 'varchar(64)', (c) => c.notNull())
-        .addColumn('secret_sha256', 'varchar(64)', (c) => c.notNull())
-        .addColumn('scopes', 'text')
-        .addColumn('expires_at', 'varchar(32)')
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('last_used_at', 'varchar(32)')
-        .addColumn('revoked_at', 'varchar(32)')
+        .addColumn('name', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('secret_sha256', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('scopes', str(dialect, 'text'))
+        .addColumn('expires_at', str(dialect, 'varchar(32)'))
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('last_used_at', str(dialect, 'varchar(32)'))
+        .addColumn('revoked_at', str(dialect, 'varchar(32)'))
         .execute();
     },
   },
@@ -193,16 +208,18 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('audit')
-        .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        .addColumn('id', dialect === 'postgres' ? 'bigint' : 'integer', (c) =>
+          dialect === 'postgres'
+            ? c.primaryKey().generatedByDefaultAsIdentity()
+            : c.primaryKey().autoIncrement(),
         )
-        .addColumn('at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('actor', 'varchar(80)', (c) => c.notNull())
-        .addColumn('address', 'varchar(64)', (c) => c.notNull())
-        .addColumn('action', 'varchar(64)', (c) => c.notNull())
-        .addColumn('target', 'varchar(512)', (c) => c.notNull())
+        .addColumn('at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('actor', str(dialect, 'varchar(80)'), (c) => c.notNull())
+        .addColumn('address', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('action', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('target', str(dialect, 'varchar(512)'), (c) => c.notNull())
         .addColumn('status', 'integer', (c) => c.notNull())
-        .addColumn('detail', 'text')
+        .addColumn('detail', str(dialect, 'text'))
         .execute();
       await db.schema.createIndex('audit_at').on('audit').column('at').execute();
     },
@@ -211,13 +228,13 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('sessions')
-        .addColumn('id_sha256', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('user_name', 'varchar(64)', (c) =>
+        .addColumn('id_sha256', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('user_name', str(dialect, 'varchar(64)'), (c) =>
           c.notNull().references('users.name').onDelete('cascade'),
         )
-        .addColumn('csrf', 'varchar(64)', (c) => c.notNull())
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('csrf', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('expires_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
     },
   },
@@ -225,7 +242,10 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     // When a push last started in the repository: garbage collection removes an empty repository
     // only if nothing touched it within the grace period (a push in progress keeps it).
     async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('repositories').addColumn('touched_at', 'varchar(32)').execute();
+      await db.schema
+        .alterTable('repositories')
+        .addColumn('touched_at', str(dialect, 'varchar(32)'))
+        .execute();
     },
   },
   '0008_webhooks': {
@@ -234,33 +254,33 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('webhooks')
-        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
-        .addColumn('url', 'varchar(2048)', (c) => c.notNull())
-        .addColumn('events', 'text', (c) => c.notNull())
-        .addColumn('repositories', 'varchar(255)')
-        .addColumn('secret', 'varchar(255)', (c) => c.notNull())
+        .addColumn('id', str(dialect, 'varchar(32)'), (c) => c.primaryKey())
+        .addColumn('url', str(dialect, 'varchar(2048)'), (c) => c.notNull())
+        .addColumn('events', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('repositories', str(dialect, 'varchar(255)'))
+        .addColumn('secret', str(dialect, 'varchar(255)'), (c) => c.notNull())
         .addColumn('enabled', 'integer', (c) => c.notNull())
-        .addColumn('description', 'varchar(255)')
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('description', str(dialect, 'varchar(255)'))
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('updated_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
       await db.schema
         .createTable('webhook_deliveries')
-        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('webhook_id', 'varchar(32)', (c) =>
+        .addColumn('id', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('webhook_id', str(dialect, 'varchar(32)'), (c) =>
           c.notNull().references('webhooks.id').onDelete('cascade'),
         )
-        .addColumn('event_id', 'varchar(64)', (c) => c.notNull())
-        .addColumn('event_type', 'varchar(64)', (c) => c.notNull())
-        .addColumn('subject', 'varchar(512)', (c) => c.notNull())
-        .addColumn('payload', 'text', (c) => c.notNull())
-        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('event_id', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('event_type', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('subject', str(dialect, 'varchar(512)'), (c) => c.notNull())
+        .addColumn('payload', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('state', str(dialect, 'varchar(16)'), (c) => c.notNull())
         .addColumn('attempts', 'integer', (c) => c.notNull())
-        .addColumn('next_attempt_at', 'varchar(32)')
-        .addColumn('lease_until', 'varchar(32)')
-        .addColumn('redelivery_of', 'varchar(64)')
-        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-        .addColumn('finished_at', 'varchar(32)')
+        .addColumn('next_attempt_at', str(dialect, 'varchar(32)'))
+        .addColumn('lease_until', str(dialect, 'varchar(32)'))
+        .addColumn('redelivery_of', str(dialect, 'varchar(64)'))
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('finished_at', str(dialect, 'varchar(32)'))
         .execute();
       await db.schema
         .createIndex('webhook_deliveries_due')
@@ -274,16 +294,30 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
       await db.schema
         .createTable('webhook_attempts')
-        .addColumn('delivery_id', 'varchar(64)', (c) =>
+        .addColumn('delivery_id', str(dialect, 'varchar(64)'), (c) =>
           c.notNull().references('webhook_deliveries.id').onDelete('cascade'),
         )
         .addColumn('attempt', 'integer', (c) => c.notNull())
-        .addColumn('started_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('started_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .addColumn('duration_ms', 'integer', (c) => c.notNull())
         .addColumn('status_code', 'integer')
-        .addColumn('error', 'text')
-        .addColumn('response_excerpt', 'text')
+        .addColumn('error', str(dialect, 'text'))
+        .addColumn('response_excerpt', str(dialect, 'text'))
         .addPrimaryKeyConstraint('webhook_attempts_pk', ['delivery_id', 'attempt'])
+        .execute();
+    },
+  },
+  '0009_locks': {
+    // Named locks with an owner and an expiry, for work only one process at a time may do
+    // (garbage collection) when several processes share one SQLite file. PostgreSQL has advisory
+    // locks for that and leaves this table empty.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('locks')
+        .addColumn('name', str(dialect, 'varchar(128)'), (c) => c.primaryKey())
+        .addColumn('owner', str(dialect, 'varchar(64)'), (c) => c.notNull())
+        .addColumn('acquired_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('expires_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
         .execute();
     },
   },

@@ -209,6 +209,14 @@ export interface WebhookAttemptsTable {
   response_excerpt: string | null;
 }
 
+/** Named locks held by one process of several sharing a SQLite file (unused on PostgreSQL). */
+export interface LocksTable {
+  name: string;
+  owner: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -230,4 +238,5 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  locks: LocksTable;
 }

@@ -1,8 +1,9 @@
 // The StateStore: repositories, blob links, manifests and their references, tags, upload
 // sessions. Listing, tag lookups, referrers and garbage collection read this, never the
 // filesystem. One query layer (kysely) over SQLite or PostgreSQL.
-import { Kysely, Migrator, type Migration, type MigrationProvider, type Transaction } from 'kysely';
-import { deleteManifestRows } from './gc-queries.js';
+import { randomBytes } from 'node:crypto';
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import { deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
 import { migrationsFor, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -29,7 +30,32 @@ export class MissingReferenceError extends Error {
   }
 }
 
+/**
+ * Whether `err` is a unique or primary-key violation, from either backend: SQLite's
+ * SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY (better-sqlite3 puts the extended code in `code`) or
+ * PostgreSQL's SQLSTATE 23505 (pg puts it in `code`).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * Text as both backends store it: PostgreSQL refuses the NUL character in text, SQLite takes it.
+ * For text that comes from outside (build output, a webhook receiver's answer), NUL becomes
+ * U+FFFD, as an undecodable byte does, on both.
+ */
+export const withoutNul = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
+
+/** How long a SQLite lock row stays valid without renewal (a crashed holder frees it then). */
+const LOCK_LEASE_MS = 5 * 60_000;
+
 export class StateStore {
+  /** Names this store holds a lock on (SQLite: one process's share of the locks table). */
+  private readonly held = new Set<string>();
+  /** This store's name in the locks table: unique per open, so two processes never agree on it. */
+  private readonly lockOwner = `${process.pid}-${randomBytes(8).toString('hex')}`;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
@@ -46,6 +72,90 @@ export class StateStore {
 
   close(): Promise<void> {
     return this.db.destroy();
+  }
+
+  // --- coordination ---
+
+  /**
+   * Runs `fn` while holding the lock `name`, shared with every process using this database (other
+   * registry nodes, a CLI run); resolves to undefined without running `fn` when someone else holds
+   * it. Never waits: work like garbage collection is simply skipped by everyone but one.
+   *
+   * PostgreSQL: a session-level `pg_try_advisory_lock(hashtext(name))` on one connection reserved
+   * for the duration (a node that dies frees it with its connection). SQLite: a row in `locks`
+   * with this store as owner and an expiry renewed while `fn` runs (a process that dies frees it
+   * when the expiry passes), plus a set of held names, since the row alone cannot tell two calls
+   * of this one process apart.
+   */
+  async withExclusiveLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.dialect === 'postgres') {
+      return this.db.connection().execute(async (conn) => {
+        const { rows } = await sql<{
+          locked: boolean;
+        }>`select pg_try_advisory_lock(hashtext(${name})) as locked`.execute(conn);
+        if (rows[0]?.locked !== true) return undefined;
+        try {
+          return await fn();
+        } finally {
+          await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
+        }
+      });
+    }
+    if (this.held.has(name)) return undefined;
+    this.held.add(name);
+    try {
+      if (!(await this.takeLockRow(name))) return undefined;
+      const renew = setInterval(() => {
+        this.db
+          .updateTable('locks')
+          .set({ expires_at: new Date(Date.now() + LOCK_LEASE_MS).toISOString() })
+          .where('name', '=', name)
+          .where('owner', '=', this.lockOwner)
+          .execute()
+          .catch(() => {}); // the next renewal tries again; the lease outlasts several misses
+      }, LOCK_LEASE_MS / 5);
+      renew.unref();
+      try {
+        return await fn();
+      } finally {
+        clearInterval(renew);
+        await this.db
+          .deleteFrom('locks')
+          .where('name', '=', name)
+          .where('owner', '=', this.lockOwner)
+          .execute();
+      }
+    } finally {
+      this.held.delete(name);
+    }
+  }
+
+  /** SQLite: makes this store the owner of the lock row `name` if nobody holds it unexpired. */
+  private async takeLockRow(name: string): Promise<boolean> {
+    const at = now();
+    const row = {
+      name,
+      owner: this.lockOwner,
+      acquired_at: at,
+      expires_at: new Date(Date.now() + LOCK_LEASE_MS).toISOString(),
+    };
+    // One statement: a free name is inserted, an expired holder's row taken over, a live one kept.
+    await this.db
+      .insertInto('locks')
+      .values(row)
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ owner: row.owner, acquired_at: row.acquired_at, expires_at: row.expires_at })
+          .where('locks.expires_at', '<', at),
+      )
+      .execute();
+    const holder = await this.db
+      .selectFrom('locks')
+      .select('owner')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return holder?.owner === this.lockOwner;
   }
 
   // --- repositories ---
@@ -89,6 +199,7 @@ export class StateStore {
 
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await lockAgainstCollection(trx, 'shared');
       // The size of verified content is authoritative (a recorded intent may have guessed it).
       await trx
         .insertInto('blobs')
@@ -195,7 +306,9 @@ export class StateStore {
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       // Checked again inside the transaction: garbage collection may have unlinked a blob since
-      // the caller looked, and a manifest must never be recorded over missing content.
+      // the caller looked, and a manifest must never be recorded over missing content. The lock
+      // (PostgreSQL) keeps a collection from unlinking it between this check and the commit.
+      await lockAgainstCollection(trx, 'shared');
       if (verifyReferences) {
         for (const ref of references) {
           const table = ref.kind === 'blob' ? 'repository_blobs' : 'manifests';
@@ -234,7 +347,9 @@ export class StateStore {
           .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
           .execute();
       }
-      for (const tag of tags) {
+      // In one order whatever the caller's: two pushes tagging the same names in opposite orders
+      // would otherwise each wait for the other's row lock on PostgreSQL (a deadlock).
+      for (const tag of [...new Set(tags)].sort()) {
         await trx
           .insertInto('tags')
           .values({

@@ -1,5 +1,5 @@
 // The BlobStore interface: content-addressed blobs plus resumable upload sessions. The
-// filesystem implementation is the default; an S3 one comes with the scale-out work. Both keep
+// filesystem implementation is the default; the S3 one serves several registry nodes. Both keep
 // the digest state of an upload while streaming, so data is hashed once as it arrives.
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -43,6 +43,13 @@ export interface BlobStore {
   abortUpload(id: string): Promise<void>;
   /** Sessions whose data was last written before `before` (for expiry). */
   staleUploads(before: Date): Promise<string[]>;
+
+  /** Stores that live elsewhere (S3) can send clients there: a URL to GET the blob, valid `expiresSeconds`. */
+  downloadUrl?(digest: string, expiresSeconds: number): Promise<string>;
+  /** Whether the store answers now (for /readyz); throws with the reason when it does not. */
+  check?(): Promise<void>;
+  /** Releases connections (S3 clients); the store is not used afterwards. */
+  close?(): void;
 }
 
 export class DigestMismatchError extends Error {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { runCli, startServe } from '../support/cli.js';
 import { missing, titled } from '../support/env.js';
+import { sharedEngines } from '../support/scale-out.js';
 import { tool } from '../support/tools.js';
 
 const reason = missing('conformance');
@@ -196,6 +197,94 @@ async function runSuite(
 const tail = (file: string, chars = 2000) =>
   existsSync(file) ? readFileSync(file, 'utf8').slice(-chars) : '';
 
+/** Runs the whole suite against a fresh `opencloud serve` (with `serverEnv`) and judges its reports. */
+async function passesEverything(signedIn: boolean, serverEnv: Record<string, string> = {}): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'opencloud-conformance-'));
+  const login: Record<string, string> = {};
+  if (signedIn) {
+    const r = await runCli([
+      'users',
+      'add',
+      'conformance',
+      '--admin',
+      '--generate',
+      '--data-dir',
+      join(work, 'data'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    Object.assign(login, {
+      OCI_USERNAME: 'conformance',
+      OCI_PASSWORD: /password: (\S+)/.exec(r.stdout)?.[1] as string,
+    });
+  }
+  // Sparse manifests (OCI_DATA_SPARSE) are a server option, off by default: switch it on here.
+  const server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', join(work, 'data')], {
+    env: { OPENCLOUD_REGISTRY_ALLOW_SPARSE_MANIFESTS: 'true', ...serverEnv },
+  });
+  let run: SuiteRun;
+  try {
+    run = await runSuite(new URL(server.url).host, work, login);
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+  // It drains for up to shutdownTimeout (30 s); one that hangs past that is cut, and reported below.
+  const killer = setTimeout(() => server.child.kill('SIGKILL'), 45_000);
+  const served = await server.exited;
+  clearTimeout(killer);
+
+  const junit = join(work, 'results', 'junit.xml');
+  const how = run.timedOut
+    ? `killed after ${SUITE_TIMEOUT_MS / 1000} s`
+    : `exit ${run.code ?? run.signal ?? '?'}`;
+  expect(
+    existsSync(junit),
+    `the suite wrote no junit.xml (${how}); its stderr ends:\n${tail(join(work, 'suite.stderr'))}`,
+  ).toBe(true);
+
+  const cases = parseJunit(readFileSync(junit, 'utf8'));
+  const count = (...s: Status[]) => cases.filter((c) => s.includes(c.status)).length;
+  const [passed, failed, errored, skipped] = [
+    count('passed'),
+    count('failure'),
+    count('error'),
+    count('skipped'),
+  ];
+  console.log(
+    `conformance: ${passed} passed, ${failed + errored} failed, ${skipped} skipped of ${cases.length}`,
+  );
+  expect(cases.length, `junit.xml (${junit}) holds no test case (${how})`).toBeGreaterThan(0);
+
+  // What the suite reports as switched off: a misspelt variable would leave a default in place.
+  const results = parseYaml(readFileSync(join(work, 'results', 'results.yaml'), 'utf8')) as {
+    apis?: Record<string, string>;
+    data?: Record<string, string>;
+  };
+  const switchedOff = [
+    ...Object.entries(results.apis ?? {}).map(([k, v]) => [`api ${k}`, v]),
+    ...Object.entries(results.data ?? {}).map(([k, v]) => [`data ${k}`, v]),
+  ]
+    .filter(([, v]) => v === 'Disabled')
+    .map(([k]) => k as string);
+
+  const bad = cases.filter((c) => c.status !== 'passed');
+  const message = [
+    `OCI conformance: ${passed} passed, ${failed} failed, ${errored} errored, ${skipped} skipped of ${cases.length} (${how})`,
+    ...(switchedOff.length ? [`switched off in the suite: ${switchedOff.join(', ')}`] : []),
+    ...(served.code === 0 ? [] : [`opencloud serve exited ${served.code ?? served.signal} at the end`]),
+    listing(bad),
+    `full report: ${join(work, 'results', 'report.html')} (every request and response); junit: ${junit}`,
+    '',
+  ].join('\n');
+  expect({ failed, errored, skipped, switchedOff }, message).toEqual({
+    failed: 0,
+    errored: 0,
+    skipped: 0,
+    switchedOff: [],
+  });
+  expect(served.code, `opencloud serve exit status after SIGTERM:\n${served.stderr}`).toBe(0);
+  rmSync(work, { recursive: true, force: true });
+}
+
 describe.skipIf(reason)(titled('OCI distribution-spec conformance', reason), () => {
   // Twice: open, and with authentication on (the suite signs in through the token flow).
   it.each([
@@ -203,91 +292,21 @@ describe.skipIf(reason)(titled('OCI distribution-spec conformance', reason), () 
     [', signed in through the Docker token flow', true],
   ])(
     'passes every test, with every API and data type switched on%s',
-    async (_title, signedIn) => {
-      const work = mkdtempSync(join(tmpdir(), 'opencloud-conformance-'));
-      const login: Record<string, string> = {};
-      if (signedIn) {
-        const r = await runCli([
-          'users',
-          'add',
-          'conformance',
-          '--admin',
-          '--generate',
-          '--data-dir',
-          join(work, 'data'),
-        ]);
-        expect(r.code, r.stderr).toBe(0);
-        Object.assign(login, {
-          OCI_USERNAME: 'conformance',
-          OCI_PASSWORD: /password: (\S+)/.exec(r.stdout)?.[1] as string,
-        });
-      }
-      // Sparse manifests (OCI_DATA_SPARSE) are a server option, off by default: switch it on here.
-      const server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', join(work, 'data')], {
-        env: { OPENCLOUD_REGISTRY_ALLOW_SPARSE_MANIFESTS: 'true' },
-      });
-      let run: SuiteRun;
+    (_title, signedIn) => passesEverything(signedIn),
+    SUITE_TIMEOUT_MS + 60_000,
+  );
+
+  // A node of a scale-out layout: blobs in S3 (SeaweedFS), state in PostgreSQL.
+  const engines = missing('postgres', 's3');
+  it.skipIf(engines)(
+    titled('passes every test on a node with S3 blobs and PostgreSQL state', engines),
+    async () => {
+      const shared = await sharedEngines('conformance');
       try {
-        run = await runSuite(new URL(server.url).host, work, login);
+        await passesEverything(false, shared.env);
       } finally {
-        server.child.kill('SIGTERM');
+        await shared.drop();
       }
-      // It drains for up to shutdownTimeout (30 s); one that hangs past that is cut, and reported below.
-      const killer = setTimeout(() => server.child.kill('SIGKILL'), 45_000);
-      const served = await server.exited;
-      clearTimeout(killer);
-
-      const junit = join(work, 'results', 'junit.xml');
-      const how = run.timedOut
-        ? `killed after ${SUITE_TIMEOUT_MS / 1000} s`
-        : `exit ${run.code ?? run.signal ?? '?'}`;
-      expect(
-        existsSync(junit),
-        `the suite wrote no junit.xml (${how}); its stderr ends:\n${tail(join(work, 'suite.stderr'))}`,
-      ).toBe(true);
-
-      const cases = parseJunit(readFileSync(junit, 'utf8'));
-      const count = (...s: Status[]) => cases.filter((c) => s.includes(c.status)).length;
-      const [passed, failed, errored, skipped] = [
-        count('passed'),
-        count('failure'),
-        count('error'),
-        count('skipped'),
-      ];
-      console.log(
-        `conformance: ${passed} passed, ${failed + errored} failed, ${skipped} skipped of ${cases.length}`,
-      );
-      expect(cases.length, `junit.xml (${junit}) holds no test case (${how})`).toBeGreaterThan(0);
-
-      // What the suite reports as switched off: a misspelt variable would leave a default in place.
-      const results = parseYaml(readFileSync(join(work, 'results', 'results.yaml'), 'utf8')) as {
-        apis?: Record<string, string>;
-        data?: Record<string, string>;
-      };
-      const switchedOff = [
-        ...Object.entries(results.apis ?? {}).map(([k, v]) => [`api ${k}`, v]),
-        ...Object.entries(results.data ?? {}).map(([k, v]) => [`data ${k}`, v]),
-      ]
-        .filter(([, v]) => v === 'Disabled')
-        .map(([k]) => k as string);
-
-      const bad = cases.filter((c) => c.status !== 'passed');
-      const message = [
-        `OCI conformance: ${passed} passed, ${failed} failed, ${errored} errored, ${skipped} skipped of ${cases.length} (${how})`,
-        ...(switchedOff.length ? [`switched off in the suite: ${switchedOff.join(', ')}`] : []),
-        ...(served.code === 0 ? [] : [`opencloud serve exited ${served.code ?? served.signal} at the end`]),
-        listing(bad),
-        `full report: ${join(work, 'results', 'report.html')} (every request and response); junit: ${junit}`,
-        '',
-      ].join('\n');
-      expect({ failed, errored, skipped, switchedOff }, message).toEqual({
-        failed: 0,
-        errored: 0,
-        skipped: 0,
-        switchedOff: [],
-      });
-      expect(served.code, `opencloud serve exit status after SIGTERM:\n${served.stderr}`).toBe(0);
-      rmSync(work, { recursive: true, force: true });
     },
     SUITE_TIMEOUT_MS + 60_000,
   );

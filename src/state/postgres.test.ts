@@ -1,0 +1,176 @@
+// The state store contract on PostgreSQL (the test server scripts/test-env/postgres.sh starts):
+// each test gets a fresh database, CREATE DATABASE oc_test_<random> from the superuser URL in
+// env.json, dropped afterwards. Plus what only PostgreSQL has: opening it (errors that name the
+// server but never the password), integers beyond 2^53 refused, several nodes migrating at once.
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing, testEnv, titled } from '../../test/support/env.js';
+import { openPostgresState } from './postgres.js';
+import { describeStateStoreContract } from './store.contract.js';
+import type { StateStore } from './store.js';
+
+const skip = missing('postgres');
+const superuserUrl = () => testEnv?.components.postgres?.url ?? '';
+
+/** A URL of `database` on the test server. */
+function databaseUrl(database: string): string {
+  const u = new URL(superuserUrl());
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: superuserUrl(), application_name: 'opencloud-test' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, empty database; resolves to its name. */
+async function createDatabase(): Promise<string> {
+  const name = `oc_test_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`create database ${name}`));
+  return name;
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  // WITH (FORCE): a connection a failed test left open does not keep the database.
+  await admin((c) => c.query(`drop database if exists ${name} with (force)`));
+}
+
+describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), () => {
+  describeStateStoreContract('contract', async () => {
+    const database = await createDatabase();
+    const opened: StateStore[] = [];
+    try {
+      opened.push(await openPostgresState(databaseUrl(database)));
+    } catch (err) {
+      await dropDatabase(database);
+      throw err;
+    }
+    return {
+      state: opened[0]!,
+      openAnother: async () => {
+        const s = await openPostgresState(databaseUrl(database));
+        opened.push(s);
+        return s;
+      },
+      cleanup: async () => {
+        for (const s of opened.splice(0)) await s.close().catch(() => {});
+        await dropDatabase(database);
+      },
+    };
+  });
+
+  describe('opening', () => {
+    let database: string;
+    beforeAll(async () => {
+      database = await createDatabase();
+    });
+    afterAll(async () => {
+      if (database) await dropDatabase(database);
+    });
+
+    it('several nodes opening one new database at once migrate it once', async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 5 }, () => openPostgresState(databaseUrl(database))),
+      );
+      try {
+        const state = stores[0]!;
+        const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
+          state.db,
+        );
+        expect(rows.map((r) => r.name)).toEqual([
+          '0001_registry',
+          '0002_ledger',
+          '0003_builds',
+          '0004_auth',
+          '0005_audit',
+          '0006_sessions',
+          '0007_repository_touched',
+          '0008_webhooks',
+          '0009_locks',
+        ]);
+        // Every node works on the result.
+        const ids = await Promise.all(stores.map((s) => s.ensureRepository('shared/repo')));
+        expect(new Set(ids).size).toBe(1);
+      } finally {
+        for (const s of stores) await s.close();
+      }
+    });
+
+    it('gives integers as numbers and refuses those beyond Number.MAX_SAFE_INTEGER', async () => {
+      const state = await openPostgresState(databaseUrl(database));
+      try {
+        const { rows } = await sql<{
+          n: number;
+          s: number;
+          big: number;
+        }>`select count(*) as n, sum(x) as s, ${Number.MAX_SAFE_INTEGER}::int8 as big from (values (2::int8), (3::int8)) v(x)`.execute(
+          state.db,
+        );
+        expect(rows[0]).toEqual({ n: 2, s: 5, big: Number.MAX_SAFE_INTEGER });
+        await expect(sql`select 9007199254740993::int8 as n`.execute(state.db)).rejects.toThrow(
+          /beyond what a JavaScript number holds/,
+        );
+        await expect(sql`select 9007199254740993::numeric as n`.execute(state.db)).rejects.toThrow(
+          /beyond what a JavaScript number holds/,
+        );
+        const avg = await sql<{ a: number }>`select avg(x) as a from (values (1), (2)) v(x)`.execute(
+          state.db,
+        );
+        expect(avg.rows[0]?.a).toBe(1.5);
+        // The pool is still usable after a refused value.
+        expect(await state.repositoryId('no/such/repository')).toBeUndefined();
+      } finally {
+        await state.close();
+      }
+    });
+
+    it('a server that does not answer: an error naming host, port and database, not the password', async () => {
+      // A port that was free a moment ago: listened on, then closed.
+      const closed = await new Promise<number>((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as AddressInfo;
+          server.close(() => resolve(port));
+        });
+      });
+      const err = (await openPostgresState(
+        `postgres://opencloud:s3cret-Passw0rd@127.0.0.1:${closed}/registry`,
+      ).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toContain(`127.0.0.1:${closed}/registry`);
+      expect(err.message).not.toContain('s3cret-Passw0rd');
+    });
+
+    it('a wrong database or user: the server refusal, without the password', async () => {
+      const u = new URL(databaseUrl('no_such_database_here'));
+      u.password = 'another-s3cret';
+      const err = (await openPostgresState(u.toString()).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toMatch(/no_such_database_here/);
+      expect(err.message).toContain(`${u.hostname}:${u.port}`);
+      expect(err.message).not.toContain('another-s3cret');
+    });
+
+    it('connects as application_name opencloud', async () => {
+      const state = await openPostgresState(databaseUrl(database));
+      try {
+        const { rows } = await sql<{ a: string }>`select current_setting('application_name') as a`.execute(
+          state.db,
+        );
+        expect(rows[0]?.a).toBe('opencloud');
+      } finally {
+        await state.close();
+      }
+    });
+  });
+});

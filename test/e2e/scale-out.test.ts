@@ -1,0 +1,261 @@
+// Two registry nodes on loopback sharing real engines: blobs in S3 (SeaweedFS) and state in
+// PostgreSQL, each node with a data dir of its own. A chunked push through one node is pulled
+// byte-identical through the other (and by skopeo); an upload started on one node is finished on
+// the other after the first was killed; garbage collection started on both at once reclaims once
+// and loses nothing; a node whose database goes away says so on /readyz.
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServe, type ServeHandle } from '../support/cli.js';
+import { missing, titled } from '../support/env.js';
+import { RegistryClient, sha256 } from '../support/registry-client.js';
+import { sharedEngines, type SharedEngines } from '../support/scale-out.js';
+
+const run = promisify(execFile);
+const why = missing('postgres', 's3', 'skopeo');
+const MiB = 1024 * 1024;
+
+describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () => {
+  let shared: SharedEngines;
+  let a: ServeHandle;
+  let b: ServeHandle;
+
+  const start = (env: Record<string, string> = {}) =>
+    startServe(['--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'opencloud-node-'))], {
+      env: { ...shared.env, OPENCLOUD_GC_INTERVAL: '0', ...env },
+    });
+  const client = (node: ServeHandle) => new RegistryClient(node.url);
+  const stop = async (node: ServeHandle | undefined) => {
+    if (!node || node.child.exitCode !== null || node.child.signalCode !== null) return;
+    node.child.kill('SIGTERM');
+    await node.exited;
+  };
+
+  /** A chunked upload through `node`: POST, one PATCH per chunk with Content-Range, PUT ?digest=. */
+  async function chunkedPush(node: ServeHandle, repo: string, chunks: Buffer[]): Promise<string> {
+    const c = client(node);
+    const digest = sha256(Buffer.concat(chunks));
+    let res = await c.req('POST', `/v2/${repo}/blobs/uploads/`);
+    expect(res.status).toBe(202);
+    let location = res.headers.get('location') as string;
+    let offset = 0;
+    for (const chunk of chunks) {
+      res = await c.req('PATCH', location, {
+        body: chunk,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-range': `${offset}-${offset + chunk.length - 1}`,
+          'content-length': String(chunk.length),
+        },
+      });
+      expect(res.status, await res.clone().text()).toBe(202);
+      offset += chunk.length;
+      location = res.headers.get('location') as string;
+    }
+    res = await c.req('PUT', `${location}${location.includes('?') ? '&' : '?'}digest=${digest}`);
+    expect(res.status, await res.clone().text()).toBe(201);
+    return digest;
+  }
+
+  async function imageOf(node: ServeHandle, repo: string, tag: string, layers: Buffer[][]) {
+    const layerDigests: string[] = [];
+    for (const chunks of layers) layerDigests.push(await chunkedPush(node, repo, chunks));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+    );
+    const configDigest = await client(node).pushBlob(repo, config);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: configDigest,
+        size: config.length,
+      },
+      layers: layers.map((chunks, i) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: layerDigests[i],
+        size: chunks.reduce((n, c) => n + c.length, 0),
+      })),
+    });
+    const res = await client(node).pushManifest(
+      repo,
+      tag,
+      manifest,
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    expect(res.status, await res.clone().text()).toBe(201);
+    return { manifestDigest: sha256(manifest), layerDigests, configDigest };
+  }
+
+  const blobBytes = async (node: ServeHandle, repo: string, digest: string) => {
+    const res = await client(node).req('GET', `/v2/${repo}/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    return Buffer.from(await res.arrayBuffer());
+  };
+
+  beforeAll(async () => {
+    shared = await sharedEngines('nodes');
+    a = await start();
+    b = await start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await stop(a);
+    await stop(b);
+    await shared?.drop();
+  }, 60_000);
+
+  it('a chunked push through node A is pulled byte-identical through node B and by skopeo', async () => {
+    const layer = [randomBytes(6 * MiB), randomBytes(6 * MiB), randomBytes(6 * MiB), randomBytes(MiB)];
+    const small = [randomBytes(MiB), randomBytes(MiB), randomBytes(300_000)];
+    const pushed = await imageOf(a, 'team/app', 'v1', [layer, small]);
+
+    const tags = (await (await client(b).req('GET', '/v2/team/app/tags/list')).json()) as { tags: string[] };
+    expect(tags.tags).toEqual(['v1']);
+    const got = await client(b).req('GET', '/v2/team/app/manifests/v1', {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    expect(got.headers.get('docker-content-digest')).toBe(pushed.manifestDigest);
+    expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(pushed.manifestDigest);
+    // Compared by digest: a failing toEqual on megabytes would print (and allocate) them all.
+    expect(sha256(await blobBytes(b, 'team/app', pushed.layerDigests[0] as string))).toBe(
+      sha256(Buffer.concat(layer)),
+    );
+    expect(sha256(await blobBytes(b, 'team/app', pushed.layerDigests[1] as string))).toBe(
+      sha256(Buffer.concat(small)),
+    );
+    // A range read through B comes from the middle of the S3 object.
+    const ranged = await client(b).req('GET', `/v2/team/app/blobs/${pushed.layerDigests[0]}`, {
+      headers: { range: 'bytes=6291000-6292000' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(sha256(Buffer.from(await ranged.arrayBuffer()))).toBe(
+      sha256(Buffer.concat(layer).subarray(6291000, 6292001)),
+    );
+
+    // dir: keeps every blob as it came, named by its digest.
+    const out = mkdtempSync(join(tmpdir(), 'opencloud-nodes-dir-'));
+    await run('skopeo', [
+      'copy',
+      '--src-tls-verify=false',
+      `docker://${new URL(b.url).host}/team/app:v1`,
+      `dir:${out}`,
+    ]);
+    for (const d of pushed.layerDigests) {
+      const copied = readFileSync(join(out, d.slice('sha256:'.length)));
+      expect(createHash('sha256').update(copied).digest('hex')).toBe(d.slice('sha256:'.length));
+    }
+  }, 180_000);
+
+  it('an upload started on node A is finished on node B after A was killed', async () => {
+    const part1 = randomBytes(7 * MiB);
+    const part2 = randomBytes(3 * MiB);
+    const digest = sha256(Buffer.concat([part1, part2]));
+    let res = await client(a).req('POST', '/v2/team/resume/blobs/uploads/');
+    expect(res.status).toBe(202);
+    res = await client(a).req('PATCH', res.headers.get('location') as string, {
+      body: part1,
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${part1.length - 1}` },
+    });
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location') as string;
+    a.child.kill('SIGKILL');
+    await a.exited;
+
+    // B knows the session (state in PostgreSQL, data in S3): its status, then the rest.
+    const status = await client(b).req('GET', location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe(`0-${part1.length - 1}`);
+    res = await client(b).req('PATCH', location, {
+      body: part2,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-range': `${part1.length}-${part1.length + part2.length - 1}`,
+      },
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const next = res.headers.get('location') as string;
+    res = await client(b).req('PUT', `${next}${next.includes('?') ? '&' : '?'}digest=${digest}`);
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(sha256(await blobBytes(b, 'team/resume', digest))).toBe(digest);
+
+    a = await start(); // back for the next test
+  }, 120_000);
+
+  it('garbage collection started on both nodes at once reclaims once and loses nothing', async () => {
+    // Orphans: blobs no manifest references (grace period 0 below makes them collectable).
+    const orphans = [randomBytes(2 * MiB), randomBytes(MiB), randomBytes(1234)];
+    for (const o of orphans) await client(a).pushBlob('team/orphans', o);
+    const kept = await imageOf(b, 'team/kept', 'v1', [[randomBytes(MiB)]]);
+
+    const gc = (node: ServeHandle) =>
+      fetch(`${node.url}/api/v1/registry/gc`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ gracePeriod: 0 }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const [ra, rb] = await Promise.all([gc(a), gc(b)]);
+    const ran = [ra, rb].filter((r) => r.status === 200);
+    const refused = [ra, rb].filter((r) => r.status === 409);
+    // Either one ran while the other was refused, or (if one finished first) the second found
+    // nothing: no blob is reclaimed twice, every orphan once (the resumed upload's blob of the
+    // test before is one too), and nothing a tag reaches.
+    expect(ran.length + refused.length, JSON.stringify([ra, rb])).toBe(2);
+    for (const r of refused) expect(JSON.stringify(r.body)).toContain('GC_RUNNING');
+    const reclaimed = ran.flatMap((r) => r.body.blobs as { digest: string; size: number }[]);
+    const digests = reclaimed.map((x) => x.digest);
+    expect(new Set(digests).size).toBe(digests.length);
+    for (const o of orphans) expect(digests).toContain(sha256(o));
+    for (const d of [...kept.layerDigests, kept.configDigest, kept.manifestDigest])
+      expect(digests).not.toContain(d);
+    const bytes = ran.reduce((n, r) => n + Number(r.body.bytesReclaimed), 0);
+    expect(bytes).toBe(reclaimed.reduce((n, x) => n + x.size, 0));
+
+    for (const o of orphans) {
+      const head = await client(b).req('HEAD', `/v2/team/orphans/blobs/${sha256(o)}`);
+      expect(head.status).toBe(404);
+    }
+    // Everything a tag reaches is still whole, through either node.
+    for (const node of [a, b]) {
+      const m = await client(node).req('GET', '/v2/team/kept/manifests/v1', {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(m.status).toBe(200);
+      expect(sha256(Buffer.from(await m.arrayBuffer()))).toBe(kept.manifestDigest);
+      for (const d of [...kept.layerDigests, kept.configDigest]) {
+        expect(sha256(await blobBytes(node, 'team/kept', d))).toBe(d);
+      }
+      expect(sha256(await blobBytes(node, 'team/app', (await firstLayer(node)) as string))).toBeTruthy();
+    }
+  }, 180_000);
+
+  /** The first layer of team/app:v1 (pushed by the first test), to check it survived collection. */
+  async function firstLayer(node: ServeHandle): Promise<string | undefined> {
+    const m = await client(node).req('GET', '/v2/team/app/manifests/v1', {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    return ((await m.json()) as { layers: { digest: string }[] }).layers[0]?.digest;
+  }
+
+  it('/readyz names the state database when it stops answering', async () => {
+    const ready = await fetch(`${b.url}/readyz`);
+    expect(ready.status).toBe(200);
+    // The database is dropped under the node (forcibly: its connections are cut).
+    await shared.drop();
+    const deadline = Date.now() + 15_000;
+    let last: { status: number; body: string } = { status: 0, body: '' };
+    while (Date.now() < deadline) {
+      const r = await fetch(`${b.url}/readyz`);
+      last = { status: r.status, body: await r.text() };
+      if (r.status === 503) break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    expect(last.status, last.body).toBe(503);
+    expect(last.body).toContain('state database');
+  }, 60_000);
+});
