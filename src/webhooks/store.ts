@@ -8,7 +8,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { checkPattern } from '../auth/store.js';
 import { matchesPattern } from '../auth/patterns.js';
 import type { Database, WebhookDeliveriesTable } from '../state/schema.js';
-import type { StateStore } from '../state/store.js';
+import { withoutNul, type StateStore } from '../state/store.js';
 import { pingEvent, toCloudEvent } from './cloudevent.js';
 import { EVENT_NAMES, eventRepository, PING, type EventName, type OpenCloudEvent } from './events.js';
 import { generateSecret } from './signing.js';
@@ -413,8 +413,9 @@ export class WebhookStore {
           started_at: outcome.startedAt,
           duration_ms: Math.round(outcome.durationMs),
           status_code: outcome.statusCode,
-          error: outcome.error,
-          response_excerpt: outcome.responseExcerpt,
+          // The receiver's answer is arbitrary bytes: no NUL (PostgreSQL refuses it in text).
+          error: outcome.error === null ? null : withoutNul(outcome.error),
+          response_excerpt: outcome.responseExcerpt === null ? null : withoutNul(outcome.responseExcerpt),
         })
         .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
         .execute();
