@@ -30,7 +30,7 @@ export async function openRegistry(config: Config): Promise<Registry> {
   return {
     state,
     blobs,
-    options: config.registry,
+    options: { ...config.registry, redirectDownloads: config.storage.s3.redirect },
     digestLocks: url ? new PgKeyedLocks(url) : new KeyedMutex(),
   };
 }

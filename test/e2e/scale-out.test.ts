@@ -242,6 +242,41 @@ describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () 
     return ((await m.json()) as { layers: { digest: string }[] }).layers[0]?.digest;
   }
 
+  it('a node with storage.s3.redirect sends blob downloads to S3 through a presigned URL', async () => {
+    const c = await start({ OPENCLOUD_STORAGE_S3_REDIRECT: 'true' });
+    try {
+      const data = randomBytes(3 * MiB);
+      const digest = await client(a).pushBlob('team/redirect', data);
+      const res = await client(c).req('GET', `/v2/team/redirect/blobs/${digest}`);
+      expect(res.status).toBe(307);
+      const location = res.headers.get('location') as string;
+      expect(location.startsWith(shared.env.OPENCLOUD_STORAGE_S3_ENDPOINT as string)).toBe(true);
+      expect(location).toContain('X-Amz-Signature=');
+      const fromS3 = await fetch(location);
+      expect(fromS3.status).toBe(200);
+      expect(sha256(Buffer.from(await fromS3.arrayBuffer()))).toBe(digest);
+      // Unknown blobs are still the registry's answer, not a URL to nothing.
+      const missing = await client(c).req('GET', `/v2/team/redirect/blobs/${sha256('absent')}`);
+      expect(missing.status).toBe(404);
+      // A real client follows it: skopeo pulls an image whose layers come from S3.
+      await imageOf(a, 'team/redirect', 'v1', [[data]]);
+      const out = mkdtempSync(join(tmpdir(), 'opencloud-nodes-redirect-'));
+      await run('skopeo', [
+        'copy',
+        '--src-tls-verify=false',
+        `docker://${new URL(c.url).host}/team/redirect:v1`,
+        `dir:${out}`,
+      ]);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(out, digest.slice(7))))
+          .digest('hex'),
+      ).toBe(digest.slice(7));
+    } finally {
+      await stop(c);
+    }
+  }, 120_000);
+
   it('/readyz names the state database when it stops answering', async () => {
     const ready = await fetch(`${b.url}/readyz`);
     expect(ready.status).toBe(200);
