@@ -24,7 +24,7 @@ import { AuditTrail } from '../ledger/audit.js';
 import { authContext, registryAuth, type AuthContext } from './registry-auth.js';
 import { AuthStore, type Principal } from '../auth/store.js';
 import type { Action } from '../auth/patterns.js';
-import { tokenKey } from '../auth/token-key.js';
+import { sharedTokenKey, tokenKey } from '../auth/token-key.js';
 import { Sessions } from '../auth/sessions.js';
 import { BuildRecords } from '../build/records.js';
 import { BuildService, type BuildCredential } from '../build/service.js';
@@ -83,7 +83,7 @@ export async function buildApp({
   const auth = authContext(
     new AuthStore(registry.state),
     new Sessions(registry.state),
-    await tokenKey(config.dataDir),
+    config.state.postgresUrl ? await sharedTokenKey(registry.state) : await tokenKey(config.dataDir),
   );
   await registryAuth(app, auth);
   apiAuth(app, auth, async (id) => (await new BuildRecords(registry.state).get(id))?.definition.repository);

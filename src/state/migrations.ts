@@ -321,4 +321,16 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0010_secrets': {
+    // Secrets every node sharing the state must agree on (the key signing registry tokens when
+    // the state is in PostgreSQL; a SQLite node keeps its key file in the data dir).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('secrets')
+        .addColumn('name', str(dialect, 'varchar(64)'), (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .execute();
+    },
+  },
 });

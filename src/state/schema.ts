@@ -217,6 +217,13 @@ export interface LocksTable {
   expires_at: string;
 }
 
+/** Secrets shared by every node of one state (base64 values). */
+export interface SecretsTable {
+  name: string;
+  value: string;
+  created_at: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -239,4 +246,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   locks: LocksTable;
+  secrets: SecretsTable;
 }

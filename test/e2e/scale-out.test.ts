@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServe, type ServeHandle } from '../support/cli.js';
+import { runCli, startServe, type ServeHandle } from '../support/cli.js';
 import { missing, titled } from '../support/env.js';
 import { RegistryClient, sha256 } from '../support/registry-client.js';
 import { sharedEngines, type SharedEngines } from '../support/scale-out.js';
@@ -276,6 +276,51 @@ describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () 
       await stop(c);
     }
   }, 120_000);
+
+  it('a registry token issued by one node is accepted by the other (the key is in PostgreSQL)', async () => {
+    const added = await runCli(
+      [
+        'users',
+        'add',
+        'ops',
+        '--admin',
+        '--generate',
+        '--data-dir',
+        mkdtempSync(join(tmpdir(), 'opencloud-cli-')),
+      ],
+      { env: shared.env },
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const password = /password: (\S+)/.exec(added.stdout)?.[1] as string;
+    // Authentication is on on every node once a user exists in the shared state.
+    const deadline = Date.now() + 15_000;
+    while ((await client(b).req('GET', '/v2/')).status !== 401) {
+      expect(Date.now(), 'node B never asked for credentials').toBeLessThan(deadline);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const basic = `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`;
+    const tokenFrom = async (node: ServeHandle) => {
+      const r = await fetch(
+        `${node.url}/auth/token?service=opencloud-registry&scope=repository:team/app:pull`,
+        {
+          headers: { authorization: basic },
+        },
+      );
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { token: string }).token;
+    };
+    for (const [issuer, user] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const token = await tokenFrom(issuer);
+      const r = await client(user).req('GET', '/v2/team/app/tags/list', {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(r.status, await r.clone().text()).toBe(200);
+      expect(((await r.json()) as { tags: string[] }).tags).toEqual(['v1']);
+    }
+  }, 60_000);
 
   it('/readyz names the state database when it stops answering', async () => {
     const ready = await fetch(`${b.url}/readyz`);
