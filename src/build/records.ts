@@ -14,6 +14,14 @@ export interface BuildRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The BuildKit daemon it ran on, once placed (`unix:///…` or `tcp://…`). */
+  worker: string | null;
+}
+
+/** History filters: builds in one of these states, of one repository. */
+export interface BuildFilter {
+  states?: BuildState[];
+  repository?: string;
 }
 
 const LOG_CAP = 1024 * 1024;
@@ -28,6 +36,7 @@ const COLUMNS = [
   'created_at',
   'started_at',
   'finished_at',
+  'worker',
 ] as const;
 
 /** Keeps the end of a log (where the error is) within the cap. */
@@ -53,6 +62,7 @@ export class BuildRecords {
         id,
         state: 'queued',
         definition: JSON.stringify(definition),
+        repository: definition.repository,
         images: JSON.stringify(images),
         log: '',
         created_at: now(),
@@ -60,10 +70,10 @@ export class BuildRecords {
       .execute();
   }
 
-  async started(id: string): Promise<void> {
+  async started(id: string, worker: string): Promise<void> {
     await this.db
       .updateTable('builds')
-      .set({ state: 'running', started_at: now() })
+      .set({ state: 'running', started_at: now(), worker })
       .where('id', '=', id)
       .execute();
   }
@@ -103,7 +113,7 @@ export class BuildRecords {
   }
 
   /** Newest first; `before` is a created_at cursor from the previous page. */
-  async list(limit: number, before?: string): Promise<BuildRecord[]> {
+  async list(limit: number, before?: string, filter: BuildFilter = {}): Promise<BuildRecord[]> {
     let q = this.db
       .selectFrom('builds')
       .select(COLUMNS)
@@ -111,6 +121,8 @@ export class BuildRecords {
       .orderBy('id', 'desc')
       .limit(limit);
     if (before) q = q.where('created_at', '<', before);
+    if (filter.states?.length) q = q.where('state', 'in', filter.states);
+    if (filter.repository) q = q.where('repository', '=', filter.repository);
     return (await q.execute()).map(toRecord);
   }
 
@@ -134,6 +146,7 @@ function toRecord(r: {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  worker: string | null;
 }): BuildRecord {
   return {
     id: r.id,
@@ -145,5 +158,6 @@ function toRecord(r: {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    worker: r.worker,
   };
 }

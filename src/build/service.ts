@@ -232,7 +232,7 @@ export class BuildService {
         throw err;
       }
       worker = placed;
-      marked = recorded.then(() => this.records.started(b.id));
+      marked = recorded.then(() => this.records.started(b.id, placed.endpoint.address));
       b.state = 'running';
       emit({ type: 'state', state: 'running', worker: placed.endpoint.address });
       const timer = setTimeout(

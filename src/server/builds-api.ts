@@ -16,7 +16,7 @@ import {
   MAX_CONTEXT,
   type BuildDefinition,
 } from '../build/definition.js';
-import type { BuildEvent } from '../build/events.js';
+import type { BuildEvent, BuildState } from '../build/events.js';
 import { ImageReferenceError, parseReference } from '../build/reference.js';
 import type { BuildService, LiveBuild } from '../build/service.js';
 import { NoWorkerError, type WorkerPool } from '../build/workers.js';
@@ -253,18 +253,32 @@ export const buildsApi: FastifyPluginAsync<{
     },
   );
 
-  app.get<{ Querystring: { limit?: number; before?: string } }>(
+  app.get<{ Querystring: { limit?: number; before?: string; state?: string; repository?: string } }>(
     '/api/v1/builds',
     {
       schema: {
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'string' } },
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            before: { type: 'string' },
+            // One state or several, comma-separated: state=failed,canceled
+            state: {
+              type: 'string',
+              pattern:
+                '^(queued|running|succeeded|failed|canceled)(,(queued|running|succeeded|failed|canceled))*$',
+            },
+            repository: { type: 'string', minLength: 1, maxLength: 255 },
+          },
         },
       },
     },
     async (req) => {
-      const list = await records.list(req.query.limit ?? 50, req.query.before);
+      const filter = {
+        ...(req.query.state ? { states: req.query.state.split(',') as BuildState[] } : {}),
+        ...(req.query.repository ? { repository: req.query.repository } : {}),
+      };
+      const list = await records.list(req.query.limit ?? 50, req.query.before, filter);
       return { builds: list, next: list.length === (req.query.limit ?? 50) ? list.at(-1)?.createdAt : null };
     },
   );

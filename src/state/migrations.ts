@@ -333,4 +333,23 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0011_build_columns': {
+    // The repository and the BuildKit daemon of each build as columns: the history filters by
+    // repository, and a pool of workers says where each build ran. Old rows get their repository
+    // from the recorded definition.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('builds').addColumn('repository', str(dialect, 'varchar(255)')).execute();
+      await db.schema.alterTable('builds').addColumn('worker', str(dialect, 'varchar(512)')).execute();
+      const fromDefinition =
+        dialect === 'postgres'
+          ? sql`update builds set repository = definition::json->>'repository'`
+          : sql`update builds set repository = json_extract(definition, '$.repository')`;
+      await fromDefinition.execute(db);
+      await db.schema
+        .createIndex('builds_repository_created')
+        .on('builds')
+        .columns(['repository', 'created_at'])
+        .execute();
+    },
+  },
 });

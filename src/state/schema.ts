@@ -111,6 +111,10 @@ export interface BuildsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Null only in rows of a database older than migration 0011 that had no definition. */
+  repository: string | null;
+  /** The BuildKit daemon it ran on (its address), once placed. */
+  worker: string | null;
 }
 
 /** Users; a password hash is scrypt with its parameters (see src/auth/passwords.ts). */

@@ -688,7 +688,7 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
           ids.push(id);
           await sleep(3);
         }
-        await builds.started(ids[6]!);
+        await builds.started(ids[6]!, 'unix:///run/buildkit/buildkitd.sock');
         await builds.finished(ids[5]!, {
           state: 'failed',
           error: 'exit\u0000code 1',
@@ -716,6 +716,37 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
         expect((await builds.get(ids[6]!))?.state).toBe('failed');
         expect((await builds.get(ids[5]!))?.error).toBe('exit\uFFFDcode 1');
         expect((await builds.get(ids[4]!))?.error).toBe('restarted');
+        expect((await builds.get(ids[6]!))?.worker).toBe('unix:///run/buildkit/buildkitd.sock');
+        expect((await builds.get(ids[4]!))?.worker).toBeNull();
+      });
+
+      it('filters the history by state and repository, with the cursor', async () => {
+        const builds = new BuildRecords(state);
+        const made: { id: string; repository: string }[] = [];
+        for (let i = 0; i < 6; i++) {
+          const id = `f${i}-${randomBytes(4).toString('hex')}`;
+          const repository = i % 2 ? 'team/odd' : 'team/even';
+          await builds.insert(id, definition(repository), [`${repository}:latest`]);
+          made.push({ id, repository });
+          await sleep(3);
+        }
+        await builds.finished(made[1]!.id, { state: 'failed', error: 'x', log: '', events: [] });
+        await builds.finished(made[3]!.id, { state: 'succeeded', log: '', events: [] });
+        const odd = await builds.list(10, undefined, { repository: 'team/odd' });
+        expect(odd.map((b) => b.id)).toEqual([made[5]!.id, made[3]!.id, made[1]!.id]);
+        const ended = await builds.list(10, undefined, { states: ['failed', 'succeeded'] });
+        expect(ended.map((b) => b.id)).toEqual([made[3]!.id, made[1]!.id]);
+        const page1 = await builds.list(1, undefined, {
+          repository: 'team/odd',
+          states: ['queued', 'failed'],
+        });
+        expect(page1.map((b) => b.id)).toEqual([made[5]!.id]);
+        const page2 = await builds.list(5, page1[0]!.createdAt, {
+          repository: 'team/odd',
+          states: ['queued', 'failed'],
+        });
+        expect(page2.map((b) => b.id)).toEqual([made[1]!.id]);
+        expect(await builds.list(5, undefined, { repository: 'team/none' })).toEqual([]);
       });
     });
 

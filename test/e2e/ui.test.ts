@@ -4,14 +4,16 @@
 // pushed repository down to its layers, a referrer attached through the registry API listed on
 // its subject's manifest, deleting a tag (asked twice), a build submitted through the form with
 // its log arriving live and its ANSI colours rendered, a failing build's error at its step, a
-// canceled build, containerd's images with the image a build produced and the builder cache, the
+// canceled build, a target stage and platform from the form, a build built again from its page,
+// the history filtered by state and repository, a context archive uploaded through the form,
+// containerd's images with the image a build produced and the builder cache, the
 // services page with a read-only Plan run and Enable/Disable asked in the page, the sign-in form
 // once a user exists (a web session: an HttpOnly cookie and a CSRF token), and users, grants and
 // API tokens. Enable and Disable are never confirmed: they would change this host. Every page is
 // photographed at desktop and phone width into test-artifacts/screenshots/ (and must not scroll
 // sideways on a phone); any error thrown in a page or logged to its console fails the test.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -136,6 +138,7 @@ interface Build {
   images: string[];
   digest: string | null;
   error: string | null;
+  definition: Record<string, unknown>;
 }
 
 /** Polls a build until it is final. */
@@ -549,6 +552,107 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       const b = await finished(server.url, id);
       expect(b.state).toBe('canceled');
       expect(b.digest).toBeNull();
+      await page.close();
+    },
+    300_000,
+  );
+
+  it.skipIf(noBuilder)(
+    titled(
+      'the form builds a target stage for a platform; the build is built again from its page; the history filters',
+      noBuilder,
+    ),
+    async () => {
+      const page = await openPage(`${server.url}/builds`);
+      await page
+        .getByLabel('Dockerfile')
+        .fill(
+          `FROM ${host}/library/busybox:1 AS one\nRUN echo ui-stage-one\n` +
+            `FROM ${host}/library/busybox:1 AS two\nRUN echo ui-stage-two\n`,
+        );
+      await page.getByLabel('Repository').fill('ui/target');
+      await page.getByLabel('Tags').fill('1');
+      await page.getByLabel('Target stage').fill('one');
+      await page.getByLabel('Platforms').fill('linux/amd64');
+      await page.getByLabel('No cache').check();
+      await page.getByRole('button', { name: 'Build' }).click();
+      await page.waitForURL(/\/builds\/[^/]+$/);
+      const first = page.url().split('/').pop() as string;
+      await page.getByTestId('build-state').locator('[data-state=succeeded]').waitFor({ timeout: 180_000 });
+      const view = await page.getByTestId('build-view').innerText();
+      expect(view).toContain('ui-stage-one');
+      expect(view).not.toContain('ui-stage-two'); // the stage after the target never ran
+      expect(view).toContain('one · linux/amd64');
+      expect(view).toMatch(/Worker\s+unix:\/\//);
+      const record = await finished(server.url, first);
+      expect(record).toMatchObject({
+        state: 'succeeded',
+        definition: { target: 'one', platforms: ['linux/amd64'] },
+      });
+
+      await page.getByTestId('rebuild').click();
+      await page.waitForURL((url) => /\/builds\/[^/]+$/.test(url.pathname) && !url.pathname.endsWith(first));
+      const second = page.url().split('/').pop() as string;
+      await page.getByTestId('build-state').locator('[data-state=succeeded]').waitFor({ timeout: 180_000 });
+      const again = await finished(server.url, second);
+      expect(again.definition).toEqual(record.definition);
+
+      // The history: this repository's two builds; with "Failed" none of them.
+      await page.goto(`${server.url}/builds`);
+      const history = page.getByTestId('build-history');
+      await history.waitFor();
+      await page.getByLabel('Show builds of').fill('ui/target');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await expect.poll(() => history.locator('tbody tr').count()).toBe(2);
+      expect(await history.innerText()).not.toContain('ui/demo');
+      await page.getByLabel('Show states').selectOption({ label: 'Failed' });
+      await page.getByText('No build matches.').waitFor();
+      // Failed builds of any repository: every row says failed.
+      await page.getByLabel('Show builds of').fill('');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await history.waitFor();
+      const states = await history
+        .locator('tbody [data-state]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+      expect(states.length).toBeGreaterThan(0);
+      expect(new Set(states)).toEqual(new Set(['failed']));
+      await shoot(page, 'builds-filtered');
+      await page.close();
+    },
+    400_000,
+  );
+
+  it.skipIf(noBuilder)(
+    titled(
+      'a context archive uploaded through the form builds; such a build says it cannot be repeated',
+      noBuilder,
+    ),
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'opencloud-ui-archive-'));
+      mkdirSync(join(dir, 'ctx', 'docker'), { recursive: true });
+      writeFileSync(
+        join(dir, 'ctx', 'docker', 'app.Dockerfile'),
+        `FROM ${host}/library/busybox:1\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\n`,
+      );
+      writeFileSync(join(dir, 'ctx', 'hello.txt'), 'ui-from-the-archive\n');
+      await exec('tar', ['-czf', join(dir, 'context.tar.gz'), '-C', join(dir, 'ctx'), '.']);
+
+      const page = await openPage(`${server.url}/builds`);
+      await page.getByLabel('Upload an archive').check();
+      await page.getByLabel('Archive').setInputFiles(join(dir, 'context.tar.gz'));
+      await page.getByLabel('Dockerfile in the archive').fill('docker/app.Dockerfile');
+      await page.getByLabel('Repository').fill('ui/archive');
+      await page.getByLabel('Tags').fill('1, latest');
+      await page.getByLabel('No cache').check();
+      await page.getByRole('button', { name: 'Build' }).click();
+      await page.waitForURL(/\/builds\/[^/]+$/);
+      const id = page.url().split('/').pop() as string;
+      await page.getByTestId('build-state').locator('[data-state=succeeded]').waitFor({ timeout: 180_000 });
+      expect(await page.getByTestId('build-view').innerText()).toContain('ui-from-the-archive');
+      await page.getByTestId('rebuild-unavailable').waitFor();
+      expect(await page.getByTestId('rebuild').count()).toBe(0);
+      const b = await finished(server.url, id);
+      expect(b.images).toEqual([`${host}/ui/archive:1`, `${host}/ui/archive:latest`]);
       await page.close();
     },
     300_000,

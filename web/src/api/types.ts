@@ -21,13 +21,26 @@ export const FINAL_BUILD_STATES: readonly BuildState[] = ['succeeded', 'failed',
 export interface BuildRecord {
   id: string;
   state: BuildState;
-  definition: { repository: string; tags: string[]; noCache: boolean; dockerfile: string };
+  definition: {
+    repository: string;
+    tags: string[];
+    noCache: boolean;
+    dockerfile: string;
+    target?: string;
+    platforms?: string[];
+    /** Ids of the secrets it used: a repeat needs them again. */
+    secretIds?: string[];
+    /** Set when the context was an uploaded archive (not kept: such a build cannot be repeated). */
+    archive?: { sha256: string; size: number; dockerfile: string };
+  };
   images: string[];
   digest: string | null;
   error: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The BuildKit daemon it ran on. */
+  worker: string | null;
 }
 
 export type BuildEvent =

@@ -1,7 +1,9 @@
-// The form that submits a build (POST /api/v1/builds): a Dockerfile, the repository, tags,
-// build args (KEY=VALUE lines) and no-cache; on success the live view of the new build opens.
+// The form that submits a build (POST /api/v1/builds). The context is either a Dockerfile typed
+// here (sent as JSON) or an uploaded tar / tar.gz with the Dockerfile's path inside it (sent as
+// the body, the options in the query). Both take the repository, tags, build args (KEY=VALUE
+// lines), a target stage, platforms and no-cache; on success the live view of the new build opens.
 import { useState, type FormEvent } from 'react';
-import { postJson } from '../api/client';
+import { postJson, request } from '../api/client';
 import { ErrorNote } from '../components/error-note';
 import { navigate } from '../router';
 
@@ -20,11 +22,44 @@ export function parseBuildArgs(text: string): Record<string, string> {
   return out;
 }
 
+const words = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+export interface BuildOptions {
+  repository: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target: string;
+  platforms: string[];
+  noCache: boolean;
+}
+
+/** The archive form's query string: repeatable parameters repeated (see the API docs). */
+export function archiveQuery(o: BuildOptions, dockerfile: string): string {
+  const q = new URLSearchParams({ repository: o.repository });
+  for (const t of o.tags) q.append('tag', t);
+  if (dockerfile.trim()) q.set('dockerfile', dockerfile.trim());
+  for (const [k, v] of Object.entries(o.buildArgs)) q.append('buildArg', `${k}=${v}`);
+  if (o.target) q.set('target', o.target);
+  for (const p of o.platforms) q.append('platform', p);
+  if (o.noCache) q.set('noCache', 'true');
+  return q.toString();
+}
+
+/** The media type the API expects for an archive, from its name. */
+export function archiveType(name: string): string {
+  return /\.(tgz|tar\.gz|gz)$/i.test(name) ? 'application/gzip' : 'application/x-tar';
+}
+
 export function BuildForm() {
+  const [source, setSource] = useState<'dockerfile' | 'archive'>('dockerfile');
   const [dockerfile, setDockerfile] = useState('');
+  const [archive, setArchive] = useState<File>();
+  const [dockerfilePath, setDockerfilePath] = useState('Dockerfile');
   const [repository, setRepository] = useState('');
   const [tags, setTags] = useState('latest');
   const [buildArgs, setBuildArgs] = useState('');
+  const [target, setTarget] = useState('');
+  const [platforms, setPlatforms] = useState('');
   const [noCache, setNoCache] = useState(false);
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);
@@ -34,14 +69,33 @@ export function BuildForm() {
     setError(undefined);
     setBusy(true);
     try {
-      const body = {
-        dockerfile,
+      const options: BuildOptions = {
         repository: repository.trim(),
-        tags: tags.split(/[\s,]+/).filter(Boolean),
+        tags: words(tags),
         buildArgs: parseBuildArgs(buildArgs),
+        target: target.trim(),
+        platforms: words(platforms),
         noCache,
       };
-      const { id } = await postJson<{ id: string }>('/api/v1/builds', body);
+      let id: string;
+      if (source === 'archive') {
+        if (!archive) throw new Error('choose a .tar or .tar.gz file holding the build context');
+        const res = await request(`/api/v1/builds?${archiveQuery(options, dockerfilePath)}`, {
+          method: 'POST',
+          headers: { 'content-type': archiveType(archive.name), accept: 'application/json' },
+          body: archive,
+        });
+        ({ id } = (await res.json()) as { id: string });
+      } else {
+        const { target: t, platforms: p, ...rest } = options;
+        const body = {
+          dockerfile,
+          ...rest,
+          ...(t ? { target: t } : {}),
+          ...(p.length ? { platforms: p } : {}),
+        };
+        ({ id } = await postJson<{ id: string }>('/api/v1/builds', body));
+      }
       navigate(`/builds/${id}`);
     } catch (err) {
       setError(err as Error);
@@ -52,18 +106,64 @@ export function BuildForm() {
   return (
     <form className="card form" onSubmit={(e) => void submit(e)} data-testid="build-form">
       <h2>New build</h2>
-      <label>
-        Dockerfile
-        <textarea
-          name="dockerfile"
-          rows={10}
-          spellCheck={false}
-          placeholder={EXAMPLE}
-          value={dockerfile}
-          onChange={(e) => setDockerfile(e.target.value)}
-          required
-        />
-      </label>
+      <fieldset className="checks">
+        <legend>Context</legend>
+        <label className="inline">
+          <input
+            type="radio"
+            name="source"
+            value="dockerfile"
+            checked={source === 'dockerfile'}
+            onChange={() => setSource('dockerfile')}
+          />
+          Write it here
+        </label>
+        <label className="inline">
+          <input
+            type="radio"
+            name="source"
+            value="archive"
+            checked={source === 'archive'}
+            onChange={() => setSource('archive')}
+          />
+          Upload an archive (.tar, .tar.gz)
+        </label>
+      </fieldset>
+      {source === 'dockerfile' ? (
+        <label>
+          Dockerfile
+          <textarea
+            name="dockerfile"
+            rows={10}
+            spellCheck={false}
+            placeholder={EXAMPLE}
+            value={dockerfile}
+            onChange={(e) => setDockerfile(e.target.value)}
+            required
+          />
+        </label>
+      ) : (
+        <>
+          <label>
+            Archive
+            <input
+              type="file"
+              name="archive"
+              accept=".tar,.tgz,.gz,application/x-tar,application/gzip"
+              onChange={(e) => setArchive(e.target.files?.[0])}
+              required
+            />
+          </label>
+          <label>
+            Dockerfile in the archive
+            <input
+              name="dockerfilePath"
+              value={dockerfilePath}
+              onChange={(e) => setDockerfilePath(e.target.value)}
+            />
+          </label>
+        </>
+      )}
       <label>
         Repository
         <input
@@ -87,6 +187,24 @@ export function BuildForm() {
           placeholder="KEY=value, one per line"
           value={buildArgs}
           onChange={(e) => setBuildArgs(e.target.value)}
+        />
+      </label>
+      <label>
+        Target stage
+        <input
+          name="target"
+          placeholder="the last stage"
+          value={target}
+          onChange={(e) => setTarget(e.target.value)}
+        />
+      </label>
+      <label>
+        Platforms
+        <input
+          name="platforms"
+          placeholder="this host's, or e.g. linux/amd64, linux/arm64"
+          value={platforms}
+          onChange={(e) => setPlatforms(e.target.value)}
         />
       </label>
       <label className="inline">

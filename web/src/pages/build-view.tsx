@@ -1,7 +1,7 @@
 // One build, live: its record (GET /api/v1/builds/{id}) and its events followed as they come
 // (/api/v1/builds/{id}/events): a collapsible pane per step with its log, cached steps marked,
-// the final state, and a cancel button while it is queued or running. Logs keep their ANSI
-// colours (as spans, never markup).
+// the final state, a cancel button while it is queued or running, and "build again" once it
+// ended. Logs keep their ANSI colours (as spans, never markup).
 import { useEffect, useRef, useState } from 'react';
 import { getJson, postJson } from '../api/client';
 import { FINAL_BUILD_STATES, type BuildEvent, type BuildRecord } from '../api/types';
@@ -13,6 +13,7 @@ import { StateBadge } from '../components/state-badge';
 import { bytes, duration, when } from '../format';
 import { Link } from '../router';
 import { applyBuildEvent, emptyProgress, type BuildProgress, type StepView } from './build-progress';
+import { Rebuild } from './rebuild';
 
 const isFinal = (p: BuildProgress) => !!p.state && FINAL_BUILD_STATES.includes(p.state);
 
@@ -61,8 +62,23 @@ function Summary({ record, progress }: { record: BuildRecord; progress: BuildPro
         {record.definition.repository}:{record.definition.tags.join(', ')}
         {record.definition.noCache && <span className="muted"> (no cache)</span>}
       </dd>
+      {(record.definition.target || record.definition.platforms?.length) && (
+        <>
+          <dt>Target, platforms</dt>
+          <dd>
+            {record.definition.target ?? 'last stage'} ·{' '}
+            {record.definition.platforms?.join(', ') ?? 'this host'}
+          </dd>
+        </>
+      )}
       <dt>Created</dt>
       <dd>{when(record.createdAt)}</dd>
+      {record.worker && (
+        <>
+          <dt>Worker</dt>
+          <dd className="mono">{record.worker}</dd>
+        </>
+      )}
       {record.finishedAt && (
         <>
           <dt>Took</dt>
@@ -129,6 +145,9 @@ export function BuildView({ id }: { id: string }) {
       </h2>
       <ErrorNote error={record.error ?? live.error ?? cancelError} />
       {record.data && <Summary record={record.data} progress={live.state} />}
+      {final && record.data && FINAL_BUILD_STATES.includes(record.data.state) && (
+        <Rebuild record={record.data} />
+      )}
       <div className="steps">
         {live.state.steps.map((s) => (
           <Step key={s.id} step={s} />

@@ -1,6 +1,8 @@
-// The builds page: the form for a new build and the history (GET /api/v1/builds), newest first.
+// The builds page: the form for a new build and the history (GET /api/v1/builds), newest first,
+// filtered by state and repository, a page at a time ("Older" follows the server's cursor).
+import { useState } from 'react';
 import { getJson } from '../api/client';
-import type { BuildRecord } from '../api/types';
+import type { BuildRecord, BuildState } from '../api/types';
 import { useLoad } from '../api/use-api';
 import { ErrorNote } from '../components/error-note';
 import { StateBadge } from '../components/state-badge';
@@ -8,15 +10,78 @@ import { duration, when } from '../format';
 import { Link } from '../router';
 import { BuildForm } from './build-form';
 
+const PAGE = 25;
+const STATE_FILTERS: { label: string; states: BuildState[] }[] = [
+  { label: 'All states', states: [] },
+  { label: 'Queued or running', states: ['queued', 'running'] },
+  { label: 'Succeeded', states: ['succeeded'] },
+  { label: 'Failed', states: ['failed'] },
+  { label: 'Canceled', states: ['canceled'] },
+];
+
+/** The history query for a filter and a cursor. */
+export function historyPath(states: BuildState[], repository: string, before?: string): string {
+  const q = new URLSearchParams({ limit: String(PAGE) });
+  if (states.length > 0) q.set('state', states.join(','));
+  if (repository.trim()) q.set('repository', repository.trim());
+  if (before) q.set('before', before);
+  return `/api/v1/builds?${q.toString()}`;
+}
+
 function History() {
-  const list = useLoad(() => getJson<{ builds: BuildRecord[] }>('/api/v1/builds?limit=50'), []);
+  const [filter, setFilter] = useState(0);
+  const [repository, setRepository] = useState('');
+  const [applied, setApplied] = useState('');
+  const [cursors, setCursors] = useState<string[]>([]); // the `before` of each page shown after the first
+  const states = STATE_FILTERS[filter]?.states ?? [];
+  const before = cursors.at(-1);
+  const list = useLoad(
+    () => getJson<{ builds: BuildRecord[]; next: string | null }>(historyPath(states, applied, before)),
+    [filter, applied, before],
+  );
+  const restart = () => setCursors([]);
   return (
     <section className="card">
       <h2>
         History <button onClick={list.reload}>Refresh</button>
       </h2>
+      <form
+        className="filters"
+        data-testid="build-filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied(repository);
+          restart();
+        }}
+      >
+        <select
+          name="state"
+          aria-label="Show states"
+          value={filter}
+          onChange={(e) => {
+            setFilter(Number(e.target.value));
+            restart();
+          }}
+        >
+          {STATE_FILTERS.map((f, i) => (
+            <option key={f.label} value={i}>
+              {f.label}
+            </option>
+          ))}
+        </select>
+        <input
+          name="repository"
+          aria-label="Show builds of"
+          placeholder="repository, e.g. team/app"
+          value={repository}
+          onChange={(e) => setRepository(e.target.value)}
+        />
+        <button type="submit">Filter</button>
+      </form>
       <ErrorNote error={list.error} />
-      {list.data?.builds.length === 0 && <p className="muted">No builds yet.</p>}
+      {list.data?.builds.length === 0 && (
+        <p className="muted">{states.length || applied ? 'No build matches.' : 'No builds yet.'}</p>
+      )}
       {!!list.data?.builds.length && (
         <table data-testid="build-history">
           <thead>
@@ -25,6 +90,7 @@ function History() {
               <th>State</th>
               <th>Created</th>
               <th>Took</th>
+              <th>Worker</th>
             </tr>
           </thead>
           <tbody>
@@ -40,11 +106,24 @@ function History() {
                 </td>
                 <td>{when(b.createdAt)}</td>
                 <td>{duration(b.startedAt, b.finishedAt)}</td>
+                <td className="mono muted">{b.worker ?? ''}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      <p className="pager">
+        {cursors.length > 0 && (
+          <button type="button" onClick={() => setCursors(cursors.slice(0, -1))}>
+            Newer
+          </button>
+        )}
+        {list.data?.next && (
+          <button type="button" onClick={() => setCursors([...cursors, list.data!.next!])}>
+            Older
+          </button>
+        )}
+      </p>
     </section>
   );
 }
