@@ -1,7 +1,9 @@
 // Keeps build secrets out of logs, events and error messages. BuildKit sends a step's output in
 // chunks cut anywhere, so a secret can arrive in two pieces: each stream holds back a tail that
 // could still become a secret (only while it is a proper prefix of one) until more text or the
-// end of the step decides it.
+// end of the step decides it. `redactingEmitter` applies it to a build's event stream.
+
+import type { BuildEvent } from './events.js';
 
 const MASK = '***';
 
@@ -67,4 +69,33 @@ export class Redactor {
     }
     return { out: out + text.slice(from), held: '' };
   }
+}
+
+/**
+ * Masks secrets in log and output text as it streams. A held tail is shown (masked) before its
+ * step reports an end and before the build's final state, so nothing printed is lost.
+ */
+export function redactingEmitter(redactor: Redactor, emit: (e: BuildEvent) => void): (e: BuildEvent) => void {
+  const last = new Map<string, BuildEvent>(); // per stream: the event a held tail belongs to
+  const flush = (key: string) => {
+    const text = redactor.flush(key);
+    const e = last.get(key);
+    if (text && e && (e.type === 'log' || e.type === 'output')) emit({ ...e, text });
+  };
+  return (e) => {
+    if (e.type === 'log' || e.type === 'output') {
+      const key = e.type === 'log' ? `${e.step}\0${e.stream}` : 'output';
+      last.set(key, e);
+      const text = redactor.push(key, e.text);
+      if (text) emit({ ...e, text });
+      return;
+    }
+    if (e.type === 'step' && e.status !== 'started') {
+      for (const key of redactor.holding()) if (key.startsWith(`${e.step}\0`)) flush(key);
+    }
+    if (e.type === 'state' && e.state !== 'queued' && e.state !== 'running') {
+      for (const key of redactor.holding()) flush(key);
+    }
+    emit(e);
+  };
 }

@@ -7,7 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDefinition, checkSecrets, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
-import { Redactor } from './redact.js';
+import { redactingEmitter, Redactor } from './redact.js';
 import { NoWorkerError, type WorkerPool } from './workers.js';
 import type { BuildEvent, BuildState } from './events.js';
 import type { BuildRecords } from './records.js';
@@ -301,33 +301,4 @@ export class BuildService {
       });
     }
   }
-}
-
-/**
- * Masks secrets in log and output text as it streams. A held tail is shown (masked) before its
- * step reports an end and before the build's final state, so nothing printed is lost.
- */
-function redactingEmitter(redactor: Redactor, emit: (e: BuildEvent) => void): (e: BuildEvent) => void {
-  const last = new Map<string, BuildEvent>(); // per stream: the event a held tail belongs to
-  const flush = (key: string) => {
-    const text = redactor.flush(key);
-    const e = last.get(key);
-    if (text && e && (e.type === 'log' || e.type === 'output')) emit({ ...e, text });
-  };
-  return (e) => {
-    if (e.type === 'log' || e.type === 'output') {
-      const key = e.type === 'log' ? `${e.step}\0${e.stream}` : 'output';
-      last.set(key, e);
-      const text = redactor.push(key, e.text);
-      if (text) emit({ ...e, text });
-      return;
-    }
-    if (e.type === 'step' && e.status !== 'started') {
-      for (const key of redactor.holding()) if (key.startsWith(`${e.step}\0`)) flush(key);
-    }
-    if (e.type === 'state' && e.state !== 'queued' && e.state !== 'running') {
-      for (const key of redactor.holding()) flush(key);
-    }
-    emit(e);
-  };
 }
