@@ -5,7 +5,6 @@ import { UnavailableError } from '../errors.js';
 import { openState } from '../state/open.js';
 import { openBlobStore } from '../storage/open.js';
 import type { Registry } from './context.js';
-import { PgKeyedLocks } from '../state/pg-locks.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 export async function openRegistry(config: Config): Promise<Registry> {
@@ -31,7 +30,7 @@ export async function openRegistry(config: Config): Promise<Registry> {
     state,
     blobs,
     options: { ...config.registry, redirectDownloads: config.storage.s3.redirect },
-    digestLocks: url ? new PgKeyedLocks(url) : new KeyedMutex(),
+    digestLocks: url ? new (await import('../state/pg-locks.js')).PgKeyedLocks(url) : new KeyedMutex(),
   };
 }
 

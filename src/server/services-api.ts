@@ -166,7 +166,13 @@ export interface ServicesApiOptions {
 }
 
 export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, opts) => {
-  const { config } = opts;
+  // Listening on port 0 (tests) means a port the kernel picked: installs name that one as the
+  // registry BuildKit pushes to, never ":0" (which would rewrite buildkitd.toml at every start).
+  const listening = (): Config => {
+    const a = app.server.address();
+    if (opts.config.listen.port !== 0 || !a || typeof a === 'string') return opts.config;
+    return { ...opts.config, listen: { host: opts.config.listen.host, port: a.port } };
+  };
   const ledger = new Ledger(opts.state);
   const runs = new Runs(ledger, app.log, opts.lockPath, (run) => {
     opts.onRunOutcome?.(run.action, run.outcome);
@@ -187,7 +193,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
 
   const status = async () => {
     const { serviceStatus } = await import('../installer/status.js');
-    return serviceStatus(resolveOptions(DEFAULTS, config), ledger, false);
+    return serviceStatus(resolveOptions(DEFAULTS, listening()), ledger, false);
   };
 
   app.get(`${API}/services`, async () =>
@@ -216,7 +222,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
       async (req, reply) => {
         checkService(req.params.name);
         const runner = runnerFor(action, req, opts.privilegedHelper);
-        const run = await runs.start(action, resolveOptions(req.body, config), runner, actorOf(req));
+        const run = await runs.start(action, resolveOptions(req.body, listening()), runner, actorOf(req));
         return reply.status(202).send(accepted(run.id));
       },
     );
@@ -257,7 +263,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   const startEnable = async (req: FastifyRequest<{ Body: RunBody & { service: string } }>) => {
     checkService(req.body.service);
     const runner = runnerFor('enable', req, opts.privilegedHelper);
-    return runs.start('enable', resolveOptions(req.body, config), runner, actorOf(req));
+    return runs.start('enable', resolveOptions(req.body, listening()), runner, actorOf(req));
   };
 
   app.post<{ Body: RunBody & { service: string } }>('/enable-service', seedBody, async (req, reply) => {

@@ -639,7 +639,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
 
       const page = await openPage(`${server.url}/builds`);
       await page.getByLabel('Upload an archive').check();
-      await page.getByLabel('Archive').setInputFiles(join(dir, 'context.tar.gz'));
+      await page.getByLabel('Archive', { exact: true }).setInputFiles(join(dir, 'context.tar.gz'));
       await page.getByLabel('Dockerfile in the archive').fill('docker/app.Dockerfile');
       await page.getByLabel('Repository').fill('ui/archive');
       await page.getByLabel('Tags').fill('1, latest');
@@ -1032,4 +1032,53 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
     await page.close();
     expect((await asAdmin('/api/v1/users/viewer', 'DELETE', undefined)).status).toBe(204);
   });
+});
+
+// Enabling for real, on a host where it is already done: a server on the ledger of the test
+// setup's own install (`opencloud services enable container-registry --init direct --source go`),
+// so Enable in the browser re-runs that install, which must find everything in place.
+const noInstaller = noBrowser ?? missing('installer');
+describe.skipIf(noInstaller)(titled('the web UI enabling the installed service', noInstaller), () => {
+  let server: ServeHandle;
+
+  beforeAll(async () => {
+    const dataDir = testEnv!.components.installer!.dataDir!;
+    // The setup installed for a registry on the default 127.0.0.1:5000 (buildkitd.toml names it):
+    // the same address here, or the run would rightly rewrite that file.
+    server = await startServe(['--listen', '127.0.0.1:5000', '--data-dir', dataDir]);
+  }, 60_000);
+
+  afterAll(() => stop(server), 60_000);
+
+  it('Enable, confirmed in the page, runs the installer with live steps and ends with a recap of no change', async () => {
+    const page = await openPage(`${server.url}/services`);
+    const service = page.getByTestId('service-container-registry');
+    await service.waitFor();
+    await service.getByLabel('Source').selectOption('go');
+    await service.getByLabel('Init').selectOption('direct');
+    await service.getByRole('button', { name: 'Enable container-registry' }).click();
+    await service.getByTestId('confirm').getByRole('button', { name: 'Enable now' }).click();
+    const recap = service.getByTestId('recap');
+    await recap.waitFor({ timeout: 300_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await service.innerText()}`);
+    });
+    expect(await recap.innerText(), await service.innerText()).toMatch(
+      /^recap: ok=\d+ changed=0 failed=0 skipped=\d+$/,
+    );
+    const steps = service.getByTestId('run-step');
+    expect(await steps.count()).toBeGreaterThan(3);
+    expect(await steps.first().innerText()).toMatch(/preflight/);
+    // The service's card shows what the install verified: both daemons answering.
+    const text = await service.innerText();
+    expect(text).toContain('answers v0.16.0, workers: containerd');
+    await shoot(page, 'services-enabled');
+    // The run is in this host's ledger, as the API says.
+    const services = (await (await fetch(`${server.url}/api/v1/services`)).json()) as {
+      name: string;
+      state: string;
+      lastRunId: string | null;
+    }[];
+    expect(services.find((s) => s.name === 'container-registry')).toMatchObject({ state: 'enabled' });
+    await page.close();
+  }, 360_000);
 });
