@@ -101,13 +101,15 @@ function envWithout(prefix: string): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function startOurs(instance = 'ours'): Promise<Server> {
+export async function startOurs(instance = 'ours', settings: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   const dataDir = join(cfg.work, `${instance}-data`);
   mkdirSync(dataDir, { recursive: true });
-  // No OPENCLOUD_* from outside and no config file: the embedded defaults, as a user gets them.
+  // No OPENCLOUD_* from outside and no config file: the embedded defaults, as a user gets them,
+  // plus the settings the caller names (the S3 + PostgreSQL node of bench/scale-out.ts).
   const env = envWithout('OPENCLOUD_');
   env.OPENCLOUD_LOG_LEVEL = cfg.logLevel;
+  Object.assign(env, settings);
   const flags = [...cfg.oursNodeFlags];
   if (cfg.profile) {
     mkdirSync(profileDir, { recursive: true });
