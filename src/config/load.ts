@@ -75,25 +75,30 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
       );
     }
   }
-  // HTTPS needs both files; one alone is a mistake worth stopping for, not plain HTTP.
-  for (const [given, lacking] of [
-    ['tls.cert', 'tls.key'],
-    ['tls.key', 'tls.cert'],
-  ] as const) {
-    if (raw.has(given) && !raw.has(lacking)) {
-      problems.push(
-        `${given} is set (from ${raw.get(given)?.source}) but ${lacking} is not: HTTPS needs both the certificate (tls.cert) and its key (tls.key), or neither for plain HTTP`,
-      );
-    }
-  }
-  for (const [given, lacking] of [
-    ['storage.s3.accessKeyId', 'storage.s3.secretAccessKey'],
-    ['storage.s3.secretAccessKey', 'storage.s3.accessKeyId'],
-  ] as const) {
-    if (raw.has(given) && !raw.has(lacking)) {
-      problems.push(
-        `${given} is set (from ${raw.get(given)?.source}) but ${lacking} is not: give both, or neither to use the AWS SDK's own credentials`,
-      );
+  // Keys that only work together: one alone is a mistake worth stopping for. HTTPS needs both
+  // files (one alone is not plain HTTP); S3 credentials are both given or both left to the SDK.
+  const together: [string, string, string][] = [
+    [
+      'tls.cert',
+      'tls.key',
+      'HTTPS needs both the certificate (tls.cert) and its key (tls.key), or neither for plain HTTP',
+    ],
+    [
+      'storage.s3.accessKeyId',
+      'storage.s3.secretAccessKey',
+      "give both, or neither to use the AWS SDK's own credentials",
+    ],
+  ];
+  for (const [a, b, why] of together) {
+    for (const [given, lacking] of [
+      [a, b],
+      [b, a],
+    ]) {
+      if (raw.has(given as string) && !raw.has(lacking as string)) {
+        problems.push(
+          `${given} is set (from ${raw.get(given as string)?.source}) but ${lacking} is not: ${why}`,
+        );
+      }
     }
   }
   // TCP workers are reached with mutual TLS only: all three files, given before any tcp:// worker.

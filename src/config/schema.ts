@@ -130,28 +130,19 @@ function sha256List(raw: unknown): Parsed<string[]> {
   return ok((items as string[]).map((s) => s.toLowerCase()));
 }
 
-function httpUrl(raw: unknown): Parsed<string> {
-  const allowed = 'an absolute http:// or https:// URL';
-  if (typeof raw !== 'string') return no(allowed);
-  try {
-    const u = new URL(raw);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? ok(raw) : no(allowed);
-  } catch {
-    return no(allowed);
-  }
+/** A URL with one of `protocols` (e.g. "http:"), as written. */
+function urlWith(protocols: string[], allowed: string) {
+  return (raw: unknown): Parsed<string> => {
+    if (typeof raw !== 'string' || !URL.canParse(raw)) return no(allowed);
+    return protocols.includes(new URL(raw).protocol) ? ok(raw) : no(allowed);
+  };
 }
 
-function postgresUrl(raw: unknown): Parsed<string> {
-  const allowed =
-    'a postgres:// or postgresql:// URL, e.g. postgres://opencloud:secret@db.internal:5432/opencloud';
-  if (typeof raw !== 'string') return no(allowed);
-  try {
-    const u = new URL(raw);
-    return u.protocol === 'postgres:' || u.protocol === 'postgresql:' ? ok(raw) : no(allowed);
-  } catch {
-    return no(allowed);
-  }
-}
+const httpUrl = urlWith(['http:', 'https:'], 'an absolute http:// or https:// URL');
+const postgresUrl = urlWith(
+  ['postgres:', 'postgresql:'],
+  'a postgres:// or postgresql:// URL, e.g. postgres://opencloud:secret@db.internal:5432/opencloud',
+);
 
 // S3 bucket naming rules (3-63 characters, lower case, digits, dots and hyphens, no leading or
 // trailing punctuation).

@@ -11,6 +11,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHand
 import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { KeyedMutex } from '../registry/keyed-mutex.js';
 import {
   DigestMismatchError,
   LengthMismatchError,
@@ -32,7 +33,7 @@ interface Session {
 
 export class FsBlobStore implements BlobStore {
   private readonly sessions = new Map<string, Session>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly sessionQueue = new KeyedMutex();
 
   constructor(readonly root: string) {}
 
@@ -109,14 +110,7 @@ export class FsBlobStore implements BlobStore {
 
   /** Runs `fn` after every earlier operation on the same session has settled. */
   private serialise<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.catch(() => undefined);
-    this.locks.set(id, settled);
-    void settled.then(() => {
-      if (this.locks.get(id) === settled) this.locks.delete(id);
-    });
-    return next;
+    return this.sessionQueue.run(id, fn);
   }
 
   async startUpload(id: string): Promise<void> {

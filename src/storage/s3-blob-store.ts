@@ -8,6 +8,7 @@
 // CompleteMultipartUpload makes the final key visible.
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { KeyedMutex } from '../registry/keyed-mutex.js';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -66,7 +67,7 @@ export class S3BlobStore implements BlobStore {
   private readonly bucket: string;
   private readonly b: Bucket;
   private readonly hashes = new Map<string, KnownHash>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly sessionQueue = new KeyedMutex();
 
   /** A #private field: it holds the secret key, and util.inspect or JSON of a store shows no #fields. */
   readonly #config: S3Config;
@@ -197,14 +198,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Runs `fn` after every earlier operation on the same session (on this node) has settled. */
   private serialise<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.catch(() => undefined);
-    this.locks.set(id, settled);
-    void settled.then(() => {
-      if (this.locks.get(id) === settled) this.locks.delete(id);
-    });
-    return next;
+    return this.sessionQueue.run(id, fn);
   }
 
   async startUpload(id: string): Promise<void> {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImage } from '../support/base-image.js';
+import { pushBaseImage } from '../support/base-image.js';
 import { makeCa, makeServerCert, type ServerCert, type TestCa } from '../support/certs.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
@@ -155,14 +155,7 @@ describe.skipIf(why)(titled('builds on a pool of two BuildKit workers', why), ()
       },
     });
     const host = new URL(server.url).host;
-    const image = ensureBaseImage(testEnv!.cacheDir);
-    base = `${host}/library/busybox:1`;
-    await run('skopeo', [
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${image.layout}:${image.tag}`,
-      `docker://${base}`,
-    ]);
+    base = await pushBaseImage(testEnv!.cacheDir, host);
   }, 120_000);
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImage } from '../support/base-image.js';
+import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { readSse, type ReceivedEvent } from '../support/sse.js';
@@ -54,14 +54,7 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
       env: { OPENCLOUD_BUILD_CONCURRENCY: '1' },
     });
     host = new URL(server.url).host;
-    const image = ensureBaseImage(testEnv!.cacheDir);
-    base = `${host}/library/busybox:1`;
-    await run('skopeo', [
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${image.layout}:${image.tag}`,
-      `docker://${base}`,
-    ]);
+    base = await pushBaseImage(testEnv!.cacheDir, host);
   }, 120_000);
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 // Makes the base image builds use for FROM, since nothing can be pulled from the internet: an
 // OCI image layout holding one uncompressed layer with Debian's static busybox and its applet
 // links. Cached under the test cache dir, keyed by the busybox binary's digest.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { writeImageLayout } from './oci-layout.js';
 
 export interface BaseImage {
@@ -73,4 +74,17 @@ export function ensureBaseImage(cacheDir: string): BaseImage {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Copies the base image into the registry at `host` (skopeo) as library/busybox:1; its reference. */
+export async function pushBaseImage(cacheDir: string, host: string): Promise<string> {
+  const image = ensureBaseImage(cacheDir);
+  const ref = `${host}/library/busybox:1`;
+  await promisify(execFile)('skopeo', [
+    'copy',
+    '--dest-tls-verify=false',
+    `oci:${image.layout}:${image.tag}`,
+    `docker://${ref}`,
+  ]);
+  return ref;
 }
