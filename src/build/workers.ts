@@ -2,7 +2,6 @@
 // gRPC, at least one worker listed) on a timer, and a build goes to the healthy daemon running
 // the fewest builds. A daemon that fails a check, or dies under a build, leaves the rotation until
 // a later check finds it answering again; only the builds it was running fail.
-import { BuildkitClient } from '../runtime/buildkit.js';
 import type { Config } from '../config/schema.js';
 import { endpointOf, type DaemonEndpoint } from '../runtime/endpoint.js';
 
@@ -75,8 +74,17 @@ export class WorkerPool {
     }));
   }
 
-  /** Checks every worker now and then every interval (the timer does not keep the process up). */
+  /**
+   * Checks every worker now and then every interval (the timer does not keep the process up).
+   * One worker alone has no other to rotate to: it is taken as healthy and checked only when a
+   * build fails on it (or the status is asked for), so the default setup loads no gRPC at start.
+   */
   start(): Promise<void> {
+    if (this.workers.length === 1) {
+      const only = this.workers[0] as Worker;
+      only.healthy = true;
+      return Promise.resolve();
+    }
     this.timer ??= setInterval(() => void this.checkAll(), this.opts.intervalMs).unref();
     return this.checkAll();
   }
@@ -151,8 +159,11 @@ export class WorkerPool {
 
   private async probe(w: Worker): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? 5000;
-    let client: Awaited<ReturnType<typeof BuildkitClient.health>> | undefined;
+    let client:
+      Awaited<ReturnType<typeof import('../runtime/buildkit.js').BuildkitClient.health>> | undefined;
     try {
+      // gRPC is loaded on the first check, not with the server (most setups never need it).
+      const { BuildkitClient } = await import('../runtime/buildkit.js');
       client = await BuildkitClient.health(w.endpoint);
       const version = await client.getVersion(timeoutMs);
       const workers = await client.listWorkers(timeoutMs);

@@ -81,18 +81,23 @@ export class Ledger {
 
   async run(id: string): Promise<RunRecord | undefined> {
     const r = await this.db.selectFrom('install_runs').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!r) return undefined;
-    return {
-      id: r.id,
-      service: r.service,
-      action: r.action,
-      status: r.status,
-      options: JSON.parse(r.options) as Record<string, unknown>,
-      steps: r.steps === null ? null : (JSON.parse(r.steps) as RunResult['steps']),
-      recap: r.recap === null ? null : (JSON.parse(r.recap) as RunResult['recap']),
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-    };
+    return r && toRun(r);
+  }
+
+  /** A service's runs, newest first (without their steps: `run(id)` has them). */
+  async runs(service: string, limit: number): Promise<Omit<RunRecord, 'steps'>[]> {
+    const rows = await this.db
+      .selectFrom('install_runs')
+      .selectAll()
+      .where('service', '=', service)
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => {
+      const { steps: _steps, ...run } = toRun({ ...r, steps: null });
+      return run;
+    });
   }
 
   /** Artifacts of a service, oldest first. */
@@ -185,4 +190,30 @@ export class Ledger {
         .execute();
     });
   }
+}
+
+type RunRow = {
+  id: string;
+  service: string;
+  action: RunRecord['action'];
+  status: RunRecord['status'];
+  options: string;
+  steps: string | null;
+  recap: string | null;
+  started_at: string;
+  finished_at: string | null;
+};
+
+function toRun(r: RunRow): RunRecord {
+  return {
+    id: r.id,
+    service: r.service,
+    action: r.action,
+    status: r.status,
+    options: JSON.parse(r.options) as Record<string, unknown>,
+    steps: r.steps === null ? null : (JSON.parse(r.steps) as RunResult['steps']),
+    recap: r.recap === null ? null : (JSON.parse(r.recap) as RunResult['recap']),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
 }

@@ -174,7 +174,10 @@ export const buildsApi: FastifyPluginAsync<{
 
   const workDir = join(config.dataDir, 'builds');
   // Where builds can run: each daemon, healthy or why not, and how busy (admins: addresses are internal).
-  app.get('/api/v1/builder/workers', async () => ({ workers: workers.status() }));
+  app.get('/api/v1/builder/workers', async () => {
+    await workers.checkAll();
+    return { workers: workers.status() };
+  });
   const accepted = (reply: FastifyReply, b: LiveBuild) =>
     reply
       .code(202)

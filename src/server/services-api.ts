@@ -228,6 +228,20 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     );
   }
 
+  // The install run history from the ledger, newest first.
+  app.get<{ Params: { name: string }; Querystring: { limit?: number } }>(
+    `${API}/services/:name/runs`,
+    {
+      schema: {
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 } } },
+      },
+    },
+    async (req) => {
+      checkService(req.params.name);
+      return { runs: await ledger.runs(req.params.name, req.query.limit ?? 20) };
+    },
+  );
+
   app.get<{ Params: { id: string } }>(`${API}/runs/:id`, async (req) => {
     const run = await ledger.run(req.params.id);
     if (!run) throw new HttpError(404, 'RUN_UNKNOWN', `no install run ${req.params.id}`);

@@ -1071,6 +1071,11 @@ describe.skipIf(noInstaller)(titled('the web UI enabling the installed service',
     // The service's card shows what the install verified: both daemons answering.
     const text = await service.innerText();
     expect(text).toContain('answers v0.16.0, workers: containerd');
+    // The ledger's run history lists it first, with the same recap (the setup's own install below it).
+    await service.getByTestId('run-history').locator('summary').click();
+    const past = service.getByTestId('past-run');
+    await expect.poll(() => past.count()).toBeGreaterThanOrEqual(2);
+    expect(await past.first().innerText()).toMatch(/enable\s+ok[\s\S]*changed=0 failed=0/);
     await shoot(page, 'services-enabled');
     // The run is in this host's ledger, as the API says.
     const services = (await (await fetch(`${server.url}/api/v1/services`)).json()) as {

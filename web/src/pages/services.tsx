@@ -1,7 +1,7 @@
 // The services this server installs (container-registry): state, live health, facts from the
 // ledger, and the installer's runs: Plan (read-only) shows each step and the unit/file diffs;
 // Enable and Disable change this host, so they ask first, in the page (no browser dialog). The
-// run's output follows live.
+// run's output follows live; the past runs are listed from the ledger.
 import { useState } from 'react';
 import { getJson, postJson } from '../api/client';
 import type { ServiceSummary } from '../api/types';
@@ -10,6 +10,7 @@ import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
 import { StateBadge } from '../components/state-badge';
 import { defaultRunOptions, runBody, RunOptionsForm } from './run-options';
+import { RunHistory } from './run-history';
 import { RunView } from './run-view';
 
 interface Health {
@@ -108,6 +109,7 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
       </div>
       <ErrorNote error={error} />
       {runId && <RunView key={runId} runId={runId} />}
+      <RunHistory service={s.name} version={runId} onShow={setRunId} />
     </section>
   );
 }
