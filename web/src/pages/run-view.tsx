@@ -1,6 +1,7 @@
 // One install run followed live (/api/v1/runs/{id}/events): every step with its status and
 // reason, the changes a plan found (unit and file diffs shown line by line), the step's log,
 // rollback lines, and the recap line that ends every run.
+import { useEffect } from 'react';
 import type { InstallerEvent, PlannedChange } from '../api/types';
 import { useEventStream } from '../api/use-event-stream';
 import { ErrorNote } from '../components/error-note';
@@ -61,7 +62,8 @@ function Step({ s }: { s: RunStep }) {
   );
 }
 
-export function RunView({ runId }: { runId: string }) {
+/** `onEnd` is told once the run has its recap (the page refreshes what the run changed). */
+export function RunView({ runId, onEnd }: { runId: string; onEnd?: () => void }) {
   const run = useEventStream<InstallerEvent, RunProgress>(
     `/api/v1/runs/${encodeURIComponent(runId)}/events`,
     emptyRun,
@@ -69,6 +71,10 @@ export function RunView({ runId }: { runId: string }) {
     (p) => !!p.recap,
   );
   const p = run.state;
+  const ended = !!p.recapLine;
+  useEffect(() => {
+    if (ended) onEnd?.();
+  }, [ended, onEnd]);
   return (
     <div className="run" data-testid="run-view">
       <p className="muted">

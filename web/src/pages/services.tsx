@@ -2,7 +2,7 @@
 // ledger, and the installer's runs: Plan (read-only) shows each step and the unit/file diffs;
 // Enable and Disable change this host, so they ask first, in the page (no browser dialog). The
 // run's output follows live; the past runs are listed from the ledger.
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
 import { getJson, postJson } from '../api/client';
 import type { ServiceSummary } from '../api/types';
 import { useLoad } from '../api/use-api';
@@ -59,6 +59,9 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
   const [runId, setRunId] = useState<string | null>(null);
   const [options, setOptions] = useState(defaultRunOptions);
   const [error, setError] = useState<Error>();
+  // Each run that ends refreshes the history (its outcome and recap are in the ledger then).
+  const [endedRuns, setEndedRuns] = useState(0);
+  const ended = useCallback(() => setEndedRuns((n) => n + 1), []);
   /** Starts a run; a refusal rejects (shown by the caller: beside Plan, or in the question). */
   const start = async (action: Action) => {
     setError(undefined);
@@ -108,8 +111,8 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
         )}
       </div>
       <ErrorNote error={error} />
-      {runId && <RunView key={runId} runId={runId} />}
-      <RunHistory service={s.name} version={runId} onShow={setRunId} />
+      {runId && <RunView key={runId} runId={runId} onEnd={ended} />}
+      <RunHistory service={s.name} version={`${runId}:${endedRuns}`} onShow={setRunId} />
     </section>
   );
 }
