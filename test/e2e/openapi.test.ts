@@ -124,7 +124,12 @@ describe('GET /api/v1/openapi.json', () => {
 
   it('describes schemas where routes declare them, and says so where they do not', () => {
     const list = doc.paths['/api/v1/builds']?.get;
-    expect(list?.parameters?.map((p) => `${p.in}:${p.name}`)).toEqual(['query:limit', 'query:before']);
+    expect(list?.parameters?.map((p) => `${p.in}:${p.name}`)).toEqual([
+      'query:limit',
+      'query:before',
+      'query:state',
+      'query:repository',
+    ]);
     const create = doc.paths['/api/v1/builds']?.post;
     expect(Object.keys(create?.requestBody?.content ?? {})).toContain('application/json');
     const events = doc.paths['/api/v1/builds/{id}/events']?.get;
