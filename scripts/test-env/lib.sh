@@ -19,7 +19,8 @@ oras oras oras.land/oras/cmd/oras $ORAS_VERSION
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 BUILDKIT_SOCK=/run/buildkit/buildkitd.sock
 # containerd is not here: the installer under test installs it (install_runtime in setup.sh).
-APT_PACKAGES="runc skopeo podman busybox-static chromium"
+# curl signs the S3 requests seaweedfs.sh makes (--aws-sigv4).
+APT_PACKAGES="runc skopeo podman busybox-static chromium curl"
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
 
