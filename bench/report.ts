@@ -227,14 +227,7 @@ export function report(
     }
   }
 
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join(' | ')
-      .trimEnd();
-  console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
-  for (const r of rows) console.log(line(r));
+  printTable(head, rows);
   console.log(
     '\nratios: ours against each peer; for time, CPU and memory peer / ours, for throughput ours / peer: above 1 ours is better.',
   );
@@ -264,4 +257,16 @@ function noSlower(target: string, ratio: number): Verdict {
 /** "At least 2x faster": met at a ratio of 2 or more. */
 function twiceAsFast(target: string, ratio: number): Verdict {
   return { target, ratio, verdict: ratio >= 2 ? 'met' : 'MISSED', detail: `${fmt(ratio)}x` };
+}
+
+/** A table of padded columns: the header, a rule, the rows (shared by every benchmark report). */
+export function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join(' | ')
+      .trimEnd();
+  console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
+  for (const r of rows) console.log(line(r));
 }

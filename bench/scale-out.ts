@@ -28,6 +28,7 @@ import { procStatusMB, type TimedResults, type TimedRun } from './measure.js';
 import type { LoadResult } from './load-generators.js';
 import { add, row, type MetricRow, type MetricSection } from './metrics.js';
 import { printNoiseSummary } from './noise.js';
+import { printTable } from './report.js';
 import { measureChunked } from './phase-chunked.js';
 import { measureDownloads } from './phase-download.js';
 import { measurePulls } from './phase-pulls.js';
@@ -355,7 +356,7 @@ function sectionsOf(m: Measured): MetricSection[] {
 }
 
 /** The table: a column per node, then S3 / fs of the medians. */
-function printTable(sections: MetricSection[], servers: Server[]): void {
+function printComparison(sections: MetricSection[], servers: Server[]): void {
   const keys = servers.map((s) => s.key);
   const head = [
     `measurement (median of ${cfg.runs} run${cfg.runs > 1 ? 's' : ''} (min-max))`,
@@ -380,14 +381,7 @@ function printTable(sections: MetricSection[], servers: Server[]): void {
       rows.push([`  ${r.label}`, ...keys.map(cell), Number.isFinite(q) ? `${fmt(q)}x (${way})` : '']);
     }
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join(' | ')
-      .trimEnd();
-  console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
-  for (const r of rows) console.log(line(r));
+  printTable(head, rows);
   console.log(
     '\nS3 / fs: the S3 + PostgreSQL median divided by the fs + SQLite one; (better) or (worse) says which way that is for the S3 node.' +
       '\nnode CPU is the registry process alone; the SeaweedFS and PostgreSQL rows are what the engines used besides, on the same CPUs.',
@@ -492,7 +486,7 @@ async function main(): Promise<void> {
   }
 
   const sections = sectionsOf(measured);
-  printTable(sections, servers);
+  printComparison(sections, servers);
   console.log(`\nmachine: ${machine}\ncommit: ${commit}; started ${startedAt.toISOString()}`);
   const results: Record<string, unknown> = {
     startedAt: startedAt.toISOString(),

@@ -14,6 +14,7 @@ import { emptyDocument, type LedgerDocument } from '../ledger/document.js';
 import { exportDocument, writeDocument } from '../ledger/export.js';
 import { parseDocument } from '../ledger/validate.js';
 import type { Config } from '../config/schema.js';
+import { openState as openRegistryState } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
@@ -34,8 +35,7 @@ async function openState(dataDir: string, create: boolean): Promise<StateStore |
 /** `state` as a document, its repositories from the shared PostgreSQL when one is configured. */
 async function documentOf(config: Config, state: StateStore): Promise<LedgerDocument> {
   if (!config.state.postgresUrl) return exportDocument(state);
-  const { openPostgresState } = await import('../state/postgres.js');
-  const registry = await openPostgresState(config.state.postgresUrl);
+  const registry = await openRegistryState(config);
   try {
     return await exportDocument(state, new Date(), registry);
   } finally {

@@ -102,8 +102,9 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     }
   }
   // TCP workers are reached with mutual TLS only: all three files, given before any tcp:// worker.
-  const tcpWorkers =
-    raw.has('buildkit.workers') && /tcp:\/\//.test(JSON.stringify(raw.get('buildkit.workers')?.value));
+  const tcpWorkers = ((flat['buildkit.workers'] as string[] | undefined) ?? []).some((w) =>
+    w.startsWith('tcp://'),
+  );
   const tlsKeys = ['buildkit.tls.ca', 'buildkit.tls.cert', 'buildkit.tls.key'];
   const tlsGiven = tlsKeys.filter((k) => raw.has(k));
   if ((tcpWorkers || tlsGiven.length > 0) && tlsGiven.length !== tlsKeys.length) {

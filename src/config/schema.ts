@@ -116,15 +116,18 @@ function oneOf<T extends string>(values: readonly T[]) {
       : no(values.join(', '));
 }
 
+/** A list as given: a YAML sequence, or "a, b" from an environment variable or a flag. */
+const commaList = (raw: unknown): unknown =>
+  typeof raw === 'string'
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : raw;
+
 function sha256List(raw: unknown): Parsed<string[]> {
   const allowed = 'a list of sha256 checksums (64 hex digits each), possibly empty';
-  const items =
-    typeof raw === 'string'
-      ? raw
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : raw;
+  const items = commaList(raw);
   if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && /^[0-9a-fA-F]{64}$/.test(s)))
     return no(allowed);
   return ok((items as string[]).map((s) => s.toLowerCase()));
@@ -166,13 +169,7 @@ function nonEmptyString(raw: unknown): Parsed<string> {
 function workerList(raw: unknown): Parsed<string[]> {
   const allowed =
     'a list of BuildKit addresses, unix:///path/to/buildkitd.sock or tcp://host:port (TCP needs buildkit.tls.*), possibly empty';
-  const items =
-    typeof raw === 'string'
-      ? raw
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : raw;
+  const items = commaList(raw);
   if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && parseWorkerAddress(s)))
     return no(allowed);
   if (new Set(items).size !== items.length) return no(`${allowed}, each address once`);

@@ -2,49 +2,17 @@
 // each test gets a fresh database, CREATE DATABASE oc_test_<random> from the superuser URL in
 // env.json, dropped afterwards. Plus what only PostgreSQL has: opening it (errors that name the
 // server but never the password), integers beyond 2^53 refused, several nodes migrating at once.
-import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missing, testEnv, titled } from '../../test/support/env.js';
+import { missing, titled } from '../../test/support/env.js';
+import { createDatabase, databaseUrl, dropDatabase } from '../../test/support/postgres.js';
 import { migrationsFor } from './migrations.js';
 import { openPostgresState } from './postgres.js';
 import { describeStateStoreContract } from './store.contract.js';
 import type { StateStore } from './store.js';
 
 const skip = missing('postgres');
-const superuserUrl = () => testEnv?.components.postgres?.url ?? '';
-
-/** A URL of `database` on the test server. */
-function databaseUrl(database: string): string {
-  const u = new URL(superuserUrl());
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: superuserUrl(), application_name: 'opencloud-test' });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** A fresh, empty database; resolves to its name. */
-async function createDatabase(): Promise<string> {
-  const name = `oc_test_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`create database ${name}`));
-  return name;
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  // WITH (FORCE): a connection a failed test left open does not keep the database.
-  await admin((c) => c.query(`drop database if exists ${name} with (force)`));
-}
-
 describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), () => {
   describeStateStoreContract('contract', async () => {
     const database = await createDatabase();
