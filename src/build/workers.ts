@@ -38,9 +38,13 @@ export class NoWorkerError extends Error {
   }
 }
 
+type HealthClient = Awaited<ReturnType<typeof import('../runtime/buildkit.js').BuildkitClient.health>>;
+
 interface Worker extends WorkerStatus {
   endpoint: DaemonEndpoint;
   checking: Promise<void> | undefined;
+  /** Kept between checks (one connection per daemon); dropped when a check fails. */
+  client: HealthClient | undefined;
 }
 
 export interface WorkerPoolOptions {
@@ -71,6 +75,7 @@ export class WorkerPool {
       executors: [],
       placed: 0,
       checking: undefined,
+      client: undefined,
     }));
   }
 
@@ -92,6 +97,10 @@ export class WorkerPool {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const w of this.workers) {
+      w.client?.close();
+      w.client = undefined;
+    }
   }
 
   get size(): number {
@@ -99,7 +108,7 @@ export class WorkerPool {
   }
 
   status(): WorkerStatus[] {
-    return this.workers.map(({ endpoint: _e, checking: _c, ...status }) => ({ ...status }));
+    return this.workers.map(({ endpoint: _e, checking: _c, client: _k, ...status }) => ({ ...status }));
   }
 
   checkAll(): Promise<void> {
@@ -159,14 +168,12 @@ export class WorkerPool {
 
   private async probe(w: Worker): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? 5000;
-    let client:
-      Awaited<ReturnType<typeof import('../runtime/buildkit.js').BuildkitClient.health>> | undefined;
     try {
       // gRPC is loaded on the first check, not with the server (most setups never need it).
       const { BuildkitClient } = await import('../runtime/buildkit.js');
-      client = await BuildkitClient.health(w.endpoint);
-      const version = await client.getVersion(timeoutMs);
-      const workers = await client.listWorkers(timeoutMs);
+      w.client ??= await BuildkitClient.health(w.endpoint);
+      const version = await w.client.getVersion(timeoutMs);
+      const workers = await w.client.listWorkers(timeoutMs);
       if (workers.length === 0) throw new Error('the daemon answers but lists no worker');
       w.healthy = true;
       w.reason = null;
@@ -175,8 +182,10 @@ export class WorkerPool {
     } catch (err) {
       w.healthy = false;
       w.reason = (err as Error).message;
+      // A new connection next time (and the TLS files read again: a renewed certificate).
+      w.client?.close();
+      w.client = undefined;
     } finally {
-      client?.close();
       w.checkedAt = new Date().toISOString();
     }
   }
