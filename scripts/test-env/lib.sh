@@ -18,9 +18,11 @@ oras oras oras.land/oras/cmd/oras $ORAS_VERSION
 "
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 BUILDKIT_SOCK=/run/buildkit/buildkitd.sock
-# containerd is not here: the installer under test installs it (install_runtime in setup.sh).
-# curl signs the S3 requests seaweedfs.sh makes (--aws-sigv4).
-APT_PACKAGES="runc skopeo podman busybox-static chromium curl"
+# containerd is not here: the installer under test installs it (install_runtime in setup.sh), and
+# with it containernetworking-plugins, the network of build steps (podman brings it too).
+# curl signs the S3 requests seaweedfs.sh makes (--aws-sigv4); iproute2 (ip) makes the host outside
+# the build network that test/e2e/build-network.test.ts reaches.
+APT_PACKAGES="runc skopeo podman busybox-static chromium curl iproute2"
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
 

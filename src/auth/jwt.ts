@@ -13,6 +13,8 @@ export interface RegistryClaims {
   access: { type: string; name: string; actions: string[] }[];
   /** Issued for a scoped API token: nothing beyond `access` may be inferred from `sub`. */
   scoped?: boolean;
+  /** The scoped API token's repository patterns: the catalog lists only what they cover. */
+  patterns?: { pattern: string; actions: string[] }[];
   /** Issued for an API token: the token's id, checked on every use (revocation ends it at once). */
   tid?: string;
 }

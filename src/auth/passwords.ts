@@ -32,5 +32,20 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
+let dummy: Promise<string> | undefined;
+
+/**
+ * A hash of a random password with today's parameters, made once per process: a sign-in with a
+ * user name that does not exist is checked against it, so it costs the same scrypt as a wrong
+ * password for a real user and the answer's timing does not tell which names exist.
+ */
+export function dummyHash(): Promise<string> {
+  dummy ??= hashPassword(randomBytes(24).toString('base64url')).catch((err: unknown) => {
+    dummy = undefined;
+    throw err;
+  });
+  return dummy;
+}
+
 /** A password for `users add` when none is given: 24 random bytes, URL-safe. */
 export const generatePassword = () => randomBytes(24).toString('base64url');

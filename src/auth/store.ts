@@ -2,9 +2,13 @@
 // shown once (`oc_<id>_<secret>`) and stored as the sha256 of its secret (a 256-bit random
 // secret needs no slow hash). Grants give a subject ("user:<name>" or "anonymous") actions on a
 // repository pattern.
+// Each user records when its password last changed, on a whole second: a registry token whose
+// `iat` (whole seconds) is before it is refused, so a password change (or deleting the user) ends
+// the user's registry tokens on their next use, also when `opencloud users` changes the database
+// under a running server. A password change or deletion also ends the user's web sessions.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isUniqueViolation, type StateStore } from '../state/store.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { parseActions, type Action } from './patterns.js';
 
 export interface Scope {
@@ -30,8 +34,19 @@ export class AuthError extends Error {}
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const now = () => new Date().toISOString();
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** What a password check needs of a user: one primary-key lookup. */
+export interface PasswordRecord {
+  name: string;
+  admin: boolean;
+  passwordHash: string;
+}
 
 export function checkUserName(name: string): void {
+  // The subject of grants to everyone, and the subject of anonymous registry tokens.
+  if (name === 'anonymous')
+    throw new AuthError('"anonymous" is reserved: it stands for callers who do not sign in');
   if (!NAME.test(name)) {
     throw new AuthError(
       `"${name}" is not a user name (lowercase letters, digits, '.', '_', '-'; at most 64)`,
@@ -75,7 +90,14 @@ export class AuthStore {
     try {
       await this.db
         .insertInto('users')
-        .values({ name, password_hash, admin: admin ? 1 : 0, created_at: now() })
+        .values({
+          name,
+          password_hash,
+          admin: admin ? 1 : 0,
+          created_at: now(),
+          // This second: tokens of an earlier user of the same name, issued before it, are refused.
+          credentials_changed_at: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(),
+        })
         .execute();
     } catch (err) {
       // Added meanwhile by another request or node (on either backend's unique-violation code).
@@ -84,22 +106,38 @@ export class AuthStore {
     }
   }
 
+  /**
+   * Sets a new password; the user's web sessions and registry tokens end with the old one (API
+   * tokens stay: they are revoked one by one). Registry tokens carry their issue time in whole
+   * seconds, so the change is recorded as the next whole second and this returns once it has
+   * come: every token issued before the change is older than it, and every token issued with
+   * the new password after this returns is not.
+   */
   async setPassword(name: string, password: string): Promise<void> {
     if (password.length < 8) throw new AuthError('a password needs at least 8 characters');
-    const r = await this.db
-      .updateTable('users')
-      .set({ password_hash: await hashPassword(password) })
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw new AuthError(`no user ${name}`);
+    const password_hash = await hashPassword(password);
+    const second = Math.floor(Date.now() / 1000) * 1000 + 1000;
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('users')
+        .set({ password_hash, credentials_changed_at: new Date(second).toISOString() })
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw new AuthError(`no user ${name}`);
+      await trx.deleteFrom('sessions').where('user_name', '=', name).execute();
+    });
+    await sleep(second - Date.now());
   }
 
+  /** Deletes the user with its grants, API tokens and web sessions (its registry tokens then
+   *  find no user and stop working). */
   async deleteUser(name: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('sessions').where('user_name', '=', name).execute();
+      await trx.deleteFrom('api_tokens').where('user_name', '=', name).execute();
+      await trx.deleteFrom('grants').where('subject', '=', `user:${name}`).execute();
       const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) throw new AuthError(`no user ${name}`);
-      await trx.deleteFrom('grants').where('subject', '=', `user:${name}`).execute();
-      await trx.deleteFrom('api_tokens').where('user_name', '=', name).execute();
     });
   }
 
@@ -165,14 +203,44 @@ export class AuthStore {
     return u ? { kind: 'user', name: u.name, admin: u.admin === 1 } : undefined;
   }
 
-  async checkPassword(name: string, password: string): Promise<Principal | undefined> {
+  /**
+   * Whether a registry token for `name` issued at `iat` (seconds) is still good: the user exists
+   * and its password has not changed since. One primary-key lookup (it runs on every /v2/
+   * request that carries a registry token).
+   */
+  async tokenCurrent(name: string, iat: number): Promise<boolean> {
+    const u = await this.db
+      .selectFrom('users')
+      .select('credentials_changed_at')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!u) return false;
+    return u.credentials_changed_at === null || iat * 1000 >= Date.parse(u.credentials_changed_at);
+  }
+
+  /** The user's password hash and admin flag, undefined when there is no such user. */
+  async passwordRecord(name: string): Promise<PasswordRecord | undefined> {
     const u = await this.db
       .selectFrom('users')
       .select(['name', 'password_hash', 'admin'])
       .where('name', '=', name)
       .executeTakeFirst();
-    if (!u || !(await verifyPassword(password, u.password_hash))) return undefined;
-    return { kind: 'user', name: u.name, admin: u.admin === 1 };
+    return u && { name: u.name, admin: u.admin === 1, passwordHash: u.password_hash };
+  }
+
+  /**
+   * Checks a password against `record` (from passwordRecord). With no record (an unknown name)
+   * it is checked against a dummy hash all the same: the same scrypt either way, so the time an
+   * answer takes does not tell whether the name exists.
+   */
+  async verify(record: PasswordRecord | undefined, password: string): Promise<Principal | undefined> {
+    const matches = await verifyPassword(password, record?.passwordHash ?? (await dummyHash()));
+    if (!record || !matches) return undefined;
+    return { kind: 'user', name: record.name, admin: record.admin };
+  }
+
+  async checkPassword(name: string, password: string): Promise<Principal | undefined> {
+    return this.verify(await this.passwordRecord(name), password);
   }
 
   async createToken(

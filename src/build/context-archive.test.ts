@@ -1,7 +1,8 @@
 // Build contexts uploaded as tar / tar.gz, made with the system's GNU tar: what is extracted (and
 // how: modes, links), what the result records, and every archive that is refused: unsafe names,
-// escaping links, members under a symlink, devices and FIFOs, truncation, limits. A refused
-// archive leaves nothing behind in the work dir.
+// escaping links (judged by the whole tree: links through links), members under a symlink,
+// devices and FIFOs, truncation, limits. A refused archive leaves nothing behind in the work dir,
+// and the attacks below leave a sentinel outside it untouched.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -13,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -53,18 +55,16 @@ async function* chunks(buf: Buffer, size = 16384): AsyncGenerator<Buffer> {
   for (let off = 0; off < buf.length; off += size) yield buf.subarray(off, off + size);
 }
 
-const extract = (
-  archive: Buffer,
-  dockerfile = 'Dockerfile',
-  limits: { maxBytes?: number; maxMembers?: number } = {},
-) => extractContext(chunks(archive), { workDir: work, dockerfile, ...limits });
+type Limits = { maxUpload?: number; maxBytes?: number; maxFiles?: number };
+const extract = (archive: Buffer, dockerfile = 'Dockerfile', limits: Limits = {}) =>
+  extractContext(chunks(archive), { workDir: work, dockerfile, ...limits });
 
 /** Extraction fails with the error class and message, and leaves no context dir behind. */
 async function refused(
   archive: Buffer,
   message: string,
   kind: typeof ContextArchiveError | typeof ContextTooLargeError = ContextArchiveError,
-  limits: { maxBytes?: number; maxMembers?: number } = {},
+  limits: Limits = {},
 ): Promise<void> {
   const err = await extract(archive, 'Dockerfile', limits).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(kind);
@@ -135,13 +135,9 @@ describe('extractContext', () => {
   });
 
   it.each([
-    [
-      '/etc/passwd',
-      'link',
-      'symlink "link" points to "/etc/passwd"; link targets must be relative paths inside the context',
-    ],
-    ['../../x', 'a', 'symlink "a" points to "../../x", outside the context'],
-    ['../../x', 'd/l', 'symlink "d/l" points to "../../x", outside the context'],
+    ['/etc/passwd', 'link', 'symlink "link" -> "/etc/passwd" leaves the context: its target is absolute'],
+    ['../../x', 'a', 'symlink "a" -> "../../x" leaves the context'],
+    ['../../x', 'd/l', 'symlink "d/l" -> "../../x" leaves the context'],
   ])('refuses a symlink to %s', async (target, name, message) => {
     file('Dockerfile', DOCKERFILE);
     const at = join(dir, 'src', name);
@@ -172,23 +168,17 @@ describe('extractContext', () => {
 
     const retarget = (to: string) =>
       tar(['Dockerfile', 'd/a.txt', 'd/hard'], ['-P', `--transform=s,^d/a.txt$,${to},RS`]);
-    await refused(
-      retarget('/etc/passwd'),
-      'hard link "d/hard" points to "/etc/passwd" is an absolute path or has a ".." segment',
-    );
-    await refused(
-      retarget('../a.txt'),
-      'hard link "d/hard" points to "../a.txt" is an absolute path or has a ".." segment',
-    );
+    await refused(retarget('/etc/passwd'), 'hard link "d/hard" -> "/etc/passwd" leaves the context');
+    await refused(retarget('../a.txt'), 'hard link "d/hard" -> "../a.txt" leaves the context');
     await refused(
       retarget('d/other'),
-      'hard link "d/hard" points to "d/other", which is not a regular file earlier in the archive',
+      'hard link "d/hard" -> "d/other" is not a regular file earlier in the archive',
     );
     symlinkSync('a.txt', join(dir, 'src/d/sym'));
     linkSync(join(dir, 'src/d/sym'), join(dir, 'src/d/hard-to-sym'));
     await refused(
       tar(['Dockerfile', 'd/sym', 'd/hard-to-sym']),
-      'hard link "d/hard-to-sym" points to "d/sym", which is not a regular file earlier in the archive',
+      'hard link "d/hard-to-sym" -> "d/sym" is not a regular file earlier in the archive',
     );
   });
 
@@ -246,27 +236,30 @@ describe('extractContext', () => {
       tar(['Dockerfile', 'noise']),
       'the uploaded archive is larger than 20000 bytes',
       ContextTooLargeError,
-      { maxBytes: 20_000 },
+      { maxUpload: 20_000 },
     );
     file('zeros', Buffer.alloc(200_000));
     const bomb = tar(['Dockerfile', 'zeros']);
     expect(bomb.length).toBeLessThan(20_000);
-    await refused(bomb, 'the build context unpacks to more than 100000 bytes', ContextTooLargeError, {
-      maxBytes: 100_000,
-    });
-    // zeros after the end of the archive count too
     await refused(
-      gzipSync(Buffer.concat([tar(['Dockerfile'], [], false), Buffer.alloc(1 << 20)])),
-      'the archive unpacks to more than 200000 bytes of tar stream',
+      bomb,
+      'the build context unpacks to more than 100000 bytes (build.contextMaxBytes)',
       ContextTooLargeError,
       { maxBytes: 100_000 },
+    );
+    // zeros after the end of the archive count too: 100000 + 10 * 4096 + 1 MiB of tar stream at most
+    await refused(
+      gzipSync(Buffer.concat([tar(['Dockerfile'], [], false), Buffer.alloc(2 << 20)])),
+      "the archive's tar stream is longer than 1189536 bytes (build.contextMaxBytes, plus 4096 bytes of headers for each entry build.contextMaxFiles allows and 1048576 for the archive's end)",
+      ContextTooLargeError,
+      { maxBytes: 100_000, maxFiles: 10 },
     );
     for (const n of [1, 2, 3, 4]) file(`f${n}`, 'x');
     await refused(
       tar(['Dockerfile', 'f1', 'f2', 'f3', 'f4']),
-      'the archive has more than 3 members',
+      'the archive has more than 3 files, directories and links (build.contextMaxFiles)',
       ContextTooLargeError,
-      { maxMembers: 3 },
+      { maxFiles: 3 },
     );
   });
 
@@ -281,5 +274,202 @@ describe('extractContext', () => {
       new ContextArchiveError('the upload failed: aborted'),
     );
     expect(readdirSync(work)).toEqual([]);
+  });
+});
+
+// The attacks of issue 17 (findings 11 and 12), each as an archive GNU tar makes: refused, the
+// work dir left empty, and nothing outside it written (a snapshot of everything around it,
+// sentinel files included, is the same after).
+describe('extractContext against escaping archives and bombs', () => {
+  let outside: string;
+  beforeEach(() => {
+    outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'sentinel.txt'), 'untouched\n');
+    writeFileSync(join(dir, 'sentinel.txt'), 'untouched\n');
+    mkdirSync(work);
+    file('Dockerfile', DOCKERFILE);
+    file('payload', 'owned\n');
+  });
+
+  /** Every path under dir but src/, with its content or link target. */
+  function snapshot(at = dir, out: Record<string, string> = {}): Record<string, string> {
+    for (const name of readdirSync(at)) {
+      const p = join(at, name);
+      if (p === join(dir, 'src')) continue;
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out[p] = `-> ${readlinkSync(p)}`;
+      else if (st.isDirectory()) {
+        out[p] = 'dir';
+        snapshot(p, out);
+      } else out[p] = readFileSync(p, 'utf8');
+    }
+    return out;
+  }
+
+  /** Refused with the message; the work dir stays empty and nothing around it changes. */
+  async function attack(
+    archive: Buffer,
+    message: string,
+    kind: typeof ContextArchiveError | typeof ContextTooLargeError = ContextArchiveError,
+    limits: Limits = {},
+  ): Promise<void> {
+    const before = snapshot();
+    await refused(archive, message, kind, limits);
+    expect(snapshot()).toEqual(before);
+    expect(readFileSync(join(outside, 'sentinel.txt'), 'utf8')).toBe('untouched\n');
+  }
+
+  const payloadAt = (name: string) => [`--transform=s,^payload$,${name},`];
+
+  it('refuses d1/up -> .. with esc2 -> d1/up/../.. (the data dir, as GNU tar would extract it)', async () => {
+    mkdirSync(join(dir, 'src/d1'));
+    symlinkSync('..', join(dir, 'src/d1/up'));
+    symlinkSync('d1/up/../..', join(dir, 'src/esc2'));
+    const archive = tar(['Dockerfile', 'd1', 'esc2']);
+    // What the finding saw: extracted as tar does it, esc2 is the parent of the extraction dir's parent.
+    const plain = join(dir, 'plain/ctx');
+    mkdirSync(plain, { recursive: true });
+    execFileSync('tar', ['-xzf', '-', '-C', plain], { input: archive });
+    expect(realpathSync.native(join(plain, 'esc2'))).toBe(realpathSync.native(dir));
+    rmSync(join(dir, 'plain'), { recursive: true });
+
+    await attack(archive, 'symlink "esc2" -> "d1/up/../.." leaves the context');
+    // and a member written through it (into the work dir) is refused before anything is written
+    await attack(
+      tar(['Dockerfile', 'd1', 'esc2', 'payload'], payloadAt('esc2/sentinel.txt')),
+      'archive member "esc2/sentinel.txt" lies under the symlink "esc2"',
+    );
+  });
+
+  it('refuses an absolute link, and a member written through one', async () => {
+    symlinkSync(outside, join(dir, 'src/abs'));
+    await attack(
+      tar(['Dockerfile', 'abs', 'payload'], payloadAt('abs/sentinel.txt')),
+      `symlink "abs" -> "${outside}" leaves the context: its target is absolute`,
+    );
+    rmSync(join(dir, 'src/abs'));
+    symlinkSync('/etc', join(dir, 'src/link'));
+    await attack(
+      tar(['Dockerfile', 'link', 'payload'], payloadAt('link/passwd')),
+      'symlink "link" -> "/etc" leaves the context: its target is absolute',
+    );
+  });
+
+  it('refuses a member written through a link that stays inside', async () => {
+    file('sub/keep', 'x');
+    symlinkSync('sub', join(dir, 'src/in'));
+    await attack(
+      tar(['Dockerfile', 'sub', 'in', 'payload'], payloadAt('in/keep')),
+      'archive member "in/keep" lies under the symlink "in"',
+    );
+  });
+
+  it('refuses link chains that leave through other links, and loops', async () => {
+    mkdirSync(join(dir, 'src/d1'));
+    symlinkSync('..', join(dir, 'src/d1/up'));
+    symlinkSync('d1/up', join(dir, 'src/l1'));
+    symlinkSync('l1/..', join(dir, 'src/l2'));
+    await attack(tar(['Dockerfile', 'd1', 'l1', 'l2']), 'symlink "l2" -> "l1/.." leaves the context');
+
+    symlinkSync('d1/esc', join(dir, 'src/x'));
+    symlinkSync('up/..', join(dir, 'src/d1/esc'));
+    await attack(
+      tar(['Dockerfile', 'x', 'd1/up', 'd1/esc']),
+      'symlink "x" -> "d1/esc" leaves the context (through symlink "d1/esc" -> "up/..")',
+    );
+
+    symlinkSync('b', join(dir, 'src/a'));
+    symlinkSync('a', join(dir, 'src/b'));
+    await attack(
+      tar(['Dockerfile', 'a', 'b']),
+      'symlink "a" -> "b" does not resolve: a loop, or more than 40 links on the way',
+    );
+  });
+
+  it('refuses hard links to outside, also through a link that leaves', async () => {
+    file('d/a.txt', 'a');
+    linkSync(join(dir, 'src/d/a.txt'), join(dir, 'src/d/hard'));
+    const retarget = (to: string, more: string[] = []) =>
+      tar(['Dockerfile', ...more, 'd/a.txt', 'd/hard'], ['-P', `--transform=s,^d/a.txt$,${to},RS`]);
+    await attack(
+      retarget(join(outside, 'sentinel.txt')),
+      `hard link "d/hard" -> "${join(outside, 'sentinel.txt')}" leaves the context`,
+    );
+    await attack(
+      retarget('../../sentinel.txt'),
+      'hard link "d/hard" -> "../../sentinel.txt" leaves the context',
+    );
+    mkdirSync(join(dir, 'src/d1'));
+    symlinkSync('..', join(dir, 'src/d1/up'));
+    symlinkSync('d1/up/../..', join(dir, 'src/esc2'));
+    await attack(
+      retarget('esc2/sentinel.txt', ['d1', 'esc2']),
+      'hard link "d/hard" -> "esc2/sentinel.txt" goes through the symlink "esc2"; it must name a regular file earlier in the archive',
+    );
+  });
+
+  it('refuses device nodes', async () => {
+    const dev = execFileSync('tar', ['-cf', '-', '-C', '/', 'dev/null']);
+    await attack(
+      dev,
+      'archive member "dev/null" is a character device; a build context holds only files, directories and links',
+    );
+  });
+
+  it('stops a 61 KB tar.gz that expands to 61 MB at the limit, from its header', async () => {
+    execFileSync('truncate', ['-s', String(61 * 1000 * 1000), join(dir, 'src/zeros')]);
+    const bomb = tar(['Dockerfile', 'zeros']);
+    expect(bomb.length).toBeLessThan(100_000);
+    let pulled = 0;
+    async function* counting(): AsyncGenerator<Buffer> {
+      for await (const c of chunks(bomb, 4096)) {
+        pulled += c.length;
+        yield c;
+      }
+    }
+    const before = snapshot();
+    const err = await extractContext(counting(), {
+      workDir: work,
+      dockerfile: 'Dockerfile',
+      maxBytes: 1 << 20,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContextTooLargeError);
+    expect((err as Error).message).toBe(
+      'the build context unpacks to more than 1048576 bytes (build.contextMaxBytes)',
+    );
+    expect(pulled).toBeLessThan(bomb.length); // refused while streaming, not after
+    expect(readdirSync(work)).toEqual([]);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('stops many files at the byte limit while streaming, and too many files at the count', async () => {
+    for (let i = 0; i < 10; i++) file(`f${i}`, Buffer.alloc(50_000, 1));
+    const plain = tar(['Dockerfile', ...Array.from({ length: 10 }, (_, i) => `f${i}`)], [], false);
+    let pulled = 0;
+    async function* counting(): AsyncGenerator<Buffer> {
+      for await (const c of chunks(plain, 16384)) {
+        pulled += c.length;
+        yield c;
+      }
+    }
+    const err = await extractContext(counting(), {
+      workDir: work,
+      dockerfile: 'Dockerfile',
+      maxBytes: 120_000,
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      'the build context unpacks to more than 120000 bytes (build.contextMaxBytes)',
+    );
+    expect(pulled).toBeLessThan(200_000); // the third file's header, not the whole 500 KB
+    expect(readdirSync(work)).toEqual([]);
+
+    for (let i = 0; i < 1000; i++) file(`many/${i}`, '');
+    await attack(
+      tar(['Dockerfile', 'many']),
+      'the archive has more than 100 files, directories and links (build.contextMaxFiles)',
+      ContextTooLargeError,
+      { maxFiles: 100 },
+    );
   });
 });

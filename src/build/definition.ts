@@ -1,5 +1,6 @@
 // A build's definition: what to build and where the image goes. Validated once when a build is
 // submitted, stored with the build (so it can be repeated), never holding secrets.
+import { ContextTooLargeError, DEFAULT_CONTEXT_LIMITS, type ContextLimits } from './context-limits.js';
 import { checkDockerfile } from './dockerfile.js';
 import { parsePlatforms } from './platform.js';
 import { parseReference } from './reference.js';
@@ -53,19 +54,56 @@ export function checkSecrets(secrets: Record<string, string>): void {
 
 export class DefinitionError extends Error {}
 
+/** The build context itself is unusable (a path or link leaving it, a bad archive): a 400 of its own. */
+export class ContextInvalidError extends DefinitionError {}
+
+/** The most bytes of an uploaded context archive, as sent (what it unpacks to: build.contextMaxBytes). */
 export const MAX_CONTEXT = 64 * 1024 * 1024;
 
 /** A context path: relative, normalised, never leaving the context. */
 export function checkContextPath(path: string): void {
   if (path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
-    throw new DefinitionError(`context path "${path}" must be relative (no leading /, no backslashes)`);
+    throw new ContextInvalidError(`context path "${path}" must be relative (no leading /, no backslashes)`);
   }
   if (path.split('/').some((p) => p === '..' || p === '.' || p === '')) {
-    throw new DefinitionError(`context path "${path}" must not contain "..", "." or empty segments`);
+    throw new ContextInvalidError(`context path "${path}" must not contain "..", "." or empty segments`);
   }
 }
 
-export function checkDefinition(d: BuildDefinition): void {
+/**
+ * The JSON form's files under the same rules as an archive's members: each path inside the
+ * context (they are written as regular files, so no link can redirect them), none lying under
+ * another file, and the count and bytes (the Dockerfile included) within the limits.
+ */
+function checkContextFiles(d: BuildDefinition, limits: ContextLimits): void {
+  const paths = Object.keys(d.files);
+  if (paths.length + 1 > limits.maxFiles) {
+    throw new ContextTooLargeError(
+      `the build context has ${paths.length + 1} files (the Dockerfile included); at most ${limits.maxFiles} (build.contextMaxFiles)`,
+    );
+  }
+  let size = Buffer.byteLength(d.dockerfile);
+  for (const [path, content] of Object.entries(d.files)) {
+    checkContextPath(path);
+    size += Buffer.byteLength(content);
+  }
+  if (size > limits.maxBytes) {
+    throw new ContextTooLargeError(
+      `the build context is ${size} bytes; at most ${limits.maxBytes} (build.contextMaxBytes)`,
+    );
+  }
+  const given = new Set(paths);
+  for (const path of paths) {
+    for (let at = path.indexOf('/'); at !== -1; at = path.indexOf('/', at + 1)) {
+      const above = path.slice(0, at);
+      if (given.has(above))
+        throw new ContextInvalidError(`context path "${path}" lies under the file "${above}"`);
+    }
+  }
+}
+
+/** Throws DefinitionError (ContextInvalidError for the context's paths) or ContextTooLargeError. */
+export function checkDefinition(d: BuildDefinition, limits: ContextLimits = DEFAULT_CONTEXT_LIMITS): void {
   try {
     checkDockerfile(d.dockerfile);
     for (const tag of d.tags) parseReference(`${d.repository}:${tag}`);
@@ -84,13 +122,7 @@ export function checkDefinition(d: BuildDefinition): void {
     if (Object.keys(d.files).length > 0)
       throw new DefinitionError('a build takes its context from files or from an archive, not both');
   }
-  let size = Buffer.byteLength(d.dockerfile);
-  for (const [path, content] of Object.entries(d.files)) {
-    checkContextPath(path);
-    size += Buffer.byteLength(content);
-  }
-  if (size > MAX_CONTEXT)
-    throw new DefinitionError(`the build context is ${size} bytes; at most ${MAX_CONTEXT}`);
+  checkContextFiles(d, limits);
   if (d.target !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(d.target)) {
     throw new DefinitionError(`target "${d.target}" is not a stage name`);
   }

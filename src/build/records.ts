@@ -16,6 +16,8 @@ export interface BuildRecord {
   finishedAt: string | null;
   /** The BuildKit daemon it ran on, once placed (`unix:///…` or `tcp://…`). */
   worker: string | null;
+  /** The user who asked for it; null when authentication was off. */
+  requestedBy: string | null;
 }
 
 /** History filters: builds in one of these states, of one repository. */
@@ -37,6 +39,7 @@ const COLUMNS = [
   'started_at',
   'finished_at',
   'worker',
+  'requested_by',
 ] as const;
 
 /** Keeps the end of a log (where the error is) within the cap. */
@@ -55,7 +58,12 @@ export class BuildRecords {
     return this.state.db;
   }
 
-  async insert(id: string, definition: BuildDefinition, images: string[]): Promise<void> {
+  async insert(
+    id: string,
+    definition: BuildDefinition,
+    images: string[],
+    requestedBy: string | null = null,
+  ): Promise<void> {
     await this.db
       .insertInto('builds')
       .values({
@@ -66,6 +74,7 @@ export class BuildRecords {
         images: JSON.stringify(images),
         log: '',
         created_at: now(),
+        requested_by: requestedBy,
       })
       .execute();
   }
@@ -105,6 +114,17 @@ export class BuildRecords {
       .where('state', 'in', ['queued', 'running'])
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  /** Builds queued or running of one requester (null: those without a signed-in user), on every node. */
+  async countActive(requestedBy: string | null): Promise<number> {
+    let q = this.db
+      .selectFrom('builds')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('state', 'in', ['queued', 'running']);
+    q =
+      requestedBy === null ? q.where('requested_by', 'is', null) : q.where('requested_by', '=', requestedBy);
+    return Number((await q.executeTakeFirstOrThrow()).n);
   }
 
   async get(id: string): Promise<BuildRecord | undefined> {
@@ -147,6 +167,7 @@ function toRecord(r: {
   started_at: string | null;
   finished_at: string | null;
   worker: string | null;
+  requested_by: string | null;
 }): BuildRecord {
   return {
     id: r.id,
@@ -159,5 +180,6 @@ function toRecord(r: {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     worker: r.worker,
+    requestedBy: r.requested_by,
   };
 }

@@ -5,8 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ContextLimits } from './context-limits.js';
 import { checkDefinition, checkSecrets, type BuildDefinition } from './definition.js';
 import { BuildFailure, runBuild } from './driver.js';
+import { QueueLimit, type QueuePlace } from './queue-limit.js';
 import { redactingEmitter, Redactor } from './redact.js';
 import { NoWorkerError, type WorkerPool } from './workers.js';
 import type { BuildEvent, BuildState } from './events.js';
@@ -16,6 +18,10 @@ import type { Principal } from '../auth/store.js';
 export interface BuildServiceOptions {
   concurrency: number;
   timeoutSec: number;
+  /** Builds one user may have queued or running (build.maxQueuedPerUser). */
+  maxQueuedPerUser: number;
+  /** What a JSON context may hold (build.contextMaxBytes, build.contextMaxFiles). */
+  contextLimits: ContextLimits;
   workers: WorkerPool;
   workDir: string;
   /** host:port of this registry as BuildKit reaches it (known once the server listens). */
@@ -85,15 +91,29 @@ export function logLines(e: BuildEvent): string {
   return e.type === 'output' ? `${e.text}\n` : '';
 }
 
+/** Whom a build is recorded and counted for: a user's name, or null without a signed-in user. */
+const requesterOf = (p: Principal | undefined): string | null => (p?.kind === 'user' ? p.name : null);
+
 export class BuildService {
   private readonly live = new Map<string, LiveBuild>();
   private readonly waiting: (() => void)[] = [];
   private running = 0;
+  private readonly queue: QueueLimit;
 
   constructor(
     readonly records: BuildRecords,
     private readonly opts: BuildServiceOptions,
-  ) {}
+  ) {
+    this.queue = new QueueLimit(records, opts.maxQueuedPerUser);
+  }
+
+  /**
+   * A place in the queue of `requestedBy` held while an archive uploads (hand it to submit, or
+   * release it); throws TooManyBuildsError when the user is at build.maxQueuedPerUser.
+   */
+  reserve(requestedBy: Principal | undefined): Promise<QueuePlace> {
+    return this.queue.take(requesterOf(requestedBy));
+  }
 
   /**
    * Call once at start: builds a previous process left unfinished are marked failed, and the
@@ -111,13 +131,17 @@ export class BuildService {
     return this.live.get(id);
   }
 
-  /** Validates and queues a build; resolves once it is recorded. */
+  /**
+   * Validates and queues a build; resolves once it is recorded. Throws DefinitionError,
+   * ContextTooLargeError or TooManyBuildsError (a `place` from reserve is used instead of a new one).
+   */
   async submit(
     definition: BuildDefinition,
     requestedBy?: Principal,
     secrets: Record<string, string> = {},
+    place?: QueuePlace,
   ): Promise<LiveBuild> {
-    checkDefinition(definition);
+    checkDefinition(definition, this.opts.contextLimits);
     checkSecrets(secrets);
     if (Object.keys(secrets).length > 0)
       definition = { ...definition, secretIds: Object.keys(secrets).sort() };
@@ -126,9 +150,11 @@ export class BuildService {
     const images = (definition.tags.length ? definition.tags : ['latest']).map(
       (t) => `${host}/${definition.repository}:${t}`,
     );
+    const held = place ?? (await this.queue.take(requesterOf(requestedBy)));
     // The build starts while its record commits (an fsync): a cached build takes ~200 ms, and
     // waiting for two commits first was a fifth of that. The caller still gets it recorded.
-    const recorded = this.records.insert(id, definition, images);
+    const recorded = this.records.insert(id, definition, images, requesterOf(requestedBy));
+    void recorded.then(held.release, held.release); // from then on the record counts
     const build: LiveBuild = {
       id,
       events: [],

@@ -1,6 +1,7 @@
 // `opencloud users …`: the accounts that may sign in, their grants, and their API tokens.
-// Works on the data dir's state (a running server sees changes within seconds). The first admin
-// is made here; there is no default password.
+// Works on the data dir's state (a running server sees changes on the next request: a changed
+// password or a deleted user signs in no more, and its sessions and registry tokens end). The
+// first admin is made here; there is no default password.
 import { Command, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -105,13 +106,15 @@ export function usersCommand(): Command {
     .action(async (name: string, opts: ConfigOptions & { passwordStdin?: boolean }) => {
       const password = await readPassword(opts.passwordStdin ?? false);
       await withStore(opts, (s) => s.setPassword(name, password), { action: 'user-passwd', target: name });
-      process.stdout.write(`password of ${name} changed\n`);
+      process.stdout.write(
+        `password of ${name} changed; its web sessions and registry tokens are ended (API tokens stay until revoked)\n`,
+      );
     });
   withConfigOptions(
     users.command('delete').argument('<name>').description('delete a user, its grants and tokens'),
   ).action(async (name: string, opts: ConfigOptions) => {
     await withStore(opts, (s) => s.deleteUser(name), { action: 'user-delete', target: name });
-    process.stdout.write(`user ${name} deleted\n`);
+    process.stdout.write(`user ${name} deleted, with its grants, API tokens and sessions\n`);
   });
   withConfigOptions(users.command('list').description('users and their grants'))
     .addOption(new Option('--json', 'print JSON'))

@@ -1,6 +1,7 @@
 // `opencloud webhooks …`: subscriptions and their deliveries, on the data dir's state (as
 // `users` works). The running server's worker sends what is queued; it notices new webhooks at
-// the next event. A generated secret is printed once.
+// the next event. A generated secret is printed once. A URL is checked as the API checks it
+// (the store refuses internal targets that webhooks.allowedHosts does not open).
 import { Command, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -9,6 +10,7 @@ import { AuditTrail } from '../ledger/audit.js';
 import { openStateForCommand } from '../state/open.js';
 import { EVENT_NAMES } from '../webhooks/events.js';
 import { WebhookError, WebhookStore, type Delivery } from '../webhooks/store.js';
+import { WebhookTargets } from '../webhooks/targets.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
 
 /** Runs `fn` on the data dir's webhooks; a change (`audit`) is recorded in the audit trail. */
@@ -21,7 +23,8 @@ async function withStore<T>(
   await mkdir(config.dataDir, { recursive: true });
   const state = await openStateForCommand(config);
   try {
-    const result = await fn(new WebhookStore(state));
+    const targets = new WebhookTargets(config.webhooks.allowedHosts);
+    const result = await fn(new WebhookStore(state, targets));
     if (audit) {
       await new AuditTrail(state).record({
         ...audit(result),
@@ -115,7 +118,8 @@ export function webhooksCommand(): Command {
               enabled: !opts.disabled,
               description: opts.description ?? null,
             }),
-          (r) => ({ action: 'webhook-add', target: `${r.webhook.id} ${url}` }),
+          // The origin only: a webhook URL's path or query often holds a secret.
+          (r) => ({ action: 'webhook-add', target: `${r.webhook.id} ${new URL(url).origin}` }),
         );
         if (opts.json)
           return void process.stdout.write(JSON.stringify({ ...w, secret: shown }, null, 2) + '\n');

@@ -203,6 +203,31 @@ describe('loadConfig', () => {
     );
   });
 
+  it('webhooks.allowedHosts takes host names, addresses and CIDRs; a bad CIDR stops start-up', () => {
+    expect(loadConfig({ configFile: noFile, env: {} }).config.webhooks.allowedHosts).toEqual([]);
+    const cfg = file(
+      'hooks.yaml',
+      'webhooks:\n  allowedHosts: [hooks.internal, 10.0.5.0/24, "fd00:1::/64"]\n',
+    );
+    expect(loadConfig({ configFile: cfg, env: {} }).config.webhooks.allowedHosts).toEqual([
+      'hooks.internal',
+      '10.0.5.0/24',
+      'fd00:1::/64',
+    ]);
+    const env = { OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS: '127.0.0.1, ::1' };
+    expect(loadConfig({ configFile: noFile, env }).config.webhooks.allowedHosts).toEqual([
+      '127.0.0.1',
+      '::1',
+    ]);
+    const bad = file('bad-hooks.yaml', 'webhooks:\n  allowedHosts: [hooks.internal, 10.0.0.0/33]\n');
+    expect(() => loadConfig({ configFile: bad, env: {} })).toThrow(
+      /webhooks\.allowedHosts = \["hooks\.internal","10\.0\.0\.0\/33"\] \(from .*bad-hooks\.yaml\) is not valid: .*"10\.0\.0\.0\/33": the prefix length of an IPv4 range is 0 to 32/,
+    );
+    expect(() =>
+      loadConfig({ configFile: noFile, env: { OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS: '10.1.0.0/8' } }),
+    ).toThrow(/"10\.1\.0\.0\/8" has bits set after the first 8: the range is 10\.0\.0\.0\/8/);
+  });
+
   it('maps keys to OPENCLOUD_* names', () => {
     expect(envName('dataDir')).toBe('OPENCLOUD_DATA_DIR');
     expect(envName('buildkit.socket')).toBe('OPENCLOUD_BUILDKIT_SOCKET');

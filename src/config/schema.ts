@@ -1,6 +1,8 @@
 // The configuration schema: one table that drives parsing, validation, environment overrides
 // and (later) the generated reference docs. Keys are dotted paths into config.yaml.
 
+import { allowEntryProblem } from '../lib/outbound.js';
+import { DEFAULT_CONTEXT_LIMITS } from '../build/context-limits.js';
 import { parseWorkerAddress } from '../runtime/endpoint.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -31,13 +33,26 @@ export interface Config {
     };
     healthInterval: number;
   };
-  registry: { allowSparseManifests: boolean; uploadTtl: number };
+  registry: {
+    allowSparseManifests: boolean;
+    uploadTtl: number;
+    /** Open upload sessions allowed per repository; 0: no limit. */
+    maxUploadsPerRepository: number;
+    /** Open upload sessions allowed per user (per address for anonymous callers); 0: no limit. */
+    maxUploadsPerUser: number;
+  };
   /** Unset: SQLite in the data dir. */
   state: { postgresUrl: string | undefined };
   /** `bucket` unset: blobs on the filesystem in the data dir. */
   storage: { s3: S3Config };
   gc: { interval: number; gracePeriod: number; deleteUntagged: boolean };
-  build: { concurrency: number; timeout: number };
+  build: {
+    concurrency: number;
+    timeout: number;
+    contextMaxBytes: number;
+    contextMaxFiles: number;
+    maxQueuedPerUser: number;
+  };
   installer: { trustedSha256: string[] };
   webhooks: {
     concurrency: number;
@@ -45,6 +60,8 @@ export interface Config {
     maxAttempts: number;
     retryBaseMs: number;
     source: string | undefined;
+    /** Host names, addresses and CIDRs webhooks may send to although they are internal. */
+    allowedHosts: string[];
   };
 }
 
@@ -173,6 +190,18 @@ function workerList(raw: unknown): Parsed<string[]> {
   if (!Array.isArray(items) || !items.every((s) => typeof s === 'string' && parseWorkerAddress(s)))
     return no(allowed);
   if (new Set(items).size !== items.length) return no(`${allowed}, each address once`);
+  return ok(items as string[]);
+}
+
+function allowedHostList(raw: unknown): Parsed<string[]> {
+  const allowed =
+    'a list of host names (hooks.internal), addresses (127.0.0.1, ::1) and CIDRs (10.0.0.0/8, fd00::/8), possibly empty';
+  const items = commaList(raw);
+  if (!Array.isArray(items)) return no(allowed);
+  for (const item of items) {
+    const problem = allowEntryProblem(item);
+    if (problem) return no(`${allowed}; ${problem}`);
+  }
   return ok(items as string[]);
 }
 
@@ -319,6 +348,20 @@ export const FIELDS: readonly FieldSpec[] = [
     parse: integerIn(60, 30 * 86400),
   },
   {
+    key: 'registry.maxUploadsPerRepository',
+    description:
+      'Upload sessions that may be open at once in one repository, whoever opened them; one more is refused with 429 TOOMANYREQUESTS. A session stops counting when it is completed, cancelled, or older than `registry.uploadTtl`. 0: no limit.',
+    default: () => 1000,
+    parse: integerIn(0, 1_000_000),
+  },
+  {
+    key: 'registry.maxUploadsPerUser',
+    description:
+      'Upload sessions one user may have open at once across all repositories (anonymous pushes, and every push when authentication is off, count per client address); one more is refused with 429 TOOMANYREQUESTS. A client pushes a few layers at a time (docker 5, skopeo 6, crane 4) and BuildKit at most one per layer (an image has well under 128), so 200 leaves room for a whole image at once, several pushes in parallel and sessions left behind by interrupted pushes. 0: no limit.',
+    default: () => 200,
+    parse: integerIn(0, 1_000_000),
+  },
+  {
     key: 'state.postgresUrl',
     description:
       'Keep the state (repositories, tags, manifests, users, builds, webhooks, the ledger) in this PostgreSQL database instead of SQLite in the data dir; several registry nodes share it. The database must exist; tables are created and migrated at start.',
@@ -411,9 +454,30 @@ export const FIELDS: readonly FieldSpec[] = [
     parse: integerIn(10, 7 * 86400),
   },
   {
+    key: 'build.contextMaxBytes',
+    description:
+      "Most bytes of file content one build context may hold, in both forms: what an uploaded tar / tar.gz unpacks to (counted from each member's header as the archive streams in, so nothing over it is written) and the files of a JSON build. Beyond it the build is refused with 413 `CONTEXT_TOO_LARGE`. The default, 512 MiB, is eight times the 64 MiB upload limit (source trees compress about 4-8 times), so any honest upload fits, while a compression bomb (a 61 KB tar.gz of 61 MB of zeros, or far worse) stops at it. Each queued build keeps its extracted context on disk until it runs, so the disk a user can take is about this times `build.maxQueuedPerUser`.",
+    default: () => DEFAULT_CONTEXT_LIMITS.maxBytes,
+    parse: integerIn(1024 * 1024, 64 * 1024 * 1024 * 1024),
+  },
+  {
+    key: 'build.contextMaxFiles',
+    description:
+      'Most entries one build context may hold: files, directories and links of an uploaded archive, files (the Dockerfile included) of a JSON build. Beyond it the build is refused with 413 `CONTEXT_TOO_LARGE`. The default, 100000, holds a large monorepo with its dependencies while bounding the inodes and the link checking one upload costs.',
+    default: () => DEFAULT_CONTEXT_LIMITS.maxFiles,
+    parse: integerIn(1, 10_000_000),
+  },
+  {
+    key: 'build.maxQueuedPerUser',
+    description:
+      'Builds one user may have queued or running at once; one more is refused with 429 `TOO_MANY_BUILDS` (POST /api/v1/builds in both forms, POST /build-image, repeat) until one ends or is canceled. Admins count like everyone else: a runaway script with an admin token fills the disk just the same (raise the limit instead). With authentication off every build counts as one requester. Counted from the build records, so it holds across registry nodes sharing PostgreSQL.',
+    default: () => 10,
+    parse: integerIn(1, 10_000),
+  },
+  {
     key: 'installer.trustedSha256',
     description:
-      'BuildKit tarball checksums, besides the pinned release ones, that host changes requested through the API may install (your own builds, an air-gapped mirror). Set it in the root-owned config file: the privileged helper reads only that.',
+      'BuildKit tarball checksums (64 hex digits each), besides the pinned v0.16.0 release ones, that an install asked for through the API may use (`sha256` with `source: tarball`, or a release from a mirror); any other is refused with 403 `UNTRUSTED_SHA256`, through the privileged helper and in a server running as root alike. Set it in the root-owned /etc/opencloud/config.yaml: the helper reads only that file, and ignores this key while anyone but root could change the file or a directory above it. `opencloud services enable --sha256 …` run by root itself needs no entry here.',
     default: () => [],
     parse: sha256List,
   },
@@ -455,6 +519,14 @@ export const FIELDS: readonly FieldSpec[] = [
       "The CloudEvents `source` of every event: this server's URL as receivers know it (behind a reverse proxy, the public one). Unset: the address the server listens on.",
     default: () => undefined,
     parse: httpUrl,
+  },
+  {
+    key: 'webhooks.allowedHosts',
+    description:
+      "Webhook receivers on internal addresses, opened on purpose (empty: none). A webhook URL whose host is or resolves to a loopback, link-local (169.254.169.254 included), private (10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), unspecified, multicast, broadcast or reserved address, in any spelling (IPv4-mapped IPv6 included), is refused when it is saved and again at every delivery. An entry is a host name (matches the URL's host exactly, case-insensitive; whatever it resolves to is then allowed), an address, or a CIDR (matches the resolved address): `[hooks.internal, 10.0.5.0/24, fd00:1::/64]` in the file, comma-separated in the environment variable.",
+
+    default: () => [],
+    parse: allowedHostList,
   },
 ];
 

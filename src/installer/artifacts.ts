@@ -4,6 +4,7 @@
 // what a run created and restores what it replaced.
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { aptPurge } from './host/apt.js';
 import { atomicWrite } from './host/atomic-write.js';
 import { exec, mustExec } from './host/exec.js';
 import { stopDaemon } from './host/direct.js';
@@ -95,12 +96,8 @@ export async function revert(a: Artifact): Promise<void> {
       });
       return;
     case 'package':
-      if (a.names.length > 0)
-        await mustExec('apt-get', ['-y', '-o', 'DPkg::Lock::Timeout=60', 'purge', ...a.names], {
-          // sudo's maintainer script refuses removal on a host without a root password unless told:
-          // we installed it, so it goes (root is how this command runs anyway).
-          env: { DEBIAN_FRONTEND: 'noninteractive', SUDO_FORCE_REMOVE: 'yes' },
-        });
+      // The dependencies apt pulled in for them go too (aptPurge): the ledger names only these.
+      await aptPurge(a.names, { lockTimeout: 60 });
       return;
     case 'group': {
       // A group someone was added to since (e.g. the opencloud user to buildkit) is still in use.

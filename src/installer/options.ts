@@ -23,6 +23,11 @@ export interface InstallOptions {
   dataDir: string;
   /** host:port names of this registry, written as plain-HTTP entries in buildkitd.toml. */
   registryHosts: string[];
+  /**
+   * Checksums root trusts besides the pinned ones (`installer.trustedSha256` of the configuration):
+   * what a run asked for over the API may install (request-policy.ts). Never recorded in the ledger.
+   */
+  trustedSha256?: readonly string[];
 }
 
 /** Options as given (flags, environment or a request body), before validation. */
@@ -83,6 +88,7 @@ export function resolveInstallOptions(raw: RawInstallOptions, config: Config): I
     lockTimeout: seconds('lock timeout', raw.lockTimeout),
     dataDir: config.dataDir,
     registryHosts: registryHosts(config),
+    trustedSha256: config.installer.trustedSha256,
   };
   if (raw.tarball) result.tarball = isAbsolute(raw.tarball) ? raw.tarball : resolve(raw.tarball);
   if (raw.sha256) result.sha256 = raw.sha256.toLowerCase();

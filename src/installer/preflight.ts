@@ -8,8 +8,8 @@ import { installedVersion, simulateInstall } from './host/apt.js';
 import { installedHash } from './host/file-hash.js';
 import { exec } from './host/exec.js';
 import { systemdIsPid1 } from './host/systemd.js';
-import { BIN_DIR } from './components/buildkit-pins.js';
-import { sourceReachable } from './components/buildkit-source.js';
+import { BIN_DIR, CONTAINERD_PACKAGE } from './components/buildkit-pins.js';
+import { isPinned, sourceReachable, unpinnedNote, type LocalTarball } from './components/buildkit-source.js';
 import type { HostFacts } from './components/buildkit.js';
 import type { InstallOptions } from './options.js';
 import { StepError, type Step } from './types.js';
@@ -35,6 +35,8 @@ export function preflightStep(
   host: HostFacts,
   /** Whether BuildKit's binaries will be (re)installed: only then must the source be usable. */
   binariesNeeded: () => Promise<boolean>,
+  /** The run's local tarball (source tarball). */
+  tarball?: LocalTarball,
 ): Step {
   return {
     id: 'preflight',
@@ -70,7 +72,9 @@ export function preflightStep(
       await containerdConflicts();
       // A local tarball is always checked against --sha256 (cheap, and a wrong --sha256 is an error
       // even when the binaries are current); a download only when binaries are to be installed.
-      if (opts.source === 'tarball' || (await binariesNeeded())) await sourceReachable(opts, host.arch);
+      if (opts.source === 'tarball' || (await binariesNeeded()))
+        await sourceReachable(opts, host.arch, tarball);
+      if (opts.sha256 && opts.source !== 'go' && !isPinned(opts.sha256)) run.log(unpinnedNote(opts.sha256));
       const found = await installedNow();
       run.log(`${os.PRETTY_NAME ?? os.ID}, ${host.arch}, init ${opts.init}`);
       run.log(`containerd: ${found.containerd ?? 'not installed'}`);
@@ -85,8 +89,8 @@ export function preflightStep(
 
 /** Docker's containerd.io is reused; anything apt would remove to install ours is a refusal. */
 async function containerdConflicts(): Promise<void> {
-  if ((await installedVersion('containerd')) || (await installedVersion('containerd.io'))) return;
-  const sim = await simulateInstall(['containerd']);
+  if ((await installedVersion(CONTAINERD_PACKAGE)) || (await installedVersion('containerd.io'))) return;
+  const sim = await simulateInstall([CONTAINERD_PACKAGE]);
   if (sim.remove.length > 0) {
     throw new StepError(
       `installing containerd would remove ${sim.remove.join(', ')}; refusing (nothing was changed)`,

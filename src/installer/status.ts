@@ -3,6 +3,7 @@
 // something means a file, unit, binary or daemon is no longer as enabling left it.
 import type { Ledger, ServiceRecord } from '../ledger/records.js';
 import { BUILDKIT_SOCKET, CONTAINERD_SOCKET } from './components/buildkit-pins.js';
+import { localTarball } from './components/buildkit-source.js';
 import { containerdAnswers } from './components/containerd.js';
 import { enableSteps, SERVICE } from './container-registry.js';
 import { runSteps } from './engine.js';
@@ -68,14 +69,13 @@ export async function serviceStatus(
   }
   report.healthy = report.state !== 'enabled' || (report.containerd.answers && report.buildkit.answers);
   if (doctor && report.state === 'enabled') {
-    const plan = await runSteps(
-      await enableSteps({ ...opts, ...(rec?.options ?? {}), init: opts.init }, ledger),
-      {
-        mode: 'plan',
-        emit: () => undefined,
-        backupDir: join(opts.dataDir, 'installer', 'backups'),
-      },
-    );
+    const planned = { ...opts, ...(rec?.options ?? {}), init: opts.init };
+    const tarball = localTarball(planned);
+    const plan = await runSteps(await enableSteps(planned, ledger, tarball), {
+      mode: 'plan',
+      emit: () => undefined,
+      backupDir: join(opts.dataDir, 'installer', 'backups'),
+    }).finally(() => tarball?.close());
     report.drift = plan.steps
       .filter((s) => s.status === 'changed' || s.status === 'failed')
       .map((s) => ({

@@ -1,16 +1,31 @@
 // The privileged helper end to end in this process, on a temp data dir and a real state store:
-// refusals (arguments, bad JSON, extra keys, a forged ledger, a tarball that is not a file) are
-// answered with 64 and recorded; a plan runs for real (read-only) and streams its events; an
-// apply with nothing to do succeeds. Also that files it creates stay the data dir owner's.
-import { chownSync, existsSync, linkSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+// refusals (arguments, bad JSON, extra keys, a forged ledger, packages root needs, a checksum
+// root does not trust, a tarball that is a link, a FIFO or not a file) are answered with 64 and
+// recorded; a plan runs for real (read-only) and streams its events, with a checksum root trusts
+// too; an apply with nothing to do succeeds. Also that files it creates stay the data dir owner's.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
+import type { Artifact } from '../installer/artifacts.js';
 import { AuditTrail } from '../ledger/audit.js';
 import { emptyDocument } from '../ledger/document.js';
 import { Ledger } from '../ledger/records.js';
 import { openSqliteState } from '../state/sqlite.js';
+import { hostTripwire } from '../../test/support/host-tripwire.js';
 import { helper, type HelperIo } from './main.js';
 import type { HelperLine } from './protocol.js';
 
@@ -111,30 +126,119 @@ describe('refusals', () => {
     expect(r.lines.some((l) => 'accepted' in l)).toBe(false);
   });
 
-  it('refuses a disable when the ledger lists what the installer never writes', async () => {
+  /** A data dir whose ledger says enabling recorded `artifacts` (the service user could write that). */
+  async function forgedLedger(artifacts: Artifact[]): Promise<string> {
     const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-privileged-'));
     const state = await openSqliteState(dataDir);
-    // A file root would delete if the guard let the disable through (a temp file, so a broken
-    // guard costs nothing here): it must still be there afterwards.
-    const victim = join(dataDir, 'victim');
-    writeFileSync(victim, 'keep me');
-    const forged = { kind: 'file', role: 'config', path: victim } as const;
     const recap = { ok: 1, changed: 1, failed: 0, skipped: 0 };
     const ledger = new Ledger(state);
     await ledger.beginRun('forged', 'container-registry', 'enable', {});
     await ledger.finishRun(
       'container-registry',
       'enable',
-      { runId: 'forged', mode: 'apply', steps: [], recap, artifacts: [forged], facts: {} },
+      { runId: 'forged', mode: 'apply', steps: [], recap, artifacts, facts: {} },
       {},
     );
     await state.close();
+    return dataDir;
+  }
+
+  it('refuses a disable when the ledger lists what the installer never writes', async () => {
+    // A file root would delete if the guard let the disable through (a temp file, so a broken
+    // guard costs nothing here): it must still be there afterwards.
+    const victim = join(mkdtempSync(join(tmpdir(), 'opencloud-victim-')), 'victim');
+    writeFileSync(victim, 'keep me');
+    const dataDir = await forgedLedger([{ kind: 'file', role: 'config', path: victim }]);
     const r = await run({ ...enable, op: 'services.disable' }, { dataDir });
     expect(r.code).toBe(64);
     expect(r.stderr).toContain(`file ${JSON.stringify(victim)} is not a file the installer writes`);
     expect(existsSync(victim)).toBe(true);
     const [entry] = await audit(dataDir);
     expect(entry).toMatchObject({ action: 'privileged.refused', target: 'services.disable', actor: 'admin' });
+  });
+
+  it('refuses the disable of finding 14: a ledger listing openssh-server, sudo and systemd', async () => {
+    const dataDir = await forgedLedger([{ kind: 'package', names: ['openssh-server', 'sudo', 'systemd'] }]);
+    const wire = hostTripwire();
+    const r = await run({ ...enable, op: 'services.disable' }, { dataDir }).finally(() => wire.restore());
+    expect(wire.calls()).toEqual([]);
+    expect(r.code).toBe(64);
+    expect(r.lines).toEqual([
+      {
+        error: {
+          code: 'LEDGER_ARTIFACT_REFUSED',
+          message: expect.stringContaining(
+            'packages ["openssh-server","sudo","systemd"] are not packages the installer installs (containerd, containernetworking-plugins)',
+          ),
+        },
+      },
+    ]);
+    const [entry] = await audit(dataDir);
+    expect(entry).toMatchObject({ action: 'privileged.refused', target: 'services.disable', status: 403 });
+    const state = await openSqliteState(dataDir);
+    try {
+      // Nothing ran: the forged enable is still the only run, its record untouched.
+      expect(await new Ledger(state).runs('container-registry', 10)).toHaveLength(1);
+    } finally {
+      await state.close();
+    }
+  });
+
+  it('refuses a checksum that is neither pinned nor in installer.trustedSha256, before anything starts', async () => {
+    const sha256 = 'ab'.repeat(32);
+    const r = await run({ ...enable, options: { source: 'tarball', tarball: '/srv/own.tgz', sha256 } });
+    expect(r.code).toBe(64);
+    expect(r.lines).toEqual([
+      {
+        error: {
+          code: 'UNTRUSTED_SHA256',
+          message: expect.stringMatching(
+            new RegExp(
+              `^sha256 ${sha256} is neither a pinned BuildKit release checksum nor listed in installer\\.trustedSha256 of /etc/opencloud/config\\.yaml`,
+            ),
+          ),
+        },
+      },
+    ]);
+  });
+
+  it('refuses a tarball that is a symbolic link, or a FIFO, before anything starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opencloud-tarballs-'));
+    writeFileSync(join(dir, 'real.tgz'), 'x');
+    symlinkSync(join(dir, 'real.tgz'), join(dir, 'link.tgz'));
+    expect(spawnSync('mkfifo', [join(dir, 'fifo.tgz')]).status).toBe(0);
+    for (const [name, reason] of [
+      ['link.tgz', /is a symbolic link/],
+      ['fifo.tgz', /is not a regular file/],
+    ] as const) {
+      const r = await run({ ...enable, options: { source: 'tarball', tarball: join(dir, name) } });
+      expect(r.code).toBe(64);
+      expect(r.lines).toEqual([
+        { error: { code: 'TARBALL_REFUSED', message: expect.stringMatching(reason) } },
+      ]);
+    }
+  }, 10_000);
+
+  it('refuses a ledger document whose enable names a linked tarball, before anything starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opencloud-tarballs-'));
+    writeFileSync(join(dir, 'real.tgz'), 'x');
+    symlinkSync(join(dir, 'real.tgz'), join(dir, 'link.tgz'));
+    const options = {
+      source: 'tarball',
+      tarball: join(dir, 'link.tgz'),
+      init: 'direct',
+      readyTimeout: 60,
+      lockTimeout: 120,
+    };
+    const document = {
+      ...emptyDocument(),
+      services: [{ name: 'container-registry', state: 'enabled', options, facts: {}, artifacts: [] }],
+    };
+    const r = await run({ op: 'ledger.apply', document, runId: RUN_ID, actor: 'admin', address: '::1' });
+    expect(r.code).toBe(64);
+    expect(r.lines).toEqual([
+      { error: { code: 'TARBALL_REFUSED', message: expect.stringMatching(/is a symbolic link/) } },
+    ]);
   });
 
   it('refuses to run as anyone but root', async () => {
@@ -166,6 +270,29 @@ describe('accepted requests', () => {
       detail: { runId: RUN_ID, sudoUser: 'opencloud', recap: last.result.recap },
     });
   });
+
+  it('plans with a checksum root listed in installer.trustedSha256', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-privileged-'));
+    mkdirSync(join(dataDir, 'src', 'bin'), { recursive: true });
+    writeFileSync(join(dataDir, 'src', 'bin', 'buildkitd'), 'own build');
+    writeFileSync(join(dataDir, 'src', 'bin', 'buildctl'), 'own build');
+    const tarball = join(dataDir, 'own.tgz');
+    execFileSync('tar', ['-czf', tarball, '-C', join(dataDir, 'src'), 'bin']);
+    const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
+    const config = () => {
+      const c = loadConfig({ flags: { dataDir }, env: {} }).config;
+      return { ...c, installer: { trustedSha256: [sha256] } };
+    };
+    const r = await run(
+      { ...enable, op: 'services.plan', options: { source: 'tarball', tarball, sha256, init: 'direct' } },
+      { dataDir, config },
+    );
+    expect(r.lines[0]).toEqual({ accepted: { op: 'services.plan', runId: RUN_ID, dataDir } });
+    const logs = r.lines.flatMap((l) => ('seq' in l && l.event.type === 'log' ? [l.event.message] : []));
+    expect(logs).toContain(
+      `sha256 ${sha256} is not a pinned BuildKit v0.16.0 release checksum: it is installed because it was named explicitly (--sha256, trusted by root)`,
+    );
+  }, 60_000);
 
   it('applies a document with nothing to do', async () => {
     const document = emptyDocument();

@@ -1,8 +1,11 @@
 // The privileged helper's entry (`bin/opencloud-privileged`, run by the server through `sudo -n`
 // as the sudoers rule from `opencloud install` allows): no arguments, one JSON request on stdin,
-// the configuration from /etc/opencloud/config.yaml only. Refusals are reported on stderr,
-// recorded in the audit trail and exit 64; accepted requests are carried out by run.ts. The
-// request and output formats are in protocol.ts.
+// the configuration from /etc/opencloud/config.yaml only (never OPENCLOUD_* variables, --config or
+// the working directory: root's file, which `opencloud install` writes 0640 root:opencloud). Its
+// `installer.trustedSha256` counts only while no one but root can change that file or a directory
+// on the way to it (guard.ts): the service user can read it, never widen it. Refusals are
+// reported on stderr, recorded in the audit trail and exit 64; accepted requests are carried out
+// by run.ts. The request and output formats are in protocol.ts.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -13,6 +16,7 @@ import { openSqliteState } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
 import { asOwner, ownerOf, restoreOwnership } from '../state/ownership.js';
 import { HELPER_EXIT, MAX_REQUEST_BYTES, type HelperLine } from './protocol.js';
+import { rootOnlyProblem } from './guard.js';
 import { parseRequest, untrustedChecksum, type ParsedRequest } from './request.js';
 import { execute, Refusal } from './run.js';
 
@@ -37,10 +41,29 @@ export interface HelperIo {
   started?: () => void;
 }
 
-type Refused = Extract<ParsedRequest, { ok: false }>;
+/** A refusal, with the precise code the runner answers it with (REFUSED when there is none). */
+type Refused = Extract<ParsedRequest, { ok: false }> & { code?: string };
 
-/** Only the config file: OPENCLOUD_* variables and the working directory do not count here. */
-const fileConfig = (): Config => loadConfig({ env: {}, cwd: '/' }).config;
+interface HelperConfig {
+  config: Config;
+  /** Why installer.trustedSha256 was set aside, when it was. */
+  trustNote?: string;
+}
+
+/**
+ * Only the config file: OPENCLOUD_* variables and the working directory do not count here. Its
+ * trusted checksums are dropped unless only root can change the file (see the header).
+ */
+async function fileConfig(): Promise<HelperConfig> {
+  const { config, file } = loadConfig({ env: {}, cwd: '/' });
+  if (!file || config.installer.trustedSha256.length === 0) return { config };
+  const problem = await rootOnlyProblem(file);
+  if (!problem) return { config };
+  return {
+    config: { ...config, installer: { ...config.installer, trustedSha256: [] } },
+    trustNote: `its installer.trustedSha256 is not used: ${problem}; make it root's, writable by root alone`,
+  };
+}
 
 async function readInput(
   input: AsyncIterable<Buffer | string>,
@@ -82,7 +105,7 @@ export async function helper(io: HelperIo): Promise<number> {
     say('must run as root, through `sudo -n` as the rule `opencloud install` writes allows');
     return HELPER_EXIT.notRoot;
   }
-  let parsed: ParsedRequest;
+  let parsed: ParsedRequest | Refused;
   let raw: string;
   if (io.args.length > 0) {
     raw = JSON.stringify(io.args);
@@ -113,15 +136,25 @@ export async function helper(io: HelperIo): Promise<number> {
     return parsed.ok ? exit : HELPER_EXIT.refused;
   };
   let config: Config;
+  let trustNote: string | undefined;
   try {
-    config = (io.config ?? fileConfig)();
+    ({ config, trustNote } = io.config ? { config: io.config() } : await fileConfig());
   } catch (err) {
     return fail((err as Error).message.replaceAll('\n', ' '), HELPER_EXIT.config);
   }
+  if (trustNote) say(`/etc/opencloud/config.yaml: ${trustNote}`);
   if (parsed.ok) {
-    const why = untrustedChecksum(parsed.request, config.installer.trustedSha256);
+    const why = untrustedChecksum(parsed.request, config.installer.trustedSha256, trustNote);
     const r = parsed.request;
-    if (why) parsed = { ok: false, reason: why, actor: r.actor, address: r.address, op: r.op };
+    if (why)
+      parsed = {
+        ok: false,
+        reason: why,
+        code: 'UNTRUSTED_SHA256',
+        actor: r.actor,
+        address: r.address,
+        op: r.op,
+      };
   }
   if (!existsSync(config.dataDir))
     return fail(
@@ -138,7 +171,7 @@ export async function helper(io: HelperIo): Promise<number> {
   }
   const refuse = async (r: Refused) => {
     say(`refused: ${r.reason}`);
-    out({ error: { code: 'REFUSED', message: r.reason } });
+    out({ error: { code: r.code ?? 'REFUSED', message: r.reason } });
     await recordRefusal(state, r, raw, io).catch((err: Error) =>
       say(`could not record the refusal in the audit trail: ${err.message}`),
     );
@@ -164,6 +197,7 @@ export async function helper(io: HelperIo): Promise<number> {
       return await refuse({
         ok: false,
         reason: err.message,
+        code: err.code,
         actor: req.actor,
         address: req.address,
         op: req.op,

@@ -20,14 +20,18 @@
 // Unknown keys anywhere are refused. Through this path `sha256` may only be one of the pinned
 // BuildKit release checksums or one listed in `installer.trustedSha256` of the root-owned
 // /etc/opencloud/config.yaml (anything else needs root at the console), timeouts are at most
-// 3600 s, and a tarball must be a regular file the data dir's owner can read.
+// 3600 s, a tarball is opened once, as the data dir's owner, without following a link, and must
+// be a regular file, and a disable reverts only what the installer records (the installer's
+// request policy, src/installer/request-policy.ts, as for a server running as root).
 //
 // stdout, one JSON object per line:
 //   {"accepted":{"op":…,"runId":…,"dataDir":…}}   first, once the request is accepted
 //   {"seq":n,"event":{…InstallerEvent…}}          every installer event (n as in the ledger)
 //   {"say":"…"}                                     ledger.apply's human progress lines
 //   {"result":{…}}                                  last: a RunResult, or apply's summary
-//   {"error":{"code":…,"message":…}}                instead of a result when it could not run
+//   {"error":{"code":…,"message":…}}                instead of a result when it could not run;
+//       a refusal's code is the policy's (UNTRUSTED_SHA256, LEDGER_ARTIFACT_REFUSED,
+//       TARBALL_REFUSED) or REFUSED (the request itself)
 // stderr: one line saying why, when refused or failed.
 //
 // Exit status: see HELPER_EXIT. Every refusal and every accepted request is recorded in the audit

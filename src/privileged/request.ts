@@ -3,8 +3,8 @@
 // one-line reason; checks that need the host (a tarball's ownership, the ledger's artifacts)
 // are in guard.ts.
 import { isIP } from 'node:net';
-import { PINNED_SHA256 } from '../installer/components/buildkit-pins.js';
 import type { InstallOptions, RawInstallOptions } from '../installer/options.js';
+import { untrustedMessage, untrustedSha256 } from '../installer/request-policy.js';
 import type { LedgerDocument } from '../ledger/document.js';
 import { validateDocument } from '../ledger/validate.js';
 import { MAX_REQUEST_BYTES, SERVICE_OPS, type HelperOp, type ServiceOp } from './protocol.js';
@@ -63,7 +63,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const PINNED = new Set(Object.values(PINNED_SHA256));
 
 class Refused extends Error {}
 
@@ -119,25 +118,29 @@ function sha256Hex(path: string, v: unknown): string {
   return s.toLowerCase();
 }
 
+/** Where the helper reads the checksums root trusts, as its refusals name it. */
+export const TRUSTED_IN = 'installer.trustedSha256 of /etc/opencloud/config.yaml';
+
 /**
  * Why a request names a checksum that is neither pinned nor trusted by the root-owned config
  * (`installer.trustedSha256`), or undefined: any other would let the caller choose the binary
- * root runs as a daemon.
+ * root runs as a daemon. The rule is the installer's request policy; `note` says why the trusted
+ * list could not be used, when it could not.
  */
-export function untrustedChecksum(req: PrivilegedRequest, trusted: readonly string[]): string | undefined {
-  const allowed = new Set([...PINNED, ...trusted]);
+export function untrustedChecksum(
+  req: PrivilegedRequest,
+  trusted: readonly string[],
+  note?: string,
+): string | undefined {
   const given =
     req.op === 'ledger.apply'
       ? req.document.services.map((s) => s.options?.sha256).filter((x): x is string => typeof x === 'string')
       : req.options.sha256 !== undefined
         ? [req.options.sha256]
         : [];
-  const bad = given.find((h) => !allowed.has(h.toLowerCase()));
+  const bad = untrustedSha256(given, trusted);
   if (bad === undefined) return undefined;
-  return (
-    `sha256 ${bad} is neither a pinned BuildKit release checksum nor listed in installer.trustedSha256 ` +
-    'of /etc/opencloud/config.yaml (add it there as root, or install the build as root: `sudo opencloud services enable …`)'
-  );
+  return untrustedMessage(bad, TRUSTED_IN) + (note ? ` (${note})` : '');
 }
 
 function mirrorUrl(path: string, v: unknown): string {

@@ -7,7 +7,8 @@ import type { Registry } from './context.js';
 import { OciError } from './errors.js';
 import { catalog, listTags, referrers } from './listing.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
-import { parseRegistryPath } from './names.js';
+import { registryRouteOf } from './route-of.js';
+import type { Access } from '../http/access.js';
 import { cancelUpload, completeUpload, patchUpload, startUpload, uploadStatus } from './uploads.js';
 
 const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
@@ -19,11 +20,10 @@ function unsupported(req: FastifyRequest): never {
 }
 
 async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply) {
-  const path = req.url.split('?')[0] as string;
-  const route = parseRegistryPath(path);
+  const route = registryRouteOf(req);
   if (!route) {
     req.raw.resume();
-    throw new OciError('UNSUPPORTED', `no registry endpoint at ${path}`, undefined, 404);
+    throw new OciError('UNSUPPORTED', `no registry endpoint at ${req.url.split('?')[0]}`, undefined, 404);
   }
   const m = req.method;
   switch (route.kind) {
@@ -60,7 +60,10 @@ async function dispatch(reg: Registry, req: FastifyRequest, reply: FastifyReply)
   return unsupported(req);
 }
 
-export const registryApi: FastifyPluginAsync<{ registry: Registry }> = async (app, { registry }) => {
+export const registryApi: FastifyPluginAsync<{ registry: Registry; access: Access }> = async (
+  app,
+  { registry, access },
+) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   // A request answered before its body was read (an error, a refused chunk): drain what is left
@@ -71,5 +74,10 @@ export const registryApi: FastifyPluginAsync<{ registry: Registry }> = async (ap
     const announced = Number(req.headers['content-length']);
     if (!(announced <= DRAIN_LIMIT)) reply.header('connection', 'close');
   });
-  app.route({ method: [...METHODS], url: '/v2/*', handler: (req, reply) => dispatch(registry, req, reply) });
+  app.route({
+    method: [...METHODS],
+    url: '/v2/*',
+    config: { access },
+    handler: (req, reply) => dispatch(registry, req, reply),
+  });
 };

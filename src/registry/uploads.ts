@@ -1,6 +1,8 @@
 // Blob upload sessions: start (POST, with monolithic ?digest= and cross-repository mount), chunked
 // or streamed PATCH, status GET, completing PUT, cancelling DELETE. Data goes straight from the
-// socket to the session file through the digest; nothing is buffered in memory.
+// socket to the session file through the digest; nothing is buffered in memory. Open sessions are
+// limited per repository and per user (per client address for anonymous callers), counted in the
+// shared state so that every node sees the same number.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -9,7 +11,7 @@ import {
   OffsetMismatchError,
   UploadUnknownError,
 } from '../storage/blob-store.js';
-import { contentLength, queryParam, type Registry } from './context.js';
+import { contentLength, queryParam, type Registry, type RegistryOptions } from './context.js';
 import { OciError } from './errors.js';
 import { parseDigest, validateName } from './names.js';
 
@@ -52,10 +54,72 @@ function storageError(err: unknown, id: string): never {
   throw err;
 }
 
-async function newSession(reg: Registry, repositoryId: number): Promise<string> {
+/** The limits on open sessions (the `registry.*` config keys; unset or 0: none). */
+type UploadLimits = RegistryOptions & {
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
+  /** Seconds after which a session has expired and no longer counts. */
+  uploadTtl?: number;
+};
+
+/** Who a session counts against: the signed-in user, else (anonymous, no authentication) the address. */
+function openerOf(req: FastifyRequest): string {
+  const p = req.principal;
+  return p?.kind === 'user' ? `user:${p.name}` : `address:${req.ip}`;
+}
+
+/** Records a new session for `opener`, or refuses it when the repository or the opener has the
+ *  most sessions open that the configuration allows (counted in the shared state, so on every
+ *  node the same). */
+async function recordSession(reg: Registry, name: string, repositoryId: number, id: string, opener: string) {
+  const o = reg.options as UploadLimits;
+  const perRepository = o.maxUploadsPerRepository ?? 0;
+  const perOpener = o.maxUploadsPerUser ?? 0;
+  if (perRepository === 0 && perOpener === 0) return reg.state.createUpload(id, repositoryId, opener);
+  const since = new Date(Date.now() - (o.uploadTtl ?? 86400) * 1000).toISOString();
+  const result = await reg.state.createUploadWithin(id, repositoryId, opener, {
+    perRepository,
+    perOpener,
+    since,
+  });
+  if (result.created) return;
+  const { open } = result;
+  const byRepository = perRepository > 0 && open.repository >= perRepository;
+  const who = byRepository
+    ? `repository ${name}`
+    : opener.startsWith('user:')
+      ? `user ${opener.slice('user:'.length)}`
+      : `client ${opener.slice('address:'.length)}`;
+  const [count, limit, key] = byRepository
+    ? [open.repository, perRepository, 'registry.maxUploadsPerRepository']
+    : [open.opener, perOpener, 'registry.maxUploadsPerUser'];
+  throw new OciError(
+    'TOOMANYREQUESTS',
+    `${who} has ${count} upload sessions open and ${key} allows ${limit}: complete or cancel one ` +
+      `(DELETE its Location), or wait until it expires (registry.uploadTtl)`,
+    { limit, key },
+  );
+}
+
+async function newSession(
+  reg: Registry,
+  name: string,
+  repositoryId: number,
+  req: FastifyRequest,
+): Promise<string> {
   const id = randomBytes(16).toString('base64url');
-  await reg.blobs.startUpload(id);
-  await reg.state.createUpload(id, repositoryId);
+  try {
+    await recordSession(reg, name, repositoryId, id, openerOf(req));
+  } catch (err) {
+    req.raw.resume();
+    throw err;
+  }
+  try {
+    await reg.blobs.startUpload(id);
+  } catch (err) {
+    await reg.state.deleteUpload(id).catch(() => undefined);
+    throw err;
+  }
   return id;
 }
 
@@ -92,13 +156,13 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
     // With authentication on, a mount needs pull rights on its source (else: a plain upload).
     const allowed = req.mayMountFrom ? await req.mayMountFrom(from) : true;
     if (allowed && (await tryMount(reg, repositoryId, mount, from))) return blobCreated(reply, name, mount);
-    return uploadAccepted(reply, name, await newSession(reg, repositoryId), 0);
+    return uploadAccepted(reply, name, await newSession(reg, name, repositoryId, req), 0);
   }
 
   if (digest !== undefined) {
     // Monolithic upload: the body is the whole blob.
     parseDigest(digest);
-    const id = await newSession(reg, repositoryId);
+    const id = await newSession(reg, name, repositoryId, req);
     try {
       const length = contentLength(req);
       await reg.blobs.appendUpload(id, req.raw, length === undefined ? {} : { expectedLength: length });
@@ -111,7 +175,7 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
   }
 
   req.raw.resume();
-  return uploadAccepted(reply, name, await newSession(reg, repositoryId), 0);
+  return uploadAccepted(reply, name, await newSession(reg, name, repositoryId, req), 0);
 }
 
 async function discard(reg: Registry, id: string) {

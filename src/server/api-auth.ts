@@ -1,39 +1,19 @@
-// Authentication and permissions for everything that is not the registry, once a user exists:
-// the JSON API and the original system's endpoints take Basic credentials (password or API
-// token) or an API token as Bearer. Installing, the ledger, users, webhooks and collection need
-// admin; a build needs the build and push rights on its target repository; reading needs a
-// signed-in user.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { allowedActions, isAdmin } from '../auth/access.js';
+// The gate of everything that is not the registry, once a user exists: it signs callers in from
+// Basic credentials (a password or an API token), an API token as Bearer, or the web session
+// cookie (a change then also carries the session's CSRF token), and says who is an admin. Which
+// routes need what is declared on each route (src/http/access.ts); this file only answers "who is
+// asking". The registry's token flow is its own gate (registry-auth.ts).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isAdmin } from '../auth/access.js';
 import { MALFORMED_AUTHORIZATION, parseAuthorization, TooManyAttempts } from '../auth/credentials.js';
+import { safeEqual } from '../auth/safe-equal.js';
 import { cookie, CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
 import type { Principal } from '../auth/store.js';
-import { parseReference } from '../build/reference.js';
+import type { Gate } from '../http/access.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
 
-const ADMIN_ONLY = [
-  /^\/api\/v1\/services(\/|$)/,
-  /^\/api\/v1\/runs(\/|$)/,
-  /^\/api\/v1\/registry\/gc$/,
-  /^\/api\/v1\/builder\/prune$/,
-  /^\/api\/v1\/builder\/workers$/,
-  /^\/api\/v1\/users(\/|$)/,
-  /^\/api\/v1\/audit$/,
-  /^\/api\/v1\/tokens(\/|$)/,
-  /^\/api\/v1\/system\/doctor$/,
-  /^\/api\/v1\/webhooks(\/|$)/,
-  /^\/api\/v1\/system\/log-level$/,
-  /^\/(enable-service|enable-service-stream|get-service-status)$/,
-];
-const GUARDED = /^\/(api\/|build-image$|enable-service|get-service-status$|get-images$)/;
-// The session routes check credentials themselves (signing in is how one gets them).
-const OPEN = [
-  /^\/api\/v1\/?$/,
-  /^\/api\/v1\/system\/info$/,
-  /^\/api\/v1\/openapi\.json$/,
-  /^\/api\/v1\/session$/,
-];
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS'];
 
 async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principal> {
   const creds = parseAuthorization(req.headers.authorization);
@@ -43,7 +23,7 @@ async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principa
     const session = await ctx.sessions.find(sessionId);
     if (!session) throw new HttpError(401, 'UNAUTHORIZED', 'the session has ended: sign in again');
     // A cookie is sent by the browser on its own: a change must also carry the session's CSRF token.
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && req.headers[CSRF_HEADER] !== session.csrf) {
+    if (!SAFE_METHODS.includes(req.method) && !safeEqual(req.headers[CSRF_HEADER], session.csrf)) {
       throw new HttpError(403, 'CSRF', `a signed-in change needs the session's ${CSRF_HEADER} header`);
     }
     return session.principal;
@@ -68,60 +48,51 @@ async function signedIn(ctx: AuthContext, req: FastifyRequest): Promise<Principa
   return p;
 }
 
-/** The repository a build request pushes to (JSON body, the archive form's query, or imageName). */
-function buildTarget(req: FastifyRequest): string | undefined {
-  const body = (req.body ?? {}) as { repository?: unknown; imageName?: unknown };
-  const query = (req.query ?? {}) as { repository?: unknown };
-  if (typeof body.repository === 'string') return body.repository;
-  if (typeof query.repository === 'string') return query.repository;
-  if (typeof body.imageName === 'string') {
-    try {
-      return parseReference(body.imageName).repository;
-    } catch {
-      return undefined; // the route answers the 400
-    }
-  }
-  return undefined;
+/**
+ * Whether a browser sent the request (a page load, a script's fetch, an image): browsers answer
+ * a Basic challenge with their own login box and then send those credentials to this host from
+ * any site, so they never get one. Scripts and command-line clients do.
+ */
+function fromBrowser(req: FastifyRequest): boolean {
+  // Browsers send Sec-Fetch-Dest and Sec-Fetch-Site (Node's fetch sends only Sec-Fetch-Mode).
+  return (
+    req.headers['sec-fetch-dest'] !== undefined ||
+    req.headers['sec-fetch-site'] !== undefined ||
+    /\btext\/html\b/.test(req.headers.accept ?? '')
+  );
 }
 
-export function apiAuth(
-  app: FastifyInstance,
-  ctx: AuthContext,
-  /** The repository of a recorded build (for repeating it). */
-  buildRepository: (id: string) => Promise<string | undefined>,
-): void {
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0] as string;
-    if (!GUARDED.test(path) || OPEN.some((r) => r.test(path))) return;
-    if (!(await ctx.enabled())) return;
+/** The JSON API's gate: 401 in the API envelope, a Basic challenge only for non-browser clients. */
+export function apiGate(ctx: AuthContext): Gate {
+  return {
+    enabled: () => ctx.enabled(),
+    async signIn(req: FastifyRequest, reply: FastifyReply) {
+      try {
+        req.principal = await signedIn(ctx, req);
+      } catch (err) {
+        if (err instanceof HttpError && err.statusCode === 401 && !fromBrowser(req))
+          reply.header('www-authenticate', 'Basic realm="opencloud"');
+        throw err;
+      }
+    },
+    requireAdmin(req: FastifyRequest) {
+      const p = req.principal;
+      if (p && isAdmin(p)) return;
+      const who = p?.name ?? 'anonymous';
+      throw new HttpError(403, 'FORBIDDEN', `this needs an admin; ${who} is not one`);
+    },
+  };
+}
+
+/** On a public route: whether the caller is an admin (bad or no credentials: no). */
+export function callerIsAdmin(ctx: AuthContext): (req: FastifyRequest) => Promise<boolean> {
+  return async (req) => {
+    if (!(await ctx.enabled())) return true;
     try {
-      req.principal = await signedIn(ctx, req);
+      return isAdmin(await signedIn(ctx, req));
     } catch (err) {
-      // A page's own fetch() (Sec-Fetch-Dest: empty) gets no Basic challenge: the browser would
-      // answer it with its login box instead of letting the UI show its sign-in form.
-      if (err instanceof HttpError && err.statusCode === 401 && req.headers['sec-fetch-dest'] !== 'empty')
-        reply.header('www-authenticate', 'Basic realm="opencloud"');
+      if (err instanceof HttpError) return false;
       throw err;
     }
-    if (ADMIN_ONLY.some((r) => r.test(path)) && !isAdmin(req.principal)) {
-      throw new HttpError(403, 'FORBIDDEN', `${path} needs an admin; ${req.principal.name} is not one`);
-    }
-  });
-  // A build's target is known once the body is parsed: build and push rights on it.
-  app.addHook('preHandler', async (req) => {
-    const path = req.url.split('?')[0] as string;
-    if (req.method !== 'POST' || !req.principal) return;
-    const repeat = /^\/api\/v1\/builds\/([^/]+)\/repeat$/.exec(path);
-    if (!repeat && path !== '/api/v1/builds' && path !== '/build-image') return;
-    const repository = repeat ? await buildRepository(repeat[1] as string) : buildTarget(req);
-    if (repository === undefined) return;
-    const allowed = await allowedActions(ctx.store, req.principal, repository);
-    if (!allowed.has('build') || !allowed.has('push')) {
-      throw new HttpError(
-        403,
-        'FORBIDDEN',
-        `${req.principal.name} may not build into ${repository} (needs build and push)`,
-      );
-    }
-  });
+  };
 }

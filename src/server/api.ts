@@ -1,26 +1,35 @@
 // The JSON API under /api/v1/. This file wires system endpoints; later feature areas
 // (registry browsing, builds, services) register their own plugins under the same prefix.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { LOG_LEVELS, type Config, type LogLevel } from '../config/schema.js';
 import type { AuditTrail } from '../ledger/audit.js';
 import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
 import { BUILDKIT_VERSION, PACKAGE_VERSION } from '../paths.js';
 
-export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit: AuditTrail }> = async (
-  app,
-  { config, gc, audit },
-) => {
-  app.get('/', async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
+export const apiRoutes: FastifyPluginAsync<{
+  config: Config;
+  gc: GcRunner;
+  audit: AuditTrail;
+  /** Whether the caller of a public route is an admin (everyone is while authentication is off). */
+  maySeeHost: (req: FastifyRequest) => Promise<boolean>;
+}> = async (app, { config, gc, audit, maySeeHost }) => {
+  const open = { config: { access: 'public' as const } };
+  const admin = { config: { access: 'admin' as const } };
+  app.get('/', open, async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
 
-  app.get('/system/info', async () => ({
-    version: PACKAGE_VERSION,
-    node: process.versions.node,
-    buildkitVersion: BUILDKIT_VERSION,
-    listen: `${config.listen.host}:${config.listen.port}`,
-    dataDir: config.dataDir,
-    sockets: { containerd: config.containerd.socket, buildkit: config.buildkit.socket },
-  }));
+  // Versions for anyone; where the server keeps its data and finds its daemons only for admins
+  // (paths on the host help an attacker more than they help a caller).
+  app.get('/system/info', open, async (req) => {
+    const info = { version: PACKAGE_VERSION, node: process.versions.node, buildkitVersion: BUILDKIT_VERSION };
+    if (!(await maySeeHost(req))) return info;
+    return {
+      ...info,
+      listen: `${config.listen.host}:${config.listen.port}`,
+      dataDir: config.dataDir,
+      sockets: { containerd: config.containerd.socket, buildkit: config.buildkit.socket },
+    };
+  });
 
   // The log level, changeable while the server runs (an admin chasing a problem turns on debug
   // without a restart); it applies to every log line from the next one on, until the next start.
@@ -30,12 +39,12 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
     additionalProperties: false,
     properties: { level: { type: 'string', enum: [...LOG_LEVELS] } },
   } as const;
-  app.get('/system/log-level', { schema: { response: { 200: levelSchema } } }, async () => ({
+  app.get('/system/log-level', { ...admin, schema: { response: { 200: levelSchema } } }, async () => ({
     level: app.log.level as LogLevel,
   }));
   app.put<{ Body: { level: LogLevel } }>(
     '/system/log-level',
-    { schema: { body: levelSchema, response: { 200: levelSchema } } },
+    { ...admin, schema: { body: levelSchema, response: { 200: levelSchema } } },
     async (req) => {
       const before = app.log.level;
       app.log.level = req.body.level;
@@ -47,7 +56,7 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
     },
   );
 
-  app.get('/system/doctor', async () => {
+  app.get('/system/doctor', admin, async () => {
     // Loaded on first use: the gRPC stack costs start-up time and memory the server rarely needs.
     const [{ runDoctor }, { gatherAccess }, { assessAccess }] = await Promise.all([
       import('../doctor/checks.js'),
@@ -65,6 +74,7 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
   app.get<{ Querystring: { limit?: number; before?: number } }>(
     '/audit',
     {
+      ...admin,
       schema: {
         querystring: {
           type: 'object',
@@ -78,6 +88,7 @@ export const apiRoutes: FastifyPluginAsync<{ config: Config; gc: GcRunner; audit
   app.post<{ Body: { dryRun?: boolean; deleteUntagged?: boolean; gracePeriod?: number } }>(
     '/registry/gc',
     {
+      ...admin,
       schema: {
         body: {
           type: 'object',

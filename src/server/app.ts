@@ -16,12 +16,14 @@ import type { StateStore } from '../state/store.js';
 import { WorkerPool, workerEndpoints } from '../build/workers.js';
 import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
-import { apiAuth } from './api-auth.js';
+import { apiGate, callerIsAdmin } from './api-auth.js';
+import { enforceAccess, requireAccessDeclarations } from '../http/access.js';
+import { schemaError } from '../http/schema-errors.js';
 import { auditHook } from './audit-hook.js';
 import { sessionApi } from './session-api.js';
 import { usersApi } from './users-api.js';
 import { AuditTrail } from '../ledger/audit.js';
-import { authContext, registryAuth, type AuthContext } from './registry-auth.js';
+import { authContext, registryAccess, registryAuth, type AuthContext } from './registry-auth.js';
 import { AuthStore, type Principal } from '../auth/store.js';
 import type { Action } from '../auth/patterns.js';
 import { sharedTokenKey, tokenKey } from '../auth/token-key.js';
@@ -68,13 +70,20 @@ export async function buildApp({
     // Repository names contain '/', so registry paths are parsed by hand; keep URLs as sent.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
     requestIdHeader: 'x-request-id',
+    // A property a schema does not know is refused (400), never silently dropped: a client's
+    // mistake is told, and a field meant for something else cannot slip past a check.
+    ajv: { customOptions: { removeAdditional: false } },
+    schemaErrorFormatter: schemaError,
     return503OnClosing: true,
     // Behind a reverse proxy: protocol, host and client address from X-Forwarded-* (README).
     trustProxy: config.trustProxy,
     ...(https ? { https } : {}),
   });
   installErrorHandlers(app);
-  const routes = collectRoutes(app); // before any route: onRoute only sees later ones (openapi.ts)
+  // Before any route: onRoute hooks only see routes registered after them.
+  requireAccessDeclarations(app);
+  const routes = collectRoutes(app);
+  app.decorate('routeTable', routes);
   const metrics = metricsApi(app, { config, registry, gc, auth: () => auth });
   app.decorate('scrapeMetrics', () =>
     metrics.scrape((err) => app.log.error({ err }, 'a metrics collector failed')),
@@ -84,9 +93,21 @@ export async function buildApp({
     new AuthStore(registry.state),
     new Sessions(registry.state),
     config.state.postgresUrl ? await sharedTokenKey(registry.state) : await tokenKey(config.dataDir),
+    (l) =>
+      void new AuditTrail(registry.state)
+        .record({
+          actor: 'anonymous',
+          address: l.address,
+          action: 'sign-in-locked',
+          target: l.user ?? '*',
+          status: 429,
+          detail: { scope: l.scope, failures: l.failures, until: l.until.toISOString() },
+        })
+        .catch((err: Error) => app.log.error({ err }, 'could not record a lockout in the audit trail')),
   );
+  enforceAccess(app, apiGate(auth));
   await registryAuth(app, auth);
-  apiAuth(app, auth, async (id) => (await new BuildRecords(registry.state).get(id))?.definition.repository);
+  const v2 = registryAccess(auth);
   auditHook(app, registry.state, () => auth.enabled());
   await app.register(sessionApi, { ctx: auth });
   await app.register(usersApi, { ctx: auth });
@@ -102,11 +123,17 @@ export async function buildApp({
       ...(registry.blobs.check ? [{ name: 'blob store', check: () => registry.blobs.check!() }] : []),
     ],
   });
-  await app.register(registryRoutes);
+  await app.register(registryRoutes, { access: v2 });
   // Pushes, deletes, finished builds and service runs are announced here; webhooks deliver them.
   const events = await webhooks(app, config, registry.state, !!https);
-  await app.register(registryApi, { registry: { ...registry, events } });
-  await app.register(apiRoutes, { prefix: '/api/v1', config, gc, audit: new AuditTrail(registry.state) });
+  await app.register(registryApi, { registry: { ...registry, events }, access: v2 });
+  await app.register(apiRoutes, {
+    prefix: '/api/v1',
+    config,
+    gc,
+    audit: new AuditTrail(registry.state),
+    maySeeHost: callerIsAdmin(auth),
+  });
   await app.register(servicesApi, {
     config,
     state: hostState,
@@ -123,6 +150,8 @@ export async function buildApp({
   const builds = new BuildService(new BuildRecords(registry.state), {
     concurrency: config.build.concurrency,
     timeoutSec: config.build.timeout,
+    maxQueuedPerUser: config.build.maxQueuedPerUser,
+    contextLimits: { maxBytes: config.build.contextMaxBytes, maxFiles: config.build.contextMaxFiles },
     workers,
     workDir: join(config.dataDir, 'builds'),
     registryHost: () => registryHost(app),
@@ -150,7 +179,13 @@ export async function buildApp({
   if (interrupted > 0)
     app.log.warn({ builds: interrupted }, 'marked builds interrupted by a restart as failed');
   app.addHook('preClose', () => builds.shutdown());
-  await app.register(buildsApi, { config, builds, workers, registryHost: () => registryHost(app) });
+  await app.register(buildsApi, {
+    config,
+    builds,
+    workers,
+    store: auth.store,
+    registryHost: () => registryHost(app),
+  });
   await app.register(openapi, { routes });
   await app.register(staticUi); // last: the UI's catch-all route never shadows another
   return app;

@@ -1,66 +1,103 @@
-// Records every mutation in the audit trail after it is answered (never slowing the request):
+// Records every mutation in the audit trail after it is answered (never slowing the request),
+// refused attempts included (their status says so):
 // manifest pushes and deletes, blob deletes, builds and cancels, service runs, collection,
 // cache pruning, webhook changes, and failed sign-ins. Upload sessions are not recorded one by
 // one: the manifest push that completes an image is.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuditTrail } from '../ledger/audit.js';
-import { parseRegistryPath } from '../registry/names.js';
+import { registryRouteOf } from '../registry/route-of.js';
 import type { StateStore } from '../state/store.js';
 
-function classify(req: FastifyRequest, status: number): { action: string; target: string } | undefined {
-  const path = req.url.split('?')[0] as string;
-  const m = req.method;
-  if (path.startsWith('/v2/')) {
-    const r = parseRegistryPath(path);
-    if (r?.kind === 'manifest' && m === 'PUT') return { action: 'push', target: `${r.name}:${r.reference}` };
-    if (r?.kind === 'manifest' && m === 'DELETE')
-      return { action: 'delete', target: `${r.name}:${r.reference}` };
-    if (r?.kind === 'blob' && m === 'DELETE')
-      return { action: 'delete-blob', target: `${r.name}@${r.digest}` };
+type Classifier = (req: FastifyRequest, status: number) => { action: string; target: string } | undefined;
+
+const param = (req: FastifyRequest, name: string) =>
+  String((req.params as Record<string, unknown>)[name] ?? '');
+const field = (req: FastifyRequest, name: string) =>
+  String(
+    ((req.body ?? {}) as Record<string, unknown>)[name] ??
+      ((req.query ?? {}) as Record<string, unknown>)[name] ??
+      '',
+  );
+const fixed =
+  (action: string, target: (req: FastifyRequest) => string): Classifier =>
+  (req) => ({
+    action,
+    target: target(req),
+  });
+
+/** A webhook URL's origin only: its path or query often holds a secret (Slack-style URLs). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * What each route records, keyed by the route the router matched (never the URL text: an
+ * encoded path reaches the same route and is recorded the same way, refusals included).
+ */
+const ROUTES: Record<string, Classifier> = {
+  'POST /auth/token': (_req, status) =>
+    status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined,
+  'GET /auth/token': (_req, status) =>
+    status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined,
+  'POST /api/v1/session': (_req, status) => ({
+    action: status < 300 ? 'sign-in' : 'sign-in-failed',
+    target: 'web',
+  }),
+  'DELETE /api/v1/session': fixed('sign-out', () => 'web'),
+  'PUT /api/v1/users/:name/grants': fixed('grant', (r) => param(r, 'name')),
+  'PUT /api/v1/system/log-level': fixed('log-level', (r) => field(r, 'level')),
+  'POST /api/v1/webhooks': fixed('webhook-add', (r) => originOf(field(r, 'url'))),
+  'PATCH /api/v1/webhooks/:id': fixed('webhook-update', (r) => param(r, 'id')),
+  'DELETE /api/v1/webhooks/:id': fixed('webhook-delete', (r) => param(r, 'id')),
+  'POST /api/v1/webhooks/:id/ping': fixed('webhook-ping', (r) => param(r, 'id')),
+  'POST /api/v1/webhooks/:id/deliveries/:deliveryId/redeliver': fixed('webhook-redeliver', (r) =>
+    param(r, 'id'),
+  ),
+  'POST /api/v1/users': fixed('user-add', (r) => field(r, 'name')),
+  'DELETE /api/v1/users/:name': fixed('user-delete', (r) => param(r, 'name')),
+  'POST /api/v1/users/:name/tokens': fixed('token-create', (r) => param(r, 'name')),
+  'DELETE /api/v1/tokens/:id': fixed('token-revoke', (r) => param(r, 'id')),
+  'POST /api/v1/builds': fixed('build', (r) => field(r, 'repository')),
+  'POST /build-image': fixed('build', (r) => field(r, 'imageName')),
+  'POST /api/v1/builds/:id/cancel': fixed('build-cancel', (r) => param(r, 'id')),
+  'POST /api/v1/builds/:id/repeat': fixed('build-repeat', (r) => param(r, 'id')),
+  'POST /api/v1/services/:name/plan': fixed('service-plan', (r) => param(r, 'name')),
+  'POST /api/v1/services/:name/enable': fixed('service-enable', (r) => param(r, 'name')),
+  'POST /api/v1/services/:name/disable': fixed('service-disable', (r) => param(r, 'name')),
+  'POST /enable-service': fixed('service-enable', (r) => field(r, 'service')),
+  'POST /enable-service-stream': fixed('service-enable', (r) => field(r, 'service')),
+  'POST /api/v1/registry/gc': (req) => ({
+    action: 'gc',
+    target: ((req.body ?? {}) as { dryRun?: boolean }).dryRun ? 'dry run' : 'registry',
+  }),
+  'POST /api/v1/builder/prune': fixed('builder-prune', () => 'buildkit'),
+};
+
+/** Registry changes, from the path the access rule parsed (undefined for a path it refused to parse). */
+function registryChange(req: FastifyRequest): { action: string; target: string } | undefined {
+  let r;
+  try {
+    r = registryRouteOf(req);
+  } catch {
     return undefined;
   }
-  if (path === '/auth/token')
-    return status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined;
-  if (path === '/api/v1/session' && m === 'POST') {
-    return { action: status < 300 ? 'sign-in' : 'sign-in-failed', target: 'web' };
-  }
-  if (path === '/api/v1/session' && m === 'DELETE') return { action: 'sign-out', target: 'web' };
-  let u = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(path);
-  if (u && m === 'PUT') return { action: 'grant', target: u[1] as string };
-  if (path === '/api/v1/system/log-level' && m === 'PUT')
-    return { action: 'log-level', target: String((req.body as { level?: string })?.level ?? '') };
-  u = /^\/api\/v1\/webhooks\/([^/]+)$/.exec(path);
-  if (u && m === 'PATCH') return { action: 'webhook-update', target: u[1] as string };
-  if (m !== 'POST' && m !== 'DELETE') return undefined;
-  if (path === '/api/v1/webhooks' && m === 'POST')
-    return { action: 'webhook-add', target: String((req.body as { url?: string })?.url ?? '') };
-  if (u && m === 'DELETE') return { action: 'webhook-delete', target: u[1] as string };
-  u = /^\/api\/v1\/webhooks\/([^/]+)\/(ping|deliveries\/[^/]+\/redeliver)$/.exec(path);
-  if (u && m === 'POST')
-    return { action: u[2] === 'ping' ? 'webhook-ping' : 'webhook-redeliver', target: u[1] as string };
-  if (path === '/api/v1/users' && m === 'POST')
-    return { action: 'user-add', target: String((req.body as { name?: string })?.name ?? '') };
-  u = /^\/api\/v1\/users\/([^/]+)$/.exec(path);
-  if (u && m === 'DELETE') return { action: 'user-delete', target: u[1] as string };
-  u = /^\/api\/v1\/users\/([^/]+)\/tokens$/.exec(path);
-  if (u && m === 'POST') return { action: 'token-create', target: u[1] as string };
-  u = /^\/api\/v1\/tokens\/([^/]+)$/.exec(path);
-  if (u && m === 'DELETE') return { action: 'token-revoke', target: u[1] as string };
-  const body = (req.body ?? {}) as Record<string, unknown>;
-  const query = (req.query ?? {}) as Record<string, unknown>;
-  if (path === '/api/v1/builds')
-    return { action: 'build', target: String(body.repository ?? query.repository ?? '') };
-  if (path === '/build-image') return { action: 'build', target: String(body.imageName ?? '') };
-  let x = /^\/api\/v1\/builds\/([^/]+)\/(cancel|repeat)$/.exec(path);
-  if (x) return { action: `build-${x[2]}`, target: x[1] as string };
-  x = /^\/api\/v1\/services\/([^/]+)\/(plan|enable|disable)$/.exec(path);
-  if (x) return { action: `service-${x[2]}`, target: x[1] as string };
-  if (path === '/enable-service' || path === '/enable-service-stream') {
-    return { action: 'service-enable', target: String(body.service ?? '') };
-  }
-  if (path === '/api/v1/registry/gc') return { action: 'gc', target: body.dryRun ? 'dry run' : 'registry' };
-  if (path === '/api/v1/builder/prune') return { action: 'builder-prune', target: 'buildkit' };
+  const m = req.method;
+  if (r?.kind === 'manifest' && m === 'PUT') return { action: 'push', target: `${r.name}:${r.reference}` };
+  if (r?.kind === 'manifest' && m === 'DELETE')
+    return { action: 'delete', target: `${r.name}:${r.reference}` };
+  if (r?.kind === 'blob' && m === 'DELETE') return { action: 'delete-blob', target: `${r.name}@${r.digest}` };
   return undefined;
+}
+
+function classify(req: FastifyRequest, status: number): { action: string; target: string } | undefined {
+  const route = req.routeOptions.url;
+  if (route === undefined) return undefined;
+  if (route === '/v2/*') return registryChange(req);
+  return ROUTES[`${req.method} ${route}`]?.(req, status);
 }
 
 export function auditHook(

@@ -8,16 +8,18 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { ContextArchiveError, ContextTooLargeError, extractContext } from '../build/context-archive.js';
+import { ContextTooLargeError, extractContext } from '../build/context-archive.js';
 import {
   checkDefinition,
   CONTEXT_DIR,
+  ContextInvalidError,
   DefinitionError,
   MAX_CONTEXT,
   type BuildDefinition,
 } from '../build/definition.js';
 import type { BuildEvent, BuildState } from '../build/events.js';
 import { ImageReferenceError, parseReference } from '../build/reference.js';
+import { TooManyBuildsError, type QueuePlace } from '../build/queue-limit.js';
 import type { BuildService, LiveBuild } from '../build/service.js';
 import { NoWorkerError, type WorkerPool } from '../build/workers.js';
 import { explainDaemonFault } from '../doctor/messages.js';
@@ -25,6 +27,10 @@ import { probeSocket, SocketError } from '../runtime/socket.js';
 import { HttpError } from './envelope.js';
 import { archiveQuery, ARCHIVE_TYPES, drainUpload, mediaType } from './build-archive-request.js';
 import { sseOpener, type SseStream } from './sse.js';
+import { isAdmin } from '../auth/access.js';
+import type { AuthStore, Principal } from '../auth/store.js';
+import type { BuildFilter, BuildRecord, BuildRecords } from '../build/records.js';
+import { buildAsSeenBy, buildRule, buildTargetRule, mayOnBuild, repeatRule } from './build-access.js';
 
 interface BuildBody {
   dockerfile: string;
@@ -64,6 +70,7 @@ const buildSchema = {
 const seedSchema = {
   type: 'object',
   required: ['dockerfile', 'imageName'],
+  additionalProperties: false,
   properties: {
     dockerfile: { type: 'string', minLength: 1 },
     imageName: { type: 'string', minLength: 1 },
@@ -116,17 +123,26 @@ async function requireDaemon(socket: string): Promise<void> {
   }
 }
 
+/** A refused build as its HTTP answer: the context (400, 413), the rest of the definition (400), the queue (429). */
+function buildError(err: unknown): unknown {
+  if (err instanceof TooManyBuildsError) return new HttpError(429, 'TOO_MANY_BUILDS', err.message);
+  if (err instanceof ContextTooLargeError) return new HttpError(413, 'CONTEXT_TOO_LARGE', err.message);
+  if (err instanceof ContextInvalidError) return new HttpError(400, 'CONTEXT_INVALID', err.message);
+  if (err instanceof DefinitionError) return new HttpError(400, 'BUILD_INVALID', err.message);
+  return err;
+}
+
 async function submit(
   builds: BuildService,
   d: BuildDefinition,
   req: FastifyRequest,
   secrets: Record<string, string> = {},
+  place?: QueuePlace,
 ): Promise<LiveBuild> {
   try {
-    return await builds.submit(d, req.principal, secrets);
+    return await builds.submit(d, req.principal, secrets, place);
   } catch (err) {
-    if (err instanceof DefinitionError) throw new HttpError(400, 'BUILD_INVALID', err.message);
-    throw err;
+    throw buildError(err);
   }
 }
 
@@ -158,14 +174,77 @@ function afterFrom(req: FastifyRequest): number {
   return Number(h);
 }
 
+interface SeedBody {
+  dockerfile: string;
+  imageName: string;
+  context?: Record<string, string> | string;
+  nocache?: boolean;
+  platform?: string;
+}
+
+/** The repository and tag /build-image pushes to, from its imageName (a 400 when it cannot). */
+function seedTarget(body: SeedBody, registryHost: string): { repository: string; tag: string } {
+  const { imageName } = body;
+  let ref;
+  try {
+    ref = parseReference(imageName);
+  } catch (err) {
+    if (err instanceof ImageReferenceError)
+      throw new HttpError(400, 'BUILD_INVALID', `imageName "${imageName}": ${err.message}`);
+    throw err;
+  }
+  if (ref.digest)
+    throw new HttpError(400, 'BUILD_INVALID', `imageName "${imageName}" must not carry a digest`);
+  if (ref.domain && ref.domain !== registryHost) {
+    throw new HttpError(
+      400,
+      'BUILD_INVALID',
+      `imageName "${imageName}" names the registry ${ref.domain}; builds push to this registry (${registryHost}): leave the host out`,
+    );
+  }
+  return { repository: ref.repository, tag: ref.tag ?? 'latest' };
+}
+
+/** The repository POST /api/v1/builds pushes to: the archive form's query, or the JSON body's. */
+function submittedTarget(req: FastifyRequest): string {
+  if (ARCHIVE_TYPES.includes(mediaType(req))) return archiveQuery(req.query).definition.repository;
+  if (mediaType(req) !== 'application/json')
+    throw new HttpError(400, 'FST_ERR_VALIDATION', 'body must be object');
+  return (req.body as BuildBody).repository;
+}
+
+/** Newest first, only the builds `p` may read: pages of the history until `limit` are found. */
+async function visibleBuilds(
+  store: AuthStore,
+  records: BuildRecords,
+  p: Principal | undefined,
+  limit: number,
+  before: string | undefined,
+  filter: BuildFilter,
+): Promise<BuildRecord[]> {
+  if (!p || isAdmin(p)) return records.list(limit, before, filter);
+  const out: BuildRecord[] = [];
+  const batch = Math.max(limit, 100);
+  for (let cursor = before; out.length < limit;) {
+    const page = await records.list(batch, cursor, filter);
+    for (const b of page) if (out.length < limit && (await mayOnBuild(store, p, b, 'read'))) out.push(b);
+    if (page.length < batch) break;
+    cursor = page.at(-1)?.createdAt;
+  }
+  return out;
+}
+
 export const buildsApi: FastifyPluginAsync<{
   config: Config;
   builds: BuildService;
   workers: WorkerPool;
+  store: AuthStore;
   registryHost: () => string;
-}> = async (app, { config, builds, workers, registryHost }) => {
+}> = async (app, { config, builds, workers, store, registryHost }) => {
   const openSse = sseOpener(app);
   const records = builds.records;
+  const read = { access: buildRule(store, records, 'read') };
+  const control = { access: buildRule(store, records, 'control') };
   const found = async (id: string) => {
     const r = await records.get(id);
     if (!r) throw new HttpError(404, 'BUILD_UNKNOWN', `no build ${id}`);
@@ -174,7 +253,7 @@ export const buildsApi: FastifyPluginAsync<{
 
   const workDir = join(config.dataDir, 'builds');
   // Where builds can run: each daemon, healthy or why not, and how busy (admins: addresses are internal).
-  app.get('/api/v1/builder/workers', async () => {
+  app.get('/api/v1/builder/workers', { config: { access: 'admin' } }, async () => {
     await workers.checkAll();
     return { workers: workers.status() };
   });
@@ -189,8 +268,7 @@ export const buildsApi: FastifyPluginAsync<{
     try {
       checkDefinition({ ...definition, dockerfile: 'FROM scratch' }); // everything but the Dockerfile, before the upload
     } catch (err) {
-      if (err instanceof DefinitionError) throw new HttpError(400, 'BUILD_INVALID', err.message);
-      throw err;
+      throw buildError(err);
     }
     const announced = Number(req.headers['content-length']);
     if (announced > MAX_CONTEXT)
@@ -201,14 +279,21 @@ export const buildsApi: FastifyPluginAsync<{
       );
     await requireWorker(config, workers);
     let ctx;
+    let place: QueuePlace | undefined; // held while the upload extracts: a user at the limit uploads nothing
     try {
+      place = await builds.reserve(req.principal);
       // Not destroyed when extraction stops early: the rest is drained, so the answer gets through.
       const upload = (req.body as Readable).iterator({ destroyOnReturn: false });
-      ctx = await extractContext(upload, { workDir, dockerfile, maxBytes: MAX_CONTEXT });
+      ctx = await extractContext(upload, {
+        workDir,
+        dockerfile,
+        maxUpload: MAX_CONTEXT,
+        maxBytes: config.build.contextMaxBytes,
+        maxFiles: config.build.contextMaxFiles,
+      });
     } catch (err) {
-      if (err instanceof ContextArchiveError) throw new HttpError(400, 'BUILD_INVALID', err.message);
-      if (err instanceof ContextTooLargeError) throw new HttpError(413, 'CONTEXT_TOO_LARGE', err.message);
-      throw err;
+      place?.release();
+      throw buildError(err);
     }
     const dir = ctx.dir;
     const remove = () =>
@@ -226,8 +311,11 @@ export const buildsApi: FastifyPluginAsync<{
           [CONTEXT_DIR]: dir,
         },
         req,
+        {},
+        place,
       );
     } catch (err) {
+      place.release();
       await remove();
       throw err;
     }
@@ -243,6 +331,7 @@ export const buildsApi: FastifyPluginAsync<{
   app.post<{ Body: BuildBody }>(
     '/api/v1/builds',
     {
+      config: { access: buildTargetRule(store, submittedTarget) },
       schema: { body: { content: { 'application/json': { schema: buildSchema } } } },
       onSend: async (req, reply) => drainUpload(req, reply),
     },
@@ -259,6 +348,7 @@ export const buildsApi: FastifyPluginAsync<{
   app.get<{ Querystring: { limit?: number; before?: string; state?: string; repository?: string } }>(
     '/api/v1/builds',
     {
+      config: { access: 'signed-in' },
       schema: {
         querystring: {
           type: 'object',
@@ -281,47 +371,64 @@ export const buildsApi: FastifyPluginAsync<{
         ...(req.query.state ? { states: req.query.state.split(',') as BuildState[] } : {}),
         ...(req.query.repository ? { repository: req.query.repository } : {}),
       };
-      const list = await records.list(req.query.limit ?? 50, req.query.before, filter);
-      return { builds: list, next: list.length === (req.query.limit ?? 50) ? list.at(-1)?.createdAt : null };
+      const limit = req.query.limit ?? 50;
+      const list = await visibleBuilds(store, records, req.principal, limit, req.query.before, filter);
+      return {
+        builds: list.map((b) => buildAsSeenBy(req.principal, b)),
+        next: list.length === limit ? list.at(-1)?.createdAt : null,
+      };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/builds/:id', async (req) => found(req.params.id));
+  app.get<{ Params: { id: string } }>('/api/v1/builds/:id', { config: read }, async (req) =>
+    buildAsSeenBy(req.principal, await found(req.params.id)),
+  );
 
-  app.get<{ Params: { id: string } }>('/api/v1/builds/:id/logs', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/api/v1/builds/:id/logs', { config: read }, async (req, reply) => {
     await found(req.params.id);
     const live = builds.getLive(req.params.id);
     const text = live ? live.log : ((await records.log(req.params.id)) ?? '');
     return reply.type('text/plain; charset=utf-8').send(text);
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/builds/:id/events', async (req, reply: FastifyReply) => {
-    const after = afterFrom(req);
-    const live = builds.getLive(req.params.id);
-    if (live) return follow(openSse(reply), live, after);
-    await found(req.params.id);
-    const events = (await records.events(req.params.id)) ?? [];
-    const stream = openSse(reply);
-    events.forEach((e, i) => i > after && stream.send(message(i, e)));
-    stream.close();
-  });
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/builds/:id/events',
+    { config: read },
+    async (req, reply: FastifyReply) => {
+      const after = afterFrom(req);
+      const live = builds.getLive(req.params.id);
+      if (live) return follow(openSse(reply), live, after);
+      await found(req.params.id);
+      const events = (await records.events(req.params.id)) ?? [];
+      const stream = openSse(reply);
+      events.forEach((e, i) => i > after && stream.send(message(i, e)));
+      stream.close();
+    },
+  );
 
-  app.post<{ Params: { id: string } }>('/api/v1/builds/:id/cancel', async (req, reply) => {
-    const r = await found(req.params.id);
-    if (!builds.cancel(req.params.id)) {
-      throw new HttpError(
-        409,
-        'BUILD_FINISHED',
-        `build ${r.id} is ${r.state}; only a queued or running build can be canceled`,
-      );
-    }
-    return reply.code(202).send({ id: r.id, state: 'canceling' });
-  });
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/builds/:id/cancel',
+    { config: control },
+    async (req, reply) => {
+      const r = await found(req.params.id);
+      if (!builds.cancel(req.params.id)) {
+        throw new HttpError(
+          409,
+          'BUILD_FINISHED',
+          `build ${r.id} is ${r.state}; only a queued or running build can be canceled`,
+        );
+      }
+      return reply.code(202).send({ id: r.id, state: 'canceling' });
+    },
+  );
 
   // The same definition again (the ledger keeps it); secrets, never stored, are given anew.
   app.post<{ Params: { id: string }; Body: { secrets?: Record<string, string> } | undefined }>(
     '/api/v1/builds/:id/repeat',
-    { schema: { body: { type: 'object', additionalProperties: false, properties: { secrets: stringMap } } } },
+    {
+      config: { access: repeatRule(store, records) },
+      schema: { body: { type: 'object', additionalProperties: false, properties: { secrets: stringMap } } },
+    },
     async (req, reply) => {
       const r = await found(req.params.id);
       if (r.definition.archive) {
@@ -347,70 +454,54 @@ export const buildsApi: FastifyPluginAsync<{
   );
 
   // The original endpoint: waits for the build, answers {status, message, image, output}.
-  app.post<{
-    Body: {
-      dockerfile: string;
-      imageName: string;
-      context?: Record<string, string> | string;
-      nocache?: boolean;
-      platform?: string;
-    };
-  }>('/build-image', { schema: { body: seedSchema } }, async (req, reply) => {
-    const { dockerfile, imageName, context, nocache, platform } = req.body;
-    let ref;
-    try {
-      ref = parseReference(imageName);
-    } catch (err) {
-      if (err instanceof ImageReferenceError)
-        throw new HttpError(400, 'BUILD_INVALID', `imageName "${imageName}": ${err.message}`);
-      throw err;
-    }
-    if (ref.digest)
-      throw new HttpError(400, 'BUILD_INVALID', `imageName "${imageName}" must not carry a digest`);
-    if (ref.domain && ref.domain !== registryHost()) {
-      throw new HttpError(
-        400,
-        'BUILD_INVALID',
-        `imageName "${imageName}" names the registry ${ref.domain}; builds push to this registry (${registryHost()}): leave the host out`,
+  const seedAccess = buildTargetRule(
+    store,
+    (req) => seedTarget(req.body as SeedBody, registryHost()).repository,
+  );
+  app.post<{ Body: SeedBody }>(
+    '/build-image',
+    { config: { access: seedAccess }, schema: { body: seedSchema } },
+    async (req, reply) => {
+      const { dockerfile, context, nocache, platform } = req.body;
+      const ref = seedTarget(req.body, registryHost());
+      if (typeof context === 'string' && context !== '' && context !== '.') {
+        throw new HttpError(
+          400,
+          'BUILD_INVALID',
+          'context must be an object of {path: content} (or "." for none)',
+        );
+      }
+      await requireWorker(config, workers);
+      const b = await submit(
+        builds,
+        {
+          dockerfile,
+          files: typeof context === 'object' ? context : {},
+          repository: ref.repository,
+          tags: [ref.tag],
+          buildArgs: {},
+          noCache: nocache ?? false,
+          labels: {},
+          ...(platform ? { platforms: platform.split(',') } : {}),
+        },
+        req,
       );
-    }
-    if (typeof context === 'string' && context !== '' && context !== '.') {
-      throw new HttpError(
-        400,
-        'BUILD_INVALID',
-        'context must be an object of {path: content} (or "." for none)',
-      );
-    }
-    await requireWorker(config, workers);
-    const b = await submit(
-      builds,
-      {
-        dockerfile,
-        files: typeof context === 'object' ? context : {},
-        repository: ref.repository,
-        tags: [ref.tag ?? 'latest'],
-        buildArgs: {},
-        noCache: nocache ?? false,
-        labels: {},
-        ...(platform ? { platforms: platform.split(',') } : {}),
-      },
-      req,
-    );
-    await b.done;
-    const r = await found(b.id);
-    const output = (await records.log(b.id)) ?? '';
-    if (r.state !== 'succeeded') {
-      return reply
-        .code(500)
-        .send({ status: 'error', message: r.error ?? `build ${r.state}`, buildId: b.id, output });
-    }
-    return {
-      status: 'success',
-      message: `built and pushed ${r.images.join(', ')}`,
-      image: r.images[0],
-      digest: r.digest,
-      buildId: b.id,
-      output,
-    };
-  });
+      await b.done;
+      const r = await found(b.id);
+      const output = (await records.log(b.id)) ?? '';
+      if (r.state !== 'succeeded') {
+        return reply
+          .code(500)
+          .send({ status: 'error', message: r.error ?? `build ${r.state}`, buildId: b.id, output });
+      }
+      return {
+        status: 'success',
+        message: `built and pushed ${r.images.join(', ')}`,
+        image: r.images[0],
+        digest: r.digest,
+        buildId: b.id,
+        output,
+      };
+    },
+  );
 };

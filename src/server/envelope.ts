@@ -4,18 +4,9 @@
 // without leaking internals.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-/** An error with an HTTP status and a stable code, thrown by route handlers. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly detail?: unknown,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
+import { HttpError } from '../http/http-error.js';
+
+export { HttpError };
 
 export function isRegistryPath(url: string): boolean {
   return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');

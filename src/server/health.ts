@@ -50,8 +50,8 @@ export const healthRoutes: FastifyPluginAsync<{ readiness: Readiness; dependenci
     return last.problems;
   };
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { access: 'public' } }, async (_req, reply) => {
     if (!readiness.ready) return reply.status(503).send({ status: 'not-ready', reason: readiness.reason });
     const failing = await problems();
     if (failing.length > 0)

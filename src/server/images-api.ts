@@ -56,8 +56,10 @@ export const imagesApi: FastifyPluginAsync<{ config: Config }> = async (app, { c
         app.log.warn({ err, ...image }, 'could not size an image'),
       );
     });
-  app.get('/api/v1/images', images);
-  app.get('/get-images', images);
+  // Every image containerd holds on this host, whoever built it: host facts, for admins.
+  const admin = { config: { access: 'admin' as const } };
+  app.get('/api/v1/images', admin, images);
+  app.get('/get-images', admin, images);
 
   const withBuildkit = <T>(fn: (client: BuildkitClient) => Promise<T>) =>
     daemonCall('buildkit', async () => {
@@ -70,11 +72,13 @@ export const imagesApi: FastifyPluginAsync<{ config: Config }> = async (app, { c
       }
     });
 
-  app.get('/api/v1/builder/disk-usage', async () => cacheUsage(await withBuildkit((c) => c.diskUsage())));
+  app.get('/api/v1/builder/disk-usage', admin, async () =>
+    cacheUsage(await withBuildkit((c) => c.diskUsage())),
+  );
 
   app.post<{ Body: PruneOptions }>(
     '/api/v1/builder/prune',
-    { schema: { body: pruneSchema }, preValidation: strictPruneBody },
+    { ...admin, schema: { body: pruneSchema }, preValidation: strictPruneBody },
     async (req) => {
       const removed = await withBuildkit((c) => c.prune(req.body));
       const reclaimed = removed.reduce((sum, r) => sum + Math.max(r.size, 0), 0);

@@ -12,10 +12,24 @@ import { InstallerBusyError } from '../installer/lock.js';
 import type { InstallOptions } from '../installer/options.js';
 import type { InstallerEvent } from '../installer/types.js';
 import type { Ledger } from '../ledger/records.js';
+import { PolicyRefusal, type RequestedRun } from '../installer/request-policy.js';
 import { HttpError } from './envelope.js';
 import type { SseStream } from './sse.js';
 
 export type Action = 'plan' | 'enable' | 'disable';
+
+/** Where a server running as root reads the checksums it trusts, as its refusals name it. */
+const IN_PROCESS_TRUSTED_IN = "installer.trustedSha256 of this server's configuration";
+
+/** What a run in this process, asked for through the API, is held to (request-policy.ts). */
+function inProcessRequest(opts: InstallOptions): RequestedRun {
+  return { trustedSha256: opts.trustedSha256 ?? [], trustedIn: IN_PROCESS_TRUSTED_IN };
+}
+
+/** A refusal of the request policy as the API answers it; anything else unchanged. */
+function policyHttpError(err: unknown): unknown {
+  return err instanceof PolicyRefusal ? new HttpError(err.status, err.code, err.message) : err;
+}
 
 export interface Sequenced {
   seq: number;
@@ -75,11 +89,22 @@ export class Runs {
     return this.live.get(id);
   }
 
-  /** The installer in this process, writing to this server's ledger. */
+  /**
+   * The installer in this process, writing to this server's ledger. Its runs are asked for over
+   * the API: held to the request policy as the privileged helper's are (privileged-runner.ts).
+   */
   readonly inProcess: Runner = (action, opts, hooks) =>
-    import('../installer/container-registry.js').then(({ runService }) =>
-      runService(action, opts, this.ledger, { ...hooks, lockPath: this.lockPath }),
-    );
+    import('../installer/container-registry.js')
+      .then(({ runService }) =>
+        runService(action, opts, this.ledger, {
+          ...hooks,
+          lockPath: this.lockPath,
+          requested: inProcessRequest(opts),
+        }),
+      )
+      .catch((err: unknown) => {
+        throw policyHttpError(err);
+      });
 
   /** Starts a run; resolves once it is in the ledger and has emitted its first event. */
   async start(

@@ -2,6 +2,7 @@
 // x-request-id header on every response. Installed on the root instance before any route, so
 // its request hook sees every request (not-found ones and hijacked blob downloads included).
 // With authentication on, scraping needs an admin or an API token; off, it is open like the rest.
+import type { AccessRule } from '../http/access.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAdmin } from '../auth/access.js';
@@ -136,8 +137,13 @@ export function metricsApi(app: FastifyInstance, opts: MetricsApiOptions): Metri
     done();
   });
 
-  app.get('/metrics', async (req, reply) => {
-    await checkScraper(opts.auth(), req, reply);
+  const scrapers: AccessRule = {
+    who: 'admins, and holders of any valid API token',
+    when: 'request',
+    signIn: false,
+    check: (req, reply) => checkScraper(opts.auth(), req, reply),
+  };
+  app.get('/metrics', { config: { access: scrapers } }, async (req, reply) => {
     const body = await metrics.scrape((err) => req.log.error({ err }, 'a metrics collector failed'));
     return reply.header('cache-control', 'no-store').type(CONTENT_TYPE).send(body);
   });

@@ -17,13 +17,14 @@ describe('openapi', () => {
   it('documents the API routes registered after collectRoutes, with their schemas', async () => {
     const app = Fastify();
     const routes = collectRoutes(app);
-    app.get('/healthz', async () => 'ok');
+    app.get('/healthz', { config: { access: 'public' } }, async () => 'ok');
     await app.register(
       async (api) => {
-        api.get('/', async () => ({}));
+        api.get('/', { config: { access: 'signed-in' } }, async () => ({}));
         api.post(
           '/things/:name',
           {
+            config: { access: 'admin' },
             schema: {
               params: { type: 'object', properties: { name: { type: 'string', minLength: 1 } } },
               querystring: { type: 'object', properties: { dry: { type: 'boolean' } } },
@@ -58,6 +59,10 @@ describe('openapi', () => {
       201: { content: { 'application/json': { schema: { type: 'object' } } } },
     });
     expect(doc.paths['/api/v1']?.get?.description).toMatch(/no JSON schema/);
+    // Each operation says who may call it; a public one needs no credentials.
+    expect(post?.['x-access']).toBe('admin');
+    expect(doc.paths['/api/v1']?.get?.['x-access']).toBe('signed-in');
+    expect(doc.paths['/api/v1/openapi.json']?.get?.security).toEqual([]);
     await app.close();
   });
 });

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifySchema, RouteOptions } from 'fastify';
 import { CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
 import { PACKAGE_VERSION } from '../paths.js';
+import { describeAccess, type Access } from '../http/access.js';
 
 export const API_PREFIX = '/api/v1';
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
@@ -14,6 +15,7 @@ export interface RouteRecord {
   method: string;
   url: string;
   schema?: FastifySchema;
+  access: Access;
 }
 
 type Json = Record<string, unknown>;
@@ -25,7 +27,9 @@ type Json = Record<string, unknown>;
 export function collectRoutes(app: FastifyInstance): RouteRecord[] {
   const routes: RouteRecord[] = [];
   app.addHook('onRoute', (r: RouteOptions) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, schema: r.schema });
+    // requireAccessDeclarations (installed first) has refused any route without a declaration.
+    const access = (r.config as { access: Access }).access;
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, schema: r.schema, access });
   });
   return routes;
 }
@@ -99,7 +103,9 @@ function operation(route: RouteRecord, path: string, params: string[]): Json {
     tags: [path.slice(API_PREFIX.length).split('/')[1]?.replace(/[{}]/g, '') || 'api'],
   };
   if (typeof schema.summary === 'string') op.summary = schema.summary;
-  const notes: string[] = [];
+  op['x-access'] = describeAccess(route.access);
+  if (route.access === 'public') op.security = [];
+  const notes: string[] = [`Who may call it: ${describeAccess(route.access)}.`];
   if (typeof schema.description === 'string') notes.push(schema.description);
   if (!route.schema)
     notes.push('This route declares no JSON schema: its input and output are not described.');
@@ -191,7 +197,7 @@ export function openapiDocument(routes: readonly RouteRecord[]): Json {
 export const openapi: FastifyPluginAsync<{ routes: RouteRecord[] }> = async (app, { routes }) => {
   let doc: string | undefined;
   const document = () => (doc ??= JSON.stringify(openapiDocument(routes)));
-  app.get(OPENAPI_PATH, async (_req, reply) =>
+  app.get(OPENAPI_PATH, { config: { access: 'public' } }, async (_req, reply) =>
     reply.type('application/json; charset=utf-8').send(document()),
   );
   // Built once every route is known (this plugin is registered last but one).

@@ -2,15 +2,28 @@
 // protocol (events split across writes, noise, refusals, sudo's own refusal, a busy lock, a
 // crash) in place of sudo, through the runner and through the services API; then the real
 // helper (built, in dist/) as a child running a read-only plan on a temp data dir, and the real
-// bin/opencloud-privileged refusing arguments.
+// bin/opencloud-privileged refusing arguments. And the other way a request reaches the installer,
+// a server running as root: held to the same request policy, with the same precise codes (a
+// tripwire on PATH makes sure a broken policy could not touch this machine's packages).
 import Fastify, { type FastifyInstance } from 'fastify';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { SUDOERS_FILE } from '../deploy/paths.js';
+import type { Artifact } from '../installer/artifacts.js';
 import type { InstallOptions } from '../installer/options.js';
 import type { InstallerEvent } from '../installer/types.js';
 import { AuditTrail } from '../ledger/audit.js';
@@ -20,6 +33,7 @@ import { openSqliteState } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
 import { installErrorHandlers } from './envelope.js';
 import { callHelper, helperError, privilegedRunner, type HelperCommand } from './privileged-runner.js';
+import { hostTripwire, type Tripwire } from '../../test/support/host-tripwire.js';
 import { servicesApi } from './services-api.js';
 
 const RECAP = { ok: 3, changed: 1, failed: 0, skipped: 0 };
@@ -226,6 +240,132 @@ describe('the services API through the runner', () => {
   });
 });
 
+describe('the installer in this process (a server running as root): the same request policy', () => {
+  const open: { app: FastifyInstance; state: StateStore }[] = [];
+  let wire: Tripwire | undefined;
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    wire?.restore();
+    wire = undefined;
+    for (const { app, state } of open.splice(0)) {
+      await app.close();
+      await state.close();
+    }
+  });
+
+  async function rootServer(opts: { trusted?: string[]; artifacts?: Artifact[] } = {}) {
+    vi.spyOn(process, 'getuid').mockReturnValue(0);
+    const dir = mkdtempSync(join(tmpdir(), 'opencloud-in-process-'));
+    const state = await openSqliteState(dir);
+    const ledger = new Ledger(state);
+    if (opts.artifacts) {
+      const recap = { ok: 1, changed: 1, failed: 0, skipped: 0 };
+      await ledger.beginRun('forged', 'container-registry', 'enable', {});
+      await ledger.finishRun(
+        'container-registry',
+        'enable',
+        { runId: 'forged', mode: 'apply', steps: [], recap, artifacts: opts.artifacts, facts: {} },
+        {},
+      );
+    }
+    const env = opts.trusted ? { OPENCLOUD_INSTALLER_TRUSTED_SHA256: opts.trusted.join(',') } : {};
+    const { config } = loadConfig({ flags: { dataDir: dir, listen: '127.0.0.1:0' }, env });
+    const app = Fastify();
+    installErrorHandlers(app);
+    app.addHook('onRequest', async (req) => {
+      req.principal = { kind: 'user', name: 'admin', admin: true } as never;
+    });
+    // null: no privileged helper, so a server that is root runs the installer itself.
+    await app.register(servicesApi, { config, state, privilegedHelper: null, lockPath: join(dir, 'lock') });
+    open.push({ app, state });
+    wire = hostTripwire();
+    return { app, dir, ledger };
+  }
+
+  const post = (app: FastifyInstance, action: string, payload: object) =>
+    app.inject({ method: 'POST', url: `/api/v1/services/container-registry/${action}`, payload });
+
+  /** A tarball of our own build (not the pinned release) and its checksum. */
+  function ownTarball(dir: string): { path: string; sha256: string } {
+    mkdirSync(join(dir, 'src', 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'src', 'bin', 'buildkitd'), 'own build');
+    writeFileSync(join(dir, 'src', 'bin', 'buildctl'), 'own build');
+    const path = join(dir, 'own.tgz');
+    execFileSync('tar', ['-czf', path, '-C', join(dir, 'src'), 'bin']);
+    return { path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+  }
+
+  it('refuses the disable of finding 14 (openssh-server, sudo, systemd) with 403, reverting nothing', async () => {
+    const attack: Artifact = { kind: 'package', names: ['openssh-server', 'sudo', 'systemd'] };
+    const { app, ledger } = await rootServer({ artifacts: [attack] });
+    const res = await post(app, 'disable', { init: 'systemd' });
+    expect(res.statusCode, res.body).toBe(403);
+    const { error } = res.json() as { error: { code: string; message: string } };
+    expect(error.code).toBe('LEDGER_ARTIFACT_REFUSED');
+    expect(error.message).toContain(
+      'packages ["openssh-server","sudo","systemd"] are not packages the installer installs (containerd, containernetworking-plugins)',
+    );
+    expect(wire?.calls()).toEqual([]);
+    expect(await ledger.runs('container-registry', 10)).toHaveLength(1);
+    expect(await ledger.artifacts('container-registry')).toEqual([attack]);
+  });
+
+  it('refuses an unpinned checksum with 403 UNTRUSTED_SHA256 naming the key, unless the config trusts it', async () => {
+    const { app, dir } = await rootServer();
+    const own = ownTarball(dir);
+    const body = { source: 'tarball', tarball: own.path, sha256: own.sha256, init: 'systemd' };
+    for (const action of ['enable', 'plan']) {
+      const res = await post(app, action, body);
+      expect(res.statusCode, res.body).toBe(403);
+      const { error } = res.json() as { error: { code: string; message: string } };
+      expect(error.code).toBe('UNTRUSTED_SHA256');
+      expect(error.message).toMatch(
+        new RegExp(
+          `^sha256 ${own.sha256} is neither a pinned BuildKit release checksum nor listed in installer\\.trustedSha256 of this server's configuration`,
+        ),
+      );
+    }
+    expect(wire?.calls()).toEqual([]);
+  });
+
+  it('accepts the same checksum once installer.trustedSha256 lists it (a plan: read-only)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opencloud-own-'));
+    const own = ownTarball(dir);
+    const { app, ledger } = await rootServer({ trusted: [own.sha256] });
+    wire?.restore(); // a plan asks dpkg and apt what they would do (read-only)
+    const res = await post(app, 'plan', {
+      source: 'tarball',
+      tarball: own.path,
+      sha256: own.sha256,
+      init: 'direct',
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const { runId } = res.json() as { runId: string };
+    for (let i = 0; i < 200 && (await ledger.run(runId))?.status === 'running'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const events = await ledger.events(runId, -1);
+    expect(events.some((e) => e.event.message?.startsWith(`sha256 ${own.sha256} is not a pinned`))).toBe(
+      true,
+    );
+  }, 60_000);
+
+  it('refuses a tarball that is a symbolic link with 400 TARBALL_REFUSED, nothing started', async () => {
+    const { app, dir, ledger } = await rootServer();
+    const own = ownTarball(dir);
+    symlinkSync(own.path, join(dir, 'link.tgz'));
+    const res = await post(app, 'enable', {
+      source: 'tarball',
+      tarball: join(dir, 'link.tgz'),
+      init: 'systemd',
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'TARBALL_REFUSED' } });
+    expect((res.json() as { error: { message: string } }).error.message).toMatch(/is a symbolic link/);
+    expect(await ledger.runs('container-registry', 10)).toEqual([]);
+    expect(wire?.calls()).toEqual([]);
+  });
+});
+
 const DIST_MAIN = join(PACKAGE_ROOT, 'dist', 'privileged', 'main.js');
 
 describe.skipIf(!existsSync(DIST_MAIN))('the real helper as a child (dist/)', () => {
@@ -328,6 +468,34 @@ describe('helperError', () => {
     );
     expect(err).toMatchObject({ code: 'NEEDS_ROOT' });
     expect(err.message).toMatch(/runs with NoNewPrivileges/);
+  });
+
+  it('answers the request policy’s refusals with their own codes and statuses', () => {
+    const refused = (code: string) => ({
+      ...exit(64, `opencloud-privileged: refused: why ${code}\n`, 1),
+      error: { code, message: `why ${code}` },
+    });
+    expect(helperError(cmd, refused('UNTRUSTED_SHA256'))).toMatchObject({
+      statusCode: 403,
+      code: 'UNTRUSTED_SHA256',
+      message: 'the privileged helper refused the request: why UNTRUSTED_SHA256',
+    });
+    expect(helperError(cmd, refused('LEDGER_ARTIFACT_REFUSED'))).toMatchObject({
+      statusCode: 403,
+      code: 'LEDGER_ARTIFACT_REFUSED',
+    });
+    expect(helperError(cmd, refused('TARBALL_REFUSED'))).toMatchObject({
+      statusCode: 400,
+      code: 'TARBALL_REFUSED',
+    });
+    expect(helperError(cmd, refused('REFUSED'))).toMatchObject({
+      statusCode: 403,
+      code: 'PRIVILEGED_REFUSED',
+    });
+    expect(helperError(cmd, refused('toString'))).toMatchObject({
+      statusCode: 403,
+      code: 'PRIVILEGED_REFUSED',
+    });
   });
 
   it('does not take sudo warnings for a refusal when the helper itself answered', () => {

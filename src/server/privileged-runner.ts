@@ -2,13 +2,17 @@
 // JSON on the stdin of `sudo -n /usr/lib/opencloud/bin/opencloud-privileged` (the one command
 // the sudoers rule of `opencloud install` allows), and the helper's stdout lines feed the same
 // events a run in this process emits. The helper writes the ledger itself, under the runId given
-// here. The protocol is in src/privileged/protocol.ts.
+// here. The protocol is in src/privileged/protocol.ts. Both ways a request reaches the installer
+// (the helper, and the installer in this process when the server runs as root) are held to the
+// same request policy (src/installer/request-policy.ts), and its refusals answer with the same
+// codes: UNTRUSTED_SHA256 and LEDGER_ARTIFACT_REFUSED (403), TARBALL_REFUSED (400).
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { PRIVILEGED_HELPER, SUDOERS_FILE } from '../deploy/paths.js';
 import type { RunResult } from '../installer/engine.js';
 import type { InstallOptions } from '../installer/options.js';
+import { POLICY_STATUS, type PolicyCode } from '../installer/request-policy.js';
 import { HELPER_EXIT, type HelperLine } from '../privileged/protocol.js';
 import { requestOptions } from '../privileged/request.js';
 import { HttpError } from './envelope.js';
@@ -162,8 +166,13 @@ export function helperError(command: HelperCommand, exit: HelperExit): Error {
     );
   }
   switch (exit.code) {
-    case HELPER_EXIT.refused:
-      return new HttpError(403, 'PRIVILEGED_REFUSED', `the privileged helper refused the request: ${reason}`);
+    case HELPER_EXIT.refused: {
+      const code = exit.error?.code;
+      const message = `the privileged helper refused the request: ${reason}`;
+      if (code !== undefined && Object.hasOwn(POLICY_STATUS, code))
+        return new HttpError(POLICY_STATUS[code as PolicyCode], code, message);
+      return new HttpError(403, 'PRIVILEGED_REFUSED', message);
+    }
     case HELPER_EXIT.busy:
       return new HttpError(409, 'INSTALL_RUNNING', reason);
     case HELPER_EXIT.notRoot:

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { allowedActions } from '../auth/access.js';
 import {
   Authenticator,
+  type Lockout,
   MALFORMED_AUTHORIZATION,
   parseAuthorization,
   TooManyAttempts,
@@ -14,9 +15,12 @@ import {
 import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
 import { cookie, CSRF_HEADER, SESSION_COOKIE, type Sessions } from '../auth/sessions.js';
-import { ANONYMOUS, type AuthStore, type Principal } from '../auth/store.js';
+import { ANONYMOUS, type AuthStore, type Principal, type Scope } from '../auth/store.js';
 import { OciError } from '../registry/errors.js';
-import { parseRegistryPath } from '../registry/names.js';
+import type { Route } from '../registry/names.js';
+import { registryRouteOf } from '../registry/route-of.js';
+import type { AccessRule } from '../http/access.js';
+import { safeEqual } from '../auth/safe-equal.js';
 import { HttpError } from './envelope.js';
 
 export const SERVICE = 'opencloud-registry';
@@ -43,12 +47,18 @@ export interface AuthContext {
   enabled(): Promise<boolean>;
 }
 
-export function authContext(store: AuthStore, sessions: Sessions, key: Buffer): AuthContext {
+export function authContext(
+  store: AuthStore,
+  sessions: Sessions,
+  key: Buffer,
+  /** Told when a name or an address gets locked out by failed sign-ins (the audit trail). */
+  onLockout?: (lockout: Lockout) => void,
+): AuthContext {
   let cached = { at: 0, on: false };
   return {
     store,
     sessions,
-    authn: new Authenticator(store),
+    authn: new Authenticator(store, onLockout ? { onLockout } : {}),
     key,
     async enabled() {
       if (Date.now() - cached.at > 2000) cached = { at: Date.now(), on: (await store.userCount()) > 0 };
@@ -58,8 +68,10 @@ export function authContext(store: AuthStore, sessions: Sessions, key: Buffer): 
 }
 
 /** What a /v2/ request needs: a repository action, the catalog, or just a signed-in caller. */
-function needed(method: string, path: string): { repository?: string; action: Action | 'catalog' | 'base' } {
-  const route = parseRegistryPath(path);
+function needed(
+  method: string,
+  route: Route | undefined,
+): { repository?: string; action: Action | 'catalog' | 'base' } {
   if (!route) return { action: 'base' };
   if (route.kind === 'catalog') return { action: 'catalog' };
   // Upload sessions belong to pushing, whatever the method; reading content is pulling.
@@ -119,9 +131,13 @@ async function principalOf(
   return 'invalid';
 }
 
-async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const path = req.url.split('?')[0] as string;
-  const need = needed(req.method, path);
+async function guardRegistry(
+  ctx: AuthContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  route: Route | undefined,
+): Promise<void> {
+  const need = needed(req.method, route);
   const creds = parseAuthorization(req.headers.authorization);
   const deny = (message: string, error?: string): never => {
     challenge(req, reply, scopeFor(need), error);
@@ -140,6 +156,13 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
     if (!claims) return deny('the token is invalid or expired', 'invalid_token');
     if (claims.tid !== undefined && !(await ctx.store.tokenActive(claims.tid)))
       return deny('the API token this token was issued for is revoked or expired', 'invalid_token');
+    // One primary-key lookup: a user deleted, or whose password changed after the token was
+    // issued (also by `opencloud users` in another process), ends the token at once.
+    if (claims.sub !== 'anonymous' && !(await ctx.store.tokenCurrent(claims.sub, claims.iat)))
+      return deny(
+        'the token was issued before its user changed password or was deleted: sign in again',
+        'invalid_token',
+      );
     const principal: Principal =
       claims.sub === 'anonymous' ? ANONYMOUS : { kind: 'user', name: claims.sub, admin: false };
     req.principal = principal;
@@ -148,7 +171,11 @@ async function guardRegistry(ctx: AuthContext, req: FastifyRequest, reply: Fasti
       if (!covers(claims, 'registry', 'catalog', '*'))
         deny('the token does not allow the catalog', 'insufficient_scope');
       const user = principal.kind === 'user' ? await userPrincipal(ctx, principal.name) : ANONYMOUS;
-      req.mayPull = async (r) => (await allowedActions(ctx.store, user ?? ANONYMOUS, r)).has('pull');
+      // A token issued for a scoped API token lists only what the API token's patterns cover.
+      const lister: Principal = claims.scoped
+        ? { ...(user ?? ANONYMOUS), tokenScopes: (claims.patterns ?? []) as Scope[] }
+        : (user ?? ANONYMOUS);
+      req.mayPull = async (r) => (await allowedActions(ctx.store, lister, r)).has('pull');
       return;
     }
     if (!covers(claims, 'repository', need.repository as string, need.action)) {
@@ -195,7 +222,7 @@ async function sessionPrincipal(ctx: AuthContext, req: FastifyRequest): Promise<
   const id = cookie(req.headers.cookie, SESSION_COOKIE);
   const session = id ? await ctx.sessions.find(id) : undefined;
   if (!session) return undefined;
-  if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[CSRF_HEADER] !== session.csrf) {
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !safeEqual(req.headers[CSRF_HEADER], session.csrf)) {
     throw new OciError('DENIED', `a signed-in change needs the session's ${CSRF_HEADER} header`);
   }
   return session.principal;
@@ -248,7 +275,9 @@ async function issue(ctx: AuthContext, principal: Principal, scopes: string[]) {
       iat,
       exp: iat + TOKEN_TTL_S,
       access,
-      ...(principal.tokenScopes !== undefined && principal.tokenScopes !== 'admin' ? { scoped: true } : {}),
+      ...(principal.tokenScopes !== undefined && principal.tokenScopes !== 'admin'
+        ? { scoped: true, patterns: principal.tokenScopes }
+        : {}),
       ...(principal.tokenId === undefined ? {} : { tid: principal.tokenId }),
     },
     ctx.key,
@@ -283,11 +312,16 @@ const tokenEndpoints: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { c
       throw new HttpError(401, 'UNAUTHORIZED', 'the user name, password or token is not valid');
     return p ?? ANONYMOUS;
   };
-  app.get<{ Querystring: { scope?: string | string[]; service?: string } }>('/auth/token', async (req) => {
-    const scope = req.query.scope;
-    return issue(ctx, await signIn(req), scope === undefined ? [] : Array.isArray(scope) ? scope : [scope]);
-  });
-  app.post<{ Body: Record<string, string> }>('/auth/token', async (req) => {
+  // Public: the endpoint judges the credentials it is given, and anonymous callers get anonymous scopes.
+  app.get<{ Querystring: { scope?: string | string[]; service?: string } }>(
+    '/auth/token',
+    { config: { access: 'public' } },
+    async (req) => {
+      const scope = req.query.scope;
+      return issue(ctx, await signIn(req), scope === undefined ? [] : Array.isArray(scope) ? scope : [scope]);
+    },
+  );
+  app.post<{ Body: Record<string, string> }>('/auth/token', { config: { access: 'public' } }, async (req) => {
     const b = req.body ?? {};
     if (b.grant_type !== undefined && b.grant_type !== 'password') {
       throw new HttpError(
@@ -300,12 +334,20 @@ const tokenEndpoints: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { c
   });
 };
 
-/** Registers the token endpoint and the /v2/ guard (a root-level hook, so it sees every /v2/ route). */
+/** Registers the token endpoint (public: it judges the credentials it is given itself). */
 export async function registryAuth(app: FastifyInstance, ctx: AuthContext): Promise<void> {
   await app.register(tokenEndpoints, { ctx });
-  app.addHook('onRequest', async (req, reply) => {
-    if (!(req.url === '/v2' || req.url.startsWith('/v2/') || req.url.startsWith('/v2?'))) return;
-    if (!(await ctx.enabled())) return;
-    await guardRegistry(ctx, req, reply);
-  });
+}
+
+/**
+ * The access rule of every /v2/ route: the path is parsed once (registry/route-of.ts keeps it for
+ * the handler), and the token flow decides on that parsed repository name and action.
+ */
+export function registryAccess(ctx: AuthContext): AccessRule {
+  return {
+    who: 'the registry token flow: the action on the parsed repository, by grants',
+    when: 'request',
+    signIn: false,
+    check: (req, reply) => guardRegistry(ctx, req, reply, registryRouteOf(req)),
+  };
 }

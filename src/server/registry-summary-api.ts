@@ -197,6 +197,7 @@ export const registrySummaryApi: FastifyPluginAsync<{ state: StateStore; auth: A
   app.get<{ Querystring: { recent?: number } }>(
     '/api/v1/registry/summary',
     {
+      config: { access: 'signed-in' },
       schema: {
         summary: 'Registry counts, storage used and the most recent pushes',
         description:
@@ -219,7 +220,7 @@ export const registrySummaryApi: FastifyPluginAsync<{ state: StateStore; auth: A
     },
     async (req): Promise<RegistrySummary> => {
       const recent = req.query.recent ?? DEFAULT_RECENT;
-      // apiAuth has set the principal once authentication is on (an unsigned caller got its 401).
+      // The gate has set the principal once authentication is on (an unsigned caller got its 401).
       const principal = req.principal ?? ANONYMOUS;
       if (!(await auth.enabled()) || isAdmin(principal)) return wholeSummary(state, recent);
       return visibleSummary(state, recent, async (r) =>

@@ -196,7 +196,9 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     return serviceStatus(resolveOptions(DEFAULTS, listening()), ledger, false);
   };
 
-  app.get(`${API}/services`, async () =>
+  // Everything here changes or describes the host: admins only.
+  const admin = { config: { access: 'admin' as const } };
+  app.get(`${API}/services`, admin, async () =>
     Promise.all(
       SERVICES.map(async (name) => {
         const rec = await ledger.service(name);
@@ -210,7 +212,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     ),
   );
 
-  app.get<{ Params: { name: string } }>(`${API}/services/:name`, async (req) => {
+  app.get<{ Params: { name: string } }>(`${API}/services/:name`, admin, async (req) => {
     checkService(req.params.name);
     return status();
   });
@@ -218,7 +220,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   for (const action of ['plan', 'enable', 'disable'] as const) {
     app.post<{ Params: { name: string }; Body: RunBody }>(
       `${API}/services/:name/${action}`,
-      { schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
+      { ...admin, schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
       async (req, reply) => {
         checkService(req.params.name);
         const runner = runnerFor(action, req, opts.privilegedHelper);
@@ -232,6 +234,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Params: { name: string }; Querystring: { limit?: number } }>(
     `${API}/services/:name/runs`,
     {
+      ...admin,
       schema: {
         querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 } } },
       },
@@ -242,7 +245,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     },
   );
 
-  app.get<{ Params: { id: string } }>(`${API}/runs/:id`, async (req) => {
+  app.get<{ Params: { id: string } }>(`${API}/runs/:id`, admin, async (req) => {
     const run = await ledger.run(req.params.id);
     if (!run) throw new HttpError(404, 'RUN_UNKNOWN', `no install run ${req.params.id}`);
     return run;
@@ -251,6 +254,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Params: { id: string }; Querystring: { after?: number } }>(
     `${API}/runs/:id/events`,
     {
+      ...admin,
       schema: {
         querystring: { type: 'object', properties: { after: { type: 'integer', minimum: -1 } } },
       },
@@ -271,6 +275,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
 
   // The seed's endpoints: `service` names the service in the body or the query.
   const seedBody = {
+    ...admin,
     schema: { body: bodySchema({ service: { type: 'string' } }, ['service']) },
     preValidation: strictBody(['service', ...Object.keys(RUN_OPTIONS)]),
   };
@@ -314,6 +319,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Querystring: { service: string } }>(
     '/get-service-status',
     {
+      ...admin,
       schema: {
         querystring: { type: 'object', properties: { service: { type: 'string' } }, required: ['service'] },
       },

@@ -20,6 +20,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/session',
     {
+      config: { access: 'public' },
       schema: {
         body: {
           type: 'object',
@@ -55,7 +56,8 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
     },
   );
 
-  app.get('/api/v1/session', async (req) => {
+  // Public: these read the session cookie themselves (signing in is how one gets one).
+  app.get('/api/v1/session', { config: { access: 'public' } }, async (req) => {
     const id = cookie(req.headers.cookie, SESSION_COOKIE);
     const s = id ? await ctx.sessions.find(id) : undefined;
     if (!s) {
@@ -72,7 +74,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
     };
   });
 
-  app.delete('/api/v1/session', async (req, reply) => {
+  app.delete('/api/v1/session', { config: { access: 'public' } }, async (req, reply) => {
     const id = cookie(req.headers.cookie, SESSION_COOKIE);
     if (id) await ctx.sessions.end(id);
     setCookie(req, reply, '', 0);

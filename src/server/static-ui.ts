@@ -39,6 +39,22 @@ export function isReserved(path: string): boolean {
   return RESERVED.some((r) => r.test(path)) || RESERVED_PREFIX.some((r) => r.test(path));
 }
 
+/**
+ * Whether a path may be answered with a page of the UI: its decoded form names no server path,
+ * and it has no empty, `.` or `..` segment, `;` or backslash — no spelling of an API path
+ * (`/%61pi/…`, `//api/…`, `/x/../api/…`) gets the UI's page instead of the API's own answer.
+ */
+export function isPagePath(path: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  if (/[;\\\0]/.test(decoded) || /\/\/|\/\.\.?(\/|$)/.test(decoded)) return false;
+  return !isReserved(decoded) && !isReserved(path);
+}
+
 /** The file a URL path names inside `root`, or undefined when it would step outside. */
 export function resolveInside(root: string, urlPath: string): string | undefined {
   let decoded: string;
@@ -82,7 +98,7 @@ export const staticUi: FastifyPluginAsync<{ root?: string }> = async (app, opts)
   const root = opts.root ?? UI_DIR;
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const path = (req.url.split('?')[0] as string) || '/';
-    if (isReserved(path)) return reply.callNotFound();
+    if (path !== '/' && !isPagePath(path)) return reply.callNotFound();
     const file = path === '/' ? undefined : await fileAt(resolveInside(root, path));
     if (file) return send(req, reply, file, path.startsWith('/assets/') ? IMMUTABLE : 'no-cache');
     // A missing asset is a 404; any other path is a page of the UI (tags like 1.0 have dots).
@@ -96,8 +112,10 @@ export const staticUi: FastifyPluginAsync<{ root?: string }> = async (app, opts)
       );
     return send(req, reply, index, 'no-cache');
   };
+  // Public: the UI's files hold no data; every page asks the API, which checks the caller.
+  const open = { config: { access: 'public' as const } };
   for (const url of ['/', '/*']) {
-    app.get(url, handler);
-    app.head(url, handler); // HEAD routes are not automatic on this server (app.ts)
+    app.get(url, open, handler);
+    app.head(url, open, handler); // HEAD routes are not automatic on this server (app.ts)
   }
 };

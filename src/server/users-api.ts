@@ -1,9 +1,12 @@
-// Users, grants and API tokens over HTTP, for admins (the api-auth hook checks that): the same
-// operations as `opencloud users …`. A generated password and a new token are shown once.
+// Users, grants and API tokens over HTTP: the same operations as `opencloud users …`, for admins;
+// a user also lists, makes and revokes their own API tokens (signed in with their password or
+// the web session: a token cannot mint tokens). A generated password and a new token are shown once.
 import type { FastifyPluginAsync } from 'fastify';
 import { generatePassword } from '../auth/passwords.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
-import { AuthError, type Scope } from '../auth/store.js';
+import { AuthError, type Principal, type Scope } from '../auth/store.js';
+import { isAdmin } from '../auth/access.js';
+import type { AccessRule } from '../http/access.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
 
@@ -31,9 +34,45 @@ async function asClientError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A user signed in with a password or the web session: not through an API token. */
+const withPassword = (p: Principal) => p.kind === 'user' && p.tokenScopes === undefined;
+
+/** Admins, or the user named by `:name` signed in with a password or session (not a token). */
+const tokensOfUser: AccessRule = {
+  who: 'admins, and the user named in the path signed in with a password or the web session',
+  when: 'request',
+  signIn: true,
+  async check(req) {
+    const p = req.principal as Principal;
+    if (isAdmin(p)) return;
+    if (withPassword(p) && p.name === (req.params as { name: string }).name) return;
+    throw new HttpError(
+      403,
+      'FORBIDDEN',
+      `${p.name} may manage only their own API tokens, signed in with a password`,
+    );
+  },
+};
+
 export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
+  /** Admins, or the owner of token `:id` signed in with a password or session. */
+  const tokenOwner: AccessRule = {
+    who: "admins, and the token's owner signed in with a password or the web session",
+    when: 'request',
+    signIn: true,
+    async check(req) {
+      const p = req.principal as Principal;
+      if (isAdmin(p)) return;
+      const id = (req.params as { id: string }).id;
+      const own = withPassword(p) ? await ctx.store.listTokens(p.name) : [];
+      // Someone else's token is answered as unknown: its existence is not told.
+      if (!own.some((t) => t.id === id)) throw new HttpError(404, 'AUTH_INVALID', `no active token ${id}`);
+    },
+  };
   const { store } = ctx;
-  app.get('/api/v1/users', async () => ({
+  const admin = { config: { access: 'admin' as const } };
+  const self = { config: { access: tokensOfUser } };
+  app.get('/api/v1/users', admin, async () => ({
     users: await store.listUsers(),
     anonymous: await store.grantsFor(['anonymous']),
   }));
@@ -41,6 +80,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
   app.post<{ Body: { name: string; password?: string; admin?: boolean } }>(
     '/api/v1/users',
     {
+      ...admin,
       schema: {
         body: {
           type: 'object',
@@ -61,7 +101,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
     },
   );
 
-  app.delete<{ Params: { name: string } }>('/api/v1/users/:name', async (req, reply) => {
+  app.delete<{ Params: { name: string } }>('/api/v1/users/:name', admin, async (req, reply) => {
     if (req.params.name === req.principal?.name)
       throw new HttpError(409, 'AUTH_INVALID', 'you cannot delete yourself');
     await asClientError(() => store.deleteUser(req.params.name));
@@ -72,14 +112,14 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
   /** Sets what a user (or "anonymous") may do on a pattern; an empty list removes the grant. */
   app.put<{ Params: { name: string }; Body: { pattern: string; actions: Action[] } }>(
     '/api/v1/users/:name/grants',
-    { schema: { body: scope } },
+    { ...admin, schema: { body: scope } },
     async (req) => {
       await asClientError(() => store.grant(req.params.name, req.body.pattern, req.body.actions));
       return { subject: req.params.name, pattern: req.body.pattern, actions: req.body.actions };
     },
   );
 
-  app.get<{ Params: { name: string } }>('/api/v1/users/:name/tokens', async (req) => ({
+  app.get<{ Params: { name: string } }>('/api/v1/users/:name/tokens', self, async (req) => ({
     tokens: await store.listTokens(req.params.name),
   }));
 
@@ -89,6 +129,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
   }>(
     '/api/v1/users/:name/tokens',
     {
+      ...self,
       schema: {
         body: {
           type: 'object',
@@ -107,6 +148,8 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
       const b = req.body;
       if (b.admin && b.scopes)
         throw new HttpError(400, 'AUTH_INVALID', 'admin and scopes exclude each other');
+      if (b.admin && req.principal && !isAdmin(req.principal))
+        throw new HttpError(403, 'FORBIDDEN', 'only an admin may make an admin token');
       const expires = b.expiresDays ? new Date(Date.now() + b.expiresDays * 86_400_000) : null;
       const t = await asClientError(() =>
         store.createToken(req.params.name, b.name, b.admin ? 'admin' : (b.scopes ?? null), expires),
@@ -115,9 +158,13 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/api/v1/tokens/:id', async (req, reply) => {
-    await asClientError(() => store.revokeToken(req.params.id));
-    ctx.authn.forget();
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { id: string } }>(
+    '/api/v1/tokens/:id',
+    { config: { access: tokenOwner } },
+    async (req, reply) => {
+      await asClientError(() => store.revokeToken(req.params.id));
+      ctx.authn.forget();
+      return reply.code(204).send();
+    },
+  );
 };

@@ -1,4 +1,4 @@
-// Webhooks over HTTP, for admins (the api-auth hook checks that): subscriptions, a test ping,
+// Webhooks over HTTP, for admins (each route declares it): subscriptions, a test ping,
 // each webhook's deliveries with every attempt, and redelivery. The secret is returned once, by
 // create; later reads never carry it.
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
@@ -111,17 +111,16 @@ const inputProps = {
   description: { ...nullable('string'), maxLength: 255 },
 } as const;
 
-/** The store's refusals are the client's mistakes; an unknown id is a 404. */
+/**
+ * The store's refusals are the client's mistakes (an internal target is WEBHOOK_TARGET_REFUSED,
+ * with the address and its class as detail); an unknown id is a 404.
+ */
 async function asClientError<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof WebhookError)
-      throw new HttpError(
-        err.notFound ? 404 : 400,
-        err.notFound ? 'WEBHOOK_UNKNOWN' : 'WEBHOOK_INVALID',
-        err.message,
-      );
+      throw new HttpError(err.notFound ? 404 : 400, err.code, err.message, err.detail);
     throw err;
   }
 }
@@ -135,9 +134,12 @@ export interface WebhooksApiOptions {
 }
 
 export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, { store, source, kick }) => {
+  // Webhooks send the registry's events where their URL says: admins only.
+  const admin = { config: { access: 'admin' as const } };
   app.get(
     '/api/v1/webhooks',
     {
+      ...admin,
       schema: op('List webhooks (never with their secrets)', {
         response: {
           200: {
@@ -154,6 +156,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Body: WebhookInput }>(
     '/api/v1/webhooks',
     {
+      ...admin,
       schema: op('Create a webhook; the answer holds its secret, shown this once', {
         body: {
           type: 'object',
@@ -172,13 +175,14 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id',
-    { schema: op('One webhook', { params: idParams, response: { 200: webhook } }) },
+    { ...admin, schema: op('One webhook', { params: idParams, response: { 200: webhook } }) },
     async (req) => asClientError(() => store.get(req.params.id)),
   );
 
   app.patch<{ Params: { id: string }; Body: Partial<WebhookInput> }>(
     '/api/v1/webhooks/:id',
     {
+      ...admin,
       schema: op('Change a webhook: URL, events, repository pattern, secret, enabled, description', {
         params: idParams,
         body: { type: 'object', additionalProperties: false, properties: inputProps },
@@ -191,6 +195,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.delete<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id',
     {
+      ...admin,
       schema: op('Delete a webhook with its deliveries', {
         params: idParams,
         response: { 204: { type: 'null', description: 'Deleted' } },
@@ -205,6 +210,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id/ping',
     {
+      ...admin,
       schema: op('Queue a test event (io.opencloud.webhook.ping) to this webhook', {
         params: idParams,
         response: { 202: queued },
@@ -220,6 +226,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.get<{ Params: { id: string }; Querystring: { limit?: number; before?: string } }>(
     '/api/v1/webhooks/:id/deliveries',
     {
+      ...admin,
       schema: op("A webhook's deliveries, newest first, each with every attempt", {
         params: idParams,
         querystring: {
@@ -248,6 +255,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.get<{ Params: { id: string; deliveryId: string } }>(
     '/api/v1/webhooks/:id/deliveries/:deliveryId',
     {
+      ...admin,
       schema: op('One delivery with its attempts and the exact body sent', {
         params: deliveryParams,
         response: { 200: deliveryWithPayload },
@@ -259,6 +267,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Params: { id: string; deliveryId: string } }>(
     '/api/v1/webhooks/:id/deliveries/:deliveryId/redeliver',
     {
+      ...admin,
       schema: op('Send a delivery again: a new delivery with the same body (and CloudEvent id)', {
         params: deliveryParams,
         response: { 202: queued },

@@ -8,6 +8,7 @@ import type { StateStore } from '../state/store.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { EventBus } from '../webhooks/events.js';
 import { WebhookStore } from '../webhooks/store.js';
+import { WebhookTargets } from '../webhooks/targets.js';
 import { webhooksApi } from './webhooks-api.js';
 
 /** The server's URL as an event source: webhooks.source, or the address it listens on. */
@@ -27,7 +28,7 @@ export async function webhooks(
   tls: boolean,
 ): Promise<EventBus> {
   const bus = new EventBus((err) => app.log.error({ err }, 'an event listener failed'));
-  const store = new WebhookStore(state);
+  const store = new WebhookStore(state, new WebhookTargets(config.webhooks.allowedHosts));
   const source = () => eventSource(app, config, tls);
   const dispatcher = new WebhookDispatcher(store, {
     concurrency: config.webhooks.concurrency,

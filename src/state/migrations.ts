@@ -352,4 +352,40 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0012_build_requester': {
+    // Who asked for each build: a build is read, followed, cancelled and repeated by its
+    // requester (and admins), and queued builds are counted per user. Older rows stay null
+    // (requested before authentication recorded it): only admins see those as their own.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('builds').addColumn('requested_by', str(dialect, 'varchar(64)')).execute();
+      await db.schema
+        .createIndex('builds_requested_by_state')
+        .on('builds')
+        .columns(['requested_by', 'state'])
+        .execute();
+    },
+  },
+  '0013_credentials_and_upload_owners': {
+    // When each user's password last changed (registry tokens issued before it are refused on
+    // their next use), who opened each upload session, and the indexes that count open sessions
+    // per repository and per opener and find a user's web sessions.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('credentials_changed_at', str(dialect, 'varchar(32)'))
+        .execute();
+      await db.schema.alterTable('uploads').addColumn('opened_by', str(dialect, 'varchar(128)')).execute();
+      await db.schema
+        .createIndex('uploads_repository_started')
+        .on('uploads')
+        .columns(['repository_id', 'started_at'])
+        .execute();
+      await db.schema
+        .createIndex('uploads_opened_by_started')
+        .on('uploads')
+        .columns(['opened_by', 'started_at'])
+        .execute();
+      await db.schema.createIndex('sessions_user').on('sessions').column('user_name').execute();
+    },
+  },
 });

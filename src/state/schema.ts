@@ -54,6 +54,9 @@ export interface UploadsTable {
   id: string;
   repository_id: number;
   started_at: string;
+  /** Who opened it, for the per-user limit: "user:<name>", or "address:<ip>" for anonymous
+   *  callers and when authentication is off (null before migration 0013). */
+  opened_by: string | null;
 }
 
 /** The service ledger: one row per service OpenCloud can enable. JSON columns are text. */
@@ -115,6 +118,8 @@ export interface BuildsTable {
   repository: string | null;
   /** The BuildKit daemon it ran on (its address), once placed. */
   worker: string | null;
+  /** The user who asked for it; null when authentication was off (or before migration 0012). */
+  requested_by: string | null;
 }
 
 /** Users; a password hash is scrypt with its parameters (see src/auth/passwords.ts). */
@@ -123,6 +128,9 @@ export interface UsersTable {
   password_hash: string;
   admin: number;
   created_at: string;
+  /** When the password last changed (or the user was made), on a whole second: registry tokens
+   *  issued before it are refused. Null before migration 0013. */
+  credentials_changed_at: string | null;
 }
 
 /** Who may do what where: subject "user:<name>" or "anonymous", a repository pattern, actions. */

@@ -17,6 +17,7 @@ import { authContext } from '../server/registry-auth.js';
 import { registrySummaryApi, type RegistrySummary } from '../server/registry-summary-api.js';
 import type { OpenCloudEvent } from '../webhooks/events.js';
 import { WebhookStore } from '../webhooks/store.js';
+import { WebhookTargets } from '../webhooks/targets.js';
 import {
   allManifests,
   allTagTargets,
@@ -226,6 +227,54 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
 
       it('refuses an upload for a repository that does not exist (foreign key)', async () => {
         await expect(state.createUpload(randomUUID(), 987654)).rejects.toThrow();
+      });
+
+      it('counts open sessions per repository and per opener, expired ones not, across nodes', async () => {
+        const a = await state.ensureRepository('up/count-a');
+        const b = await state.ensureRepository('up/count-b');
+        const other = await another();
+        await Promise.all([
+          ...Array.from({ length: 3 }, () => state.createUpload(randomUUID(), a, 'user:ann')),
+          ...Array.from({ length: 2 }, () => other.createUpload(randomUUID(), b, 'user:ann')),
+          other.createUpload(randomUUID(), a, 'address:192.0.2.1'),
+          state.createUpload(randomUUID(), a),
+        ]);
+        const old = randomUUID();
+        await state.createUpload(old, a, 'user:ann');
+        await state.db
+          .updateTable('uploads')
+          .set({ started_at: iso(-2 * HOUR) })
+          .where('id', '=', old)
+          .execute();
+        expect(await state.openUploads(a, 'user:ann', iso(-HOUR))).toEqual({ repository: 5, opener: 5 });
+        expect(await other.openUploads(b, 'address:192.0.2.1', iso(-HOUR))).toEqual({
+          repository: 2,
+          opener: 1,
+        });
+        expect(await state.openUploads(a, 'user:nobody', iso(-3 * HOUR))).toEqual({
+          repository: 6,
+          opener: 0,
+        });
+        await state.deleteUpload(old);
+        expect(await state.openUploads(a, 'user:ann', iso(-3 * HOUR))).toEqual({ repository: 5, opener: 5 });
+      });
+
+      it('records sessions only within the limits, also when two nodes record them at once', async () => {
+        const a = await state.ensureRepository('up/limited');
+        const other = await another();
+        const since = iso(-HOUR);
+        const within = (node: StateStore, opener: string, perRepository: number, perOpener: number) =>
+          node.createUploadWithin(randomUUID(), a, opener, { perRepository, perOpener, since });
+        const ann = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => within(i % 2 ? other : state, 'user:ann', 0, 5)),
+        );
+        expect(ann.filter((r) => r.created)).toHaveLength(5);
+        expect(ann.filter((r) => !r.created).every((r) => !r.created && r.open.opener === 5)).toBe(true);
+        const ben = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => within(i % 2 ? other : state, 'user:ben', 7, 5)),
+        );
+        expect(ben.filter((r) => r.created)).toHaveLength(2);
+        expect(await state.openUploads(a, 'user:ben', since)).toEqual({ repository: 7, opener: 2 });
       });
     });
 
@@ -666,6 +715,29 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
         expect(await auth.listTokens()).toEqual([]);
         expect(await auth.grantsFor(['anonymous'])).toHaveLength(1);
       });
+
+      it('a password change ends the web sessions and earlier registry tokens; API tokens stay', async () => {
+        const auth = new AuthStore(state);
+        await auth.addUser('pat', 'password-1', false);
+        const issued = Math.floor(Date.now() / 1000);
+        expect(await auth.tokenCurrent('pat', issued)).toBe(true);
+        const sessions = new Sessions(state);
+        const s = await sessions.create('pat');
+        const { token } = await auth.createToken('pat', 'ci', null, null);
+        // The change is made through another node (or the CLI in another process).
+        await new AuthStore(await another()).setPassword('pat', 'password-2');
+        expect(await sessions.find(s.id)).toBeUndefined();
+        expect(await auth.tokenCurrent('pat', issued)).toBe(false);
+        expect(await auth.tokenCurrent('pat', Math.floor(Date.now() / 1000))).toBe(true);
+        expect(await auth.checkToken(token)).toMatchObject({ name: 'pat' });
+        expect(await auth.checkPassword('pat', 'password-1')).toBeUndefined();
+        expect(await auth.checkPassword('pat', 'password-2')).toMatchObject({ name: 'pat' });
+        await sessions.create('pat');
+        await auth.deleteUser('pat');
+        expect(await auth.tokenCurrent('pat', Math.floor(Date.now() / 1000))).toBe(false);
+        expect(await state.db.selectFrom('sessions').selectAll().execute()).toEqual([]);
+        expect(await auth.checkToken(token)).toBeUndefined();
+      });
     });
 
     describe('build records', () => {
@@ -769,7 +841,7 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
       });
 
       it('queues for subscribed, enabled webhooks and lists deliveries with attempts', async () => {
-        const hooks = new WebhookStore(state);
+        const hooks = new WebhookStore(state, new WebhookTargets(['127.0.0.1']));
         const { webhook } = await hooks.create({
           url: 'http://127.0.0.1:9/a',
           events: ['push'],
@@ -819,8 +891,8 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
       });
 
       it('concurrent claimers on two nodes never take the same delivery', async () => {
-        const a = new WebhookStore(state);
-        const b = new WebhookStore(await another());
+        const a = new WebhookStore(state, new WebhookTargets(['127.0.0.1']));
+        const b = new WebhookStore(await another(), new WebhookTargets(['127.0.0.1']));
         const hooks: string[] = [];
         for (let i = 0; i < 12; i++) {
           hooks.push((await a.create({ url: `http://127.0.0.1:9/${i}`, events: ['push'] })).webhook.id);

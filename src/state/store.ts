@@ -275,11 +275,96 @@ export class StateStore {
 
   // --- uploads ---
 
-  async createUpload(id: string, repositoryId: number): Promise<void> {
+  /** Records an upload session; `openedBy` ("user:<name>", "address:<ip>") is who counts it. */
+  async createUpload(id: string, repositoryId: number, openedBy: string | null = null): Promise<void> {
     await this.db
       .insertInto('uploads')
-      .values({ id, repository_id: repositoryId, started_at: now() })
+      .values({ id, repository_id: repositoryId, started_at: now(), opened_by: openedBy })
       .execute();
+  }
+
+  /**
+   * Upload sessions started after `since` (older ones have expired) in the repository and by the
+   * opener: one round trip, each count on its own index.
+   */
+  async openUploads(
+    repositoryId: number,
+    openedBy: string,
+    since: string,
+    db: Kysely<Database> | Transaction<Database> = this.db,
+  ): Promise<{ repository: number; opener: number }> {
+    const row = await db
+      .selectNoFrom((eb) => [
+        eb
+          .selectFrom('uploads')
+          .select((e) => e.fn.countAll<number | string>().as('n'))
+          .where('repository_id', '=', repositoryId)
+          .where('started_at', '>', since)
+          .as('repository'),
+        eb
+          .selectFrom('uploads')
+          .select((e) => e.fn.countAll<number | string>().as('n'))
+          .where('opened_by', '=', openedBy)
+          .where('started_at', '>', since)
+          .as('opener'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { repository: Number(row.repository ?? 0), opener: Number(row.opener ?? 0) };
+  }
+
+  /**
+   * Records an upload session unless the repository or the opener already has as many open as
+   * `limits` allow (0: no limit); when refused, `open` says how many were counted. Counting and
+   * recording are one statement (an INSERT … SELECT … WHERE count < limit): SQLite takes its
+   * write lock before the statement reads, so writers on any connection count one after another;
+   * on PostgreSQL, where concurrent statements do not see each other's new rows, a transaction
+   * first takes advisory locks on the repository and the opener (in one order, so two never wait
+   * for each other). Parallel requests on any node never pass a limit together.
+   */
+  async createUploadWithin(
+    id: string,
+    repositoryId: number,
+    openedBy: string,
+    limits: { perRepository: number; perOpener: number; since: string },
+  ): Promise<{ created: true } | { created: false; open: { repository: number; opener: number } }> {
+    const record = async (db: Kysely<Database> | Transaction<Database>) => {
+      const res = await db
+        .insertInto('uploads')
+        .columns(['id', 'repository_id', 'started_at', 'opened_by'])
+        .expression(({ selectFrom, val }) => {
+          const open = (column: 'repository_id' | 'opened_by', value: number | string) =>
+            selectFrom('uploads')
+              .select((e) => e.fn.countAll().as('n'))
+              .where(column, '=', value)
+              .where('started_at', '>', limits.since);
+          let q = db.selectNoFrom([
+            val(id).as('id'),
+            sql<number>`cast(${repositoryId} as integer)`.as('repository_id'),
+            val(now()).as('started_at'),
+            val(openedBy).as('opened_by'),
+          ]);
+          if (limits.perRepository > 0)
+            q = q.where(open('repository_id', repositoryId), '<', limits.perRepository);
+          if (limits.perOpener > 0) q = q.where(open('opened_by', openedBy), '<', limits.perOpener);
+          return q;
+        })
+        .executeTakeFirst();
+      return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+    };
+    const created =
+      this.dialect === 'postgres'
+        ? await this.db.transaction().execute(async (trx) => {
+            const [first, second] = [
+              `uploads:repository:${repositoryId}`,
+              `uploads:opener:${openedBy}`,
+            ].sort();
+            const lock = (key: string | undefined) => sql`pg_advisory_xact_lock(hashtext(${key}))`;
+            await sql`select ${lock(first)}, ${lock(second)}`.execute(trx);
+            return record(trx);
+          })
+        : await record(this.db);
+    if (created) return { created: true };
+    return { created: false, open: await this.openUploads(repositoryId, openedBy, limits.since) };
   }
 
   async upload(id: string): Promise<{ repositoryId: number; startedAt: string } | undefined> {

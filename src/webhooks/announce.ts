@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { StateStore } from '../state/store.js';
 import type { EventInput, OpenCloudEvent } from './events.js';
 import { WebhookStore } from './store.js';
+import { WebhookTargets } from './targets.js';
 
 /** The event source when no server is at hand: webhooks.source, or the configured listen URL. */
 export function configuredSource(config: Config): string {
@@ -17,5 +18,6 @@ export function configuredSource(config: Config): string {
 /** Queues the event for its webhooks; resolves to how many deliveries that made. */
 export async function announce(state: StateStore, config: Config, input: EventInput): Promise<number> {
   const event = { ...input, id: randomUUID(), time: new Date().toISOString() } as OpenCloudEvent;
-  return (await new WebhookStore(state).enqueue(event, configuredSource(config))).length;
+  const store = new WebhookStore(state, new WebhookTargets(config.webhooks.allowedHosts));
+  return (await store.enqueue(event, configuredSource(config))).length;
 }

@@ -11,7 +11,8 @@ import type { StateStore } from '../state/store.js';
 import { WebhookDispatcher, type DispatcherOptions } from './dispatcher.js';
 import { EventBus, type EventInput } from './events.js';
 import { verify } from './signing.js';
-import { WebhookStore, wants } from './store.js';
+import { WebhookError, WebhookStore, wants } from './store.js';
+import { WebhookTargets } from './targets.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -45,10 +46,17 @@ async function receiver(answer: (n: number, res: ServerResponse) => void) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got };
 }
 
-async function setup(opts: Partial<DispatcherOptions> = {}, state?: StateStore) {
+/** The receivers here listen on loopback: opened as webhooks.allowedHosts would open them. */
+const LOOPBACK_OPEN = new WebhookTargets(['127.0.0.1']);
+
+async function setup(
+  opts: Partial<DispatcherOptions> = {},
+  state?: StateStore,
+  targets: WebhookTargets = LOOPBACK_OPEN,
+) {
   state ??= await openSqliteState(mkdtempSync(join(tmpdir(), 'opencloud-webhooks-')));
   const s = state;
-  const store = new WebhookStore(s);
+  const store = new WebhookStore(s, targets);
   const bus = new EventBus();
   const dispatcher = new WebhookDispatcher(store, {
     concurrency: 4,
@@ -98,16 +106,15 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000):
 describe('webhook subscriptions', () => {
   it('validates URLs, events and patterns, and never lists the secret', async () => {
     const { store } = await setup();
+    const x = 'http://127.0.0.1:9/x';
     await expect(store.create({ url: 'ftp://x', events: ['push'] })).rejects.toThrow(/http/);
-    await expect(store.create({ url: 'http://x', events: ['pull'] })).rejects.toThrow(/not an event/);
-    await expect(store.create({ url: 'http://x', events: [] })).rejects.toThrow(/at least one/);
-    await expect(
-      store.create({ url: 'http://x', events: ['push'], repositories: 'Team//x' }),
-    ).rejects.toThrow(/pattern/);
-    await expect(store.create({ url: 'http://x', events: ['push'], secret: 'short' })).rejects.toThrow(
-      /16 to 255/,
+    await expect(store.create({ url: x, events: ['pull'] })).rejects.toThrow(/not an event/);
+    await expect(store.create({ url: x, events: [] })).rejects.toThrow(/at least one/);
+    await expect(store.create({ url: x, events: ['push'], repositories: 'Team//x' })).rejects.toThrow(
+      /pattern/,
     );
-    const { webhook, secret } = await store.create({ url: 'http://x/', events: ['push', 'push', 'delete'] });
+    await expect(store.create({ url: x, events: ['push'], secret: 'short' })).rejects.toThrow(/16 to 255/);
+    const { webhook, secret } = await store.create({ url: x, events: ['push', 'push', 'delete'] });
     expect(webhook.events).toEqual(['push', 'delete']);
     expect(secret).toHaveLength(43);
     expect(JSON.stringify(await store.list())).not.toContain(secret);
@@ -286,7 +293,7 @@ describe('webhook delivery', () => {
     const dir = mkdtempSync(join(tmpdir(), 'opencloud-webhooks-'));
     const ok = await receiver((_n, res) => res.end());
     let state = await openSqliteState(dir);
-    const store = new WebhookStore(state);
+    const store = new WebhookStore(state, LOOPBACK_OPEN);
     const { webhook } = await store.create({ url: ok.url, events: ['push'] });
     // Queued by a process that stopped before sending; another claimed its lease and died.
     await store.enqueue({ ...push('demo/a'), id: 'e1', time: new Date().toISOString() }, 'http://s');
@@ -302,5 +309,138 @@ describe('webhook delivery', () => {
     );
     expect(list.map((d) => d.state)).toEqual(['succeeded', 'succeeded']);
     expect(ok.got.map((g) => (JSON.parse(g.body) as { id: string }).id).sort()).toEqual(['e1', 'e2']);
+  });
+});
+
+describe('webhook targets', () => {
+  it('refuses internal URLs when saved (create and a changed URL), naming the address and its class', async () => {
+    const rx = await receiver((_n, res) => res.end());
+    const { state, store } = await setup({}, undefined, new WebhookTargets([]));
+    const refused = await store.create({ url: rx.url, events: ['push'] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(WebhookError);
+    const origin = new URL(rx.url).origin;
+    expect(refused).toMatchObject({
+      code: 'WEBHOOK_TARGET_REFUSED',
+      notFound: false,
+      message: `${origin} resolves to 127.0.0.1, a loopback address; webhooks.allowedHosts opens internal receivers`,
+      detail: { address: '127.0.0.1', addressClass: 'loopback' },
+    });
+    await expect(store.create({ url: 'http://[::1]:9/', events: ['push'] })).rejects.toMatchObject({
+      code: 'WEBHOOK_TARGET_REFUSED',
+      detail: { addressClass: 'loopback' },
+    });
+    await expect(
+      store.create({ url: 'http://169.254.169.254/latest/meta-data/', events: ['push'] }),
+    ).rejects.toMatchObject({ detail: { address: '169.254.169.254', addressClass: 'link-local' } });
+    await expect(
+      store.create({ url: 'http://nothing-here.invalid/', events: ['push'] }),
+    ).rejects.toMatchObject({ code: 'WEBHOOK_TARGET_UNRESOLVED' });
+    expect(await store.list()).toEqual([]);
+
+    // Saved while allowed (another store on the same state), changed to an internal URL: refused,
+    // and the stored URL stays; changes that keep the URL are not re-checked.
+    const open = new WebhookStore(state, LOOPBACK_OPEN);
+    const { webhook } = await open.create({ url: rx.url, events: ['push'] });
+    await expect(store.update(webhook.id, { url: 'http://10.0.0.1/', enabled: false })).rejects.toMatchObject(
+      {
+        code: 'WEBHOOK_TARGET_REFUSED',
+        detail: { address: '10.0.0.1', addressClass: 'private' },
+      },
+    );
+    expect(await store.get(webhook.id)).toMatchObject({ url: rx.url, enabled: true });
+    expect(await store.update(webhook.id, { enabled: false })).toMatchObject({ enabled: false });
+    expect(rx.got).toHaveLength(0);
+  });
+
+  it('checks again at every delivery: a target refused now fails the attempt and nothing is sent', async () => {
+    const rx = await receiver((_n, res) => res.end('internal answer'));
+    const {
+      state,
+      store: closed,
+      dispatcher,
+    } = await setup({ maxAttempts: 1 }, undefined, new WebhookTargets([]));
+    // Saved when the receiver was allowed; the allow list no longer has it.
+    const { webhook } = await new WebhookStore(state, LOOPBACK_OPEN).create({
+      url: rx.url,
+      events: ['push'],
+    });
+    await closed.ping(webhook.id, 'http://s');
+    dispatcher.kick();
+    const [d] = await until(
+      () => closed.deliveries(webhook.id),
+      (l) => l[0]?.state === 'failed',
+    );
+    expect(d?.attempts).toEqual([
+      expect.objectContaining({
+        statusCode: null,
+        responseExcerpt: null,
+        error: `refused: ${new URL(rx.url).origin} resolves to 127.0.0.1, a loopback address; webhooks.allowedHosts opens internal receivers`,
+      }),
+    ]);
+    expect(rx.got).toHaveLength(0);
+  });
+
+  it('a name that resolved to a public address when saved and to loopback at delivery is refused', async () => {
+    const rx = await receiver((_n, res) => res.end('internal answer'));
+    const port = new URL(rx.url).port;
+    let answers = 0;
+    // The attacker's DNS: a public address for the save-time check, loopback afterwards.
+    const rebinding = new WebhookTargets([], async () => [
+      { address: answers++ === 0 ? '93.184.216.34' : '127.0.0.1', family: 4 },
+    ]);
+    const { store, dispatcher } = await setup({ maxAttempts: 1 }, undefined, rebinding);
+    const { webhook } = await store.create({ url: `http://rebind.test:${port}/hook`, events: ['push'] });
+    await store.ping(webhook.id, 'http://s');
+    dispatcher.kick();
+    const [d] = await until(
+      () => store.deliveries(webhook.id),
+      (l) => l[0]?.state === 'failed',
+    );
+    expect(d?.attempts[0]).toMatchObject({
+      statusCode: null,
+      responseExcerpt: null,
+      error: `refused: http://rebind.test:${port} resolves to 127.0.0.1, a loopback address; webhooks.allowedHosts opens internal receivers`,
+    });
+    expect(answers).toBe(2);
+    expect(rx.got).toHaveLength(0);
+  });
+
+  it('an allowed name is sent to the address it resolved to, with its own Host header', async () => {
+    const rx = await receiver((_n, res) => res.end('ok'));
+    const port = new URL(rx.url).port;
+    const named = new WebhookTargets(['hooks.test'], async (name) =>
+      name === 'hooks.test' ? [{ address: '127.0.0.1', family: 4 }] : [],
+    );
+    const { store, dispatcher } = await setup({}, undefined, named);
+    const { webhook } = await store.create({ url: `http://hooks.test:${port}/hook`, events: ['push'] });
+    await store.ping(webhook.id, 'http://s');
+    dispatcher.kick();
+    await until(
+      () => store.deliveries(webhook.id),
+      (l) => l[0]?.state === 'succeeded',
+    );
+    expect(rx.got[0]?.headers.host).toBe(`hooks.test:${port}`);
+  });
+
+  it('records a redirect as the answer and does not follow it', async () => {
+    const other = await receiver((_n, res) => res.end('followed'));
+    const rx = await receiver((_n, res) => {
+      res.writeHead(307, { location: other.url });
+      res.end('moved');
+    });
+    const { store, dispatcher } = await setup({ maxAttempts: 1 });
+    const { webhook } = await store.create({ url: rx.url, events: ['push'] });
+    await store.ping(webhook.id, 'http://s');
+    dispatcher.kick();
+    const [d] = await until(
+      () => store.deliveries(webhook.id),
+      (l) => l[0]?.state === 'failed',
+    );
+    expect(d?.attempts[0]).toMatchObject({
+      statusCode: 307,
+      error: 'answered 307 (redirects are not followed)',
+      responseExcerpt: 'moved',
+    });
+    expect(other.got).toHaveLength(0);
   });
 });

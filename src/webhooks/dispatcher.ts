@@ -2,14 +2,18 @@
 // path (one write chain, so a burst costs the pusher nothing); a worker claims due deliveries up
 // to the concurrency limit, one per webhook at a time (a receiver that hangs holds one slot,
 // not all of them), POSTs each signed body with a per-attempt timeout, records every attempt,
-// and schedules retries with exponential backoff. Deliveries queued by another process (the
-// CLI) or left by a previous run are found by polling.
+// and schedules retries with exponential backoff. Every attempt resolves the URL's host anew and
+// sends only to addresses the outbound guard accepts (webhooks.allowedHosts). Deliveries queued
+// by another process (the CLI) or left by a previous run are found by polling.
+import type { IncomingMessage } from 'node:http';
+import { OutboundRefused, sendOutbound } from '../lib/outbound.js';
 import { PACKAGE_VERSION } from '../paths.js';
 import { retryDelayMs } from './backoff.js';
 import { CLOUDEVENTS_CONTENT_TYPE } from './cloudevent.js';
 import type { EventBus, OpenCloudEvent } from './events.js';
 import { ATTEMPT_HEADER, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign } from './signing.js';
 import type { AttemptOutcome, DueDelivery, WebhookStore } from './store.js';
+import type { WebhookTargets } from './targets.js';
 
 /** The first bytes of an answer kept with the attempt. */
 export const EXCERPT_BYTES = 1024;
@@ -31,21 +35,18 @@ export interface DispatcherOptions {
   };
 }
 
-/** Reads at most `limit` bytes of a body, then lets the rest go. */
-async function excerpt(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string | null> {
-  if (!body) return null;
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
+/** Reads at most `limit` bytes of an answer's body, then lets the rest go. */
+async function excerpt(body: IncomingMessage, limit: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+      if (size >= limit) break;
     }
   } finally {
-    void reader.cancel().catch(() => undefined);
+    body.destroy();
   }
   const text = new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
   return text === '' ? null : text;
@@ -57,18 +58,37 @@ function describe(err: unknown): string {
   return cause ? `${e.message}: ${cause}` : e.message;
 }
 
-/** One POST of a delivery's body; never throws (a failure is an outcome). */
-export async function attempt(d: DueDelivery, timeoutMs: number, stop: AbortSignal): Promise<AttemptOutcome> {
+/** Resolves before the signal aborts, or rejects when it does (a DNS lookup cannot be cut). */
+function before<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * One POST of a delivery's body; never throws (a failure is an outcome). The URL is resolved and
+ * checked anew for every attempt, and the request goes to the addresses that were checked; a
+ * refused target is a failed attempt that sent nothing.
+ */
+export async function attempt(
+  d: DueDelivery,
+  timeoutMs: number,
+  stop: AbortSignal,
+  targets: WebhookTargets,
+): Promise<AttemptOutcome> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = AbortSignal.any([timeout, stop]);
   const took = () => performance.now() - t0;
   try {
-    const res = await fetch(d.url, {
+    const target = await before(targets.check(d.url), signal);
+    const res = await sendOutbound(target, {
       method: 'POST',
       body: d.payload,
-      redirect: 'manual',
       signal,
       headers: {
         'content-type': CLOUDEVENTS_CONTENT_TYPE,
@@ -79,35 +99,39 @@ export async function attempt(d: DueDelivery, timeoutMs: number, stop: AbortSign
         [ATTEMPT_HEADER]: String(d.attempts + 1),
       },
     });
+    const status = res.statusCode ?? 0;
     let body: string | null = null;
     let readError: string | null = null;
     try {
-      body = await excerpt(res.body, EXCERPT_BYTES);
+      body = await excerpt(res, EXCERPT_BYTES);
     } catch (err) {
       readError = timeout.aborted
         ? `the answer's body did not arrive within ${timeoutMs / 1000} s`
         : `reading the answer failed: ${describe(err)}`;
     }
-    const ok = res.status >= 200 && res.status < 300;
+    const ok = status >= 200 && status < 300;
     const error = ok
       ? null
-      : res.status >= 300 && res.status < 400
-        ? `answered ${res.status} (redirects are not followed)`
-        : `answered ${res.status}`;
+      : status >= 300 && status < 400
+        ? `answered ${status} (redirects are not followed)`
+        : `answered ${status}`;
     return {
       startedAt,
       durationMs: took(),
-      statusCode: res.status,
+      statusCode: status,
       error: error ?? readError,
       responseExcerpt: body,
       ok,
     };
   } catch (err) {
-    const error = timeout.aborted
-      ? `no answer within ${timeoutMs / 1000} s`
-      : stop.aborted
-        ? 'the server stopped during the attempt'
-        : describe(err);
+    const error =
+      err instanceof OutboundRefused
+        ? `refused: ${err.message}`
+        : timeout.aborted
+          ? `no answer within ${timeoutMs / 1000} s`
+          : stop.aborted
+            ? 'the server stopped during the attempt'
+            : describe(err);
     return { startedAt, durationMs: took(), statusCode: null, error, responseExcerpt: null, ok: false };
   }
 }
@@ -246,7 +270,7 @@ export class WebhookDispatcher {
       await this.store.recordAttempt(d, outcome, undefined);
       return;
     }
-    const outcome = await attempt(d, this.opts.timeoutMs, this.stopping.signal);
+    const outcome = await attempt(d, this.opts.timeoutMs, this.stopping.signal, this.store.targets);
     if (this.stopping.signal.aborted && !outcome.ok) {
       await this.store.release(d.id); // not the receiver's failure: tried again after a restart
       return;

@@ -2,22 +2,29 @@
 // the database (a restart resumes what was pending; several nodes share it): a node claims a
 // due delivery with a conditional update and a lease, so a node that dies mid-attempt gives it
 // back when the lease runs out. The secret is stored as given (the server signs with it) and
-// only ever returned by create.
+// only ever returned by create. A URL is checked against the outbound guard when it is saved
+// (refused when it resolves to an internal address that webhooks.allowedHosts does not open).
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { checkPattern } from '../auth/store.js';
 import { matchesPattern } from '../auth/patterns.js';
+import { OutboundRefused } from '../lib/outbound.js';
 import type { Database, WebhookDeliveriesTable } from '../state/schema.js';
 import { withoutNul, type StateStore } from '../state/store.js';
 import { pingEvent, toCloudEvent } from './cloudevent.js';
 import { EVENT_NAMES, eventRepository, PING, type EventName, type OpenCloudEvent } from './events.js';
 import { generateSecret } from './signing.js';
+import type { WebhookTargets } from './targets.js';
 
-/** A refused change (bad URL, unknown event, bad pattern) or an unknown webhook. */
+/** A refused change (bad URL, unknown event, bad pattern, internal target) or an unknown webhook. */
 export class WebhookError extends Error {
   constructor(
     message: string,
     readonly notFound = false,
+    /** The API's error code. */
+    readonly code = notFound ? 'WEBHOOK_UNKNOWN' : 'WEBHOOK_INVALID',
+    /** What the API adds as the error's detail. */
+    readonly detail?: Record<string, string>,
   ) {
     super(message);
     this.name = 'WebhookError';
@@ -160,7 +167,26 @@ export function wants(w: Pick<Webhook, 'events' | 'repositories' | 'enabled'>, e
 }
 
 export class WebhookStore {
-  constructor(private readonly state: StateStore) {}
+  constructor(
+    private readonly state: StateStore,
+    /** Where webhooks may send; the worker checks each attempt with the same. */
+    readonly targets: WebhookTargets,
+  ) {}
+
+  /** Refuses a URL the worker would refuse to send to (WEBHOOK_TARGET_REFUSED). */
+  private async checkTarget(url: string): Promise<void> {
+    try {
+      await this.targets.check(url);
+    } catch (err) {
+      if (!(err instanceof OutboundRefused)) throw err;
+      const code = err.reason === 'unresolved' ? 'WEBHOOK_TARGET_UNRESOLVED' : 'WEBHOOK_TARGET_REFUSED';
+      const detail =
+        err.address && err.addressClass
+          ? { address: err.address, addressClass: err.addressClass }
+          : undefined;
+      throw new WebhookError(err.message, false, code, detail);
+    }
+  }
 
   private get db(): Kysely<Database> {
     return this.state.db;
@@ -174,6 +200,7 @@ export class WebhookStore {
     const repositories = checkRepositories(input.repositories);
     const secret = input.secret ?? generateSecret();
     checkSecret(secret);
+    await this.checkTarget(input.url);
     const at = now();
     const id = randomBytes(8).toString('hex');
     await this.db
@@ -213,15 +240,17 @@ export class WebhookStore {
   async update(id: string, change: Partial<WebhookInput>): Promise<Webhook> {
     await this.get(id);
     const set: Partial<WebhookRow> = { updated_at: now() };
-    if (change.url !== undefined) {
-      checkUrl(change.url);
-      set.url = change.url;
-    }
+    if (change.url !== undefined) checkUrl(change.url);
     if (change.events !== undefined) set.events = JSON.stringify(checkEvents(change.events));
     if (change.repositories !== undefined) set.repositories = checkRepositories(change.repositories);
     if (change.secret !== undefined) {
       checkSecret(change.secret);
       set.secret = change.secret;
+    }
+    // Last: the cheap checks answer first, and resolving is the only slow one.
+    if (change.url !== undefined) {
+      await this.checkTarget(change.url);
+      set.url = change.url;
     }
     if (change.enabled !== undefined) set.enabled = change.enabled ? 1 : 0;
     if (change.description !== undefined) set.description = change.description;

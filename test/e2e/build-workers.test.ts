@@ -14,6 +14,7 @@ import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { freePort } from '../support/ports.js';
 import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
 const why = missing('buildkit', 'containerd', 'skopeo');
@@ -104,14 +105,7 @@ describe.skipIf(why)(titled('builds on a pool of two BuildKit workers', why), ()
     await gone;
   }
 
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
   const submit = async (repository: string, dockerfile: string) => {
     const r = await post('/api/v1/builds', { repository, noCache: true, dockerfile });
     expect(r.status, JSON.stringify(r.body)).toBe(202);

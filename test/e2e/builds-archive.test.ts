@@ -2,7 +2,9 @@
 // against the real buildkitd: a Dockerfile kept at docker/app.Dockerfile COPYs files, a link and
 // an executable script from the archive, containerd runs the image; the record names the archive
 // by digest and size; the extracted context is gone afterwards. Unsafe or broken archives are
-// 400s, an oversized upload a 413, with nothing left behind in the data dir.
+// 400s (a link leaving the context through another link included), an oversized upload, a
+// compression bomb or too many files a 413, with nothing left behind in the data dir. The server
+// runs with build.maxQueuedPerUser 1: a second build while one runs is a 429 in every form.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -23,10 +25,13 @@ import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
 const why = missing('buildkit', 'containerd', 'skopeo');
 const MAX = 64 * 1024 * 1024;
+const CONTEXT_MAX_BYTES = 8 * 1024 * 1024; // build.contextMaxBytes of the server under test
+const CONTEXT_MAX_FILES = 1000; // build.contextMaxFiles
 
 interface Build {
   id: string;
@@ -89,7 +94,12 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'opencloud-builds-archive-'));
     server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-      env: { OPENCLOUD_BUILD_CONCURRENCY: '1' },
+      env: {
+        OPENCLOUD_BUILD_CONCURRENCY: '1',
+        OPENCLOUD_BUILD_MAX_QUEUED_PER_USER: '1',
+        OPENCLOUD_BUILD_CONTEXT_MAX_BYTES: String(CONTEXT_MAX_BYTES),
+        OPENCLOUD_BUILD_CONTEXT_MAX_FILES: String(CONTEXT_MAX_FILES),
+      },
     });
     host = new URL(server.url).host;
     base = await pushBaseImage(testEnv!.cacheDir, host);
@@ -174,13 +184,17 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
     expect(contextsLeft()).toEqual([]);
   }, 300_000);
 
-  it('answers 400 BUILD_INVALID for unsafe, broken or incomplete archives and bad options, keeping nothing', async () => {
+  it('answers 400 CONTEXT_INVALID for unsafe, broken or incomplete archives, BUILD_INVALID for bad options, keeping nothing', async () => {
     file('Dockerfile', `FROM ${base}\n`);
     file('evil', 'x');
     file('big', Buffer.alloc(200_000, 'x'));
     mkdirSync(join(src, 'links'));
     symlinkSync('/etc/passwd', join(src, 'links/passwd'));
     symlinkSync('../../x', join(src, 'links/up'));
+    // issue 17, finding 11: each link looks inside by its text; walked, esc2 is the data dir
+    mkdirSync(join(src, 'd1'));
+    symlinkSync('..', join(src, 'd1/up'));
+    symlinkSync('d1/up/../..', join(src, 'esc2'));
     execFileSync('mkfifo', [join(src, 'fifo')]);
     const renamed = (to: string) => tar(['Dockerfile', 'evil'], ['-P', `--transform=s,^evil$,${to},`]);
     const whole = tar(['Dockerfile', 'big'], [], false);
@@ -190,12 +204,22 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
       [
         'symlink to /etc/passwd',
         tar(['Dockerfile', 'links/passwd']),
-        'symlink "links/passwd" points to "/etc/passwd"; link targets must be relative paths inside the context',
+        'symlink "links/passwd" -> "/etc/passwd" leaves the context: its target is absolute',
       ],
       [
         'symlink to ../../x',
         tar(['Dockerfile', 'links/up']),
-        'symlink "links/up" points to "../../x", outside the context',
+        'symlink "links/up" -> "../../x" leaves the context',
+      ],
+      [
+        'd1/up -> .. and esc2 -> d1/up/../..',
+        tar(['Dockerfile', 'd1', 'esc2']),
+        'symlink "esc2" -> "d1/up/../.." leaves the context',
+      ],
+      [
+        'a file written through esc2',
+        tar(['Dockerfile', 'd1', 'esc2', 'evil'], ['--transform=s,^evil$,esc2/planted,']),
+        'archive member "esc2/planted" lies under the symlink "esc2"',
       ],
       [
         'FIFO',
@@ -210,15 +234,18 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
       ],
       ['no Dockerfile', tar(['evil']), 'the Dockerfile "Dockerfile" is missing; the archive holds: evil'],
     ];
+    const dataDirBefore = readdirSync(dataDir).sort();
     for (const [what, archive, message, type] of cases) {
       const r = await upload(archive, 'repository=demo/bad', type);
       expect([what, r.status, r.body]).toEqual([
         what,
         400,
-        { error: { code: 'BUILD_INVALID', message, requestId: expect.any(String) } },
+        { error: { code: 'CONTEXT_INVALID', message, requestId: expect.any(String) } },
       ]);
       expect(contextsLeft()).toEqual([]);
     }
+    expect(readdirSync(dataDir).sort()).toEqual(dataDirBefore);
+    expect(existsSync(join(dataDir, 'planted'))).toBe(false);
 
     // Refused at its first member with 48 MiB still to come (plain and gzipped): the answer gets
     // through all the same, and the rest is drained.
@@ -233,7 +260,7 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
         status: 400,
         body: {
           error: {
-            code: 'BUILD_INVALID',
+            code: 'CONTEXT_INVALID',
             message: 'archive member "/evil" is an absolute path or has a ".." segment',
             requestId: expect.any(String),
           },
@@ -261,7 +288,7 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
       error: { message: expect.stringContaining('unknown query parameter "tags"') },
     });
     expect(await query('repository=demo/x&dockerfile=../Dockerfile')).toMatchObject({
-      error: { code: 'BUILD_INVALID', message: expect.stringContaining('"../Dockerfile"') },
+      error: { code: 'CONTEXT_INVALID', message: expect.stringContaining('"../Dockerfile"') },
     });
     expect(await query('repository=Demo/x')).toMatchObject({ error: { code: 'BUILD_INVALID' } });
   }, 120_000);
@@ -279,7 +306,9 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
         },
       },
     });
-    // Without a length the bytes are counted as they come (GNU tar's zero end blocks, then more zeros).
+    // Without a length the bytes are counted as they come (GNU tar's zero end blocks, then more
+    // zeros); with this server's small context limits, the tar stream's own cap (the content limit
+    // plus a header block allowance per entry) is met before the 64 MiB upload limit.
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(c) {
@@ -295,7 +324,7 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
       body: {
         error: {
           code: 'CONTEXT_TOO_LARGE',
-          message: `the uploaded archive is larger than ${MAX} bytes`,
+          message: `the archive's tar stream is longer than ${CONTEXT_MAX_BYTES + 4096 * CONTEXT_MAX_FILES + (1 << 20)} bytes (build.contextMaxBytes, plus 4096 bytes of headers for each entry build.contextMaxFiles allows and 1048576 for the archive's end)`,
           requestId: expect.any(String),
         },
       },
@@ -304,4 +333,91 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
     const list = await fetch(`${server.url}/api/v1/builds?limit=1`);
     expect(list.status).toBe(200);
   }, 120_000);
+
+  it('answers 413 CONTEXT_TOO_LARGE for a compression bomb and for too many files, in both forms', async () => {
+    const tooLarge = (message: string) => ({
+      status: 413,
+      body: { error: { code: 'CONTEXT_TOO_LARGE', message, requestId: expect.any(String) } },
+    });
+    // issue 17, finding 12: a tar.gz of about 60 KB that unpacks to 61 MB
+    file('Dockerfile', `FROM ${base}\n`);
+    execFileSync('truncate', ['-s', String(61 * 1000 * 1000), join(src, 'zeros')]);
+    const bomb = tar(['Dockerfile', 'zeros']);
+    expect(bomb.length).toBeLessThan(100_000);
+    const dataDirBefore = readdirSync(dataDir).sort();
+    expect(await upload(bomb, 'repository=demo/bomb')).toEqual(
+      tooLarge(`the build context unpacks to more than ${CONTEXT_MAX_BYTES} bytes (build.contextMaxBytes)`),
+    );
+    rmSync(join(src, 'zeros'));
+    for (let i = 0; i <= CONTEXT_MAX_FILES; i++) file(`many/${i}`, '');
+    expect(await upload(tar(['Dockerfile', 'many']), 'repository=demo/many')).toEqual(
+      tooLarge(
+        `the archive has more than ${CONTEXT_MAX_FILES} files, directories and links (build.contextMaxFiles)`,
+      ),
+    );
+    expect(contextsLeft()).toEqual([]);
+    expect(readdirSync(dataDir).sort()).toEqual(dataDirBefore);
+
+    const files = Object.fromEntries(Array.from({ length: CONTEXT_MAX_FILES }, (_, i) => [`f/${i}`, '']));
+    const json = await fetch(`${server.url}/api/v1/builds`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dockerfile: `FROM ${base}\n`, repository: 'demo/many', files }),
+    });
+    expect({ status: json.status, body: await json.json() }).toEqual(
+      tooLarge(
+        `the build context has ${CONTEXT_MAX_FILES + 1} files (the Dockerfile included); at most ${CONTEXT_MAX_FILES} (build.contextMaxFiles)`,
+      ),
+    );
+  }, 120_000);
+
+  it('answers 429 TOO_MANY_BUILDS to a second build while one is running (build.maxQueuedPerUser 1), in every form', async () => {
+    const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
+    const state = async (id: string) => (await get(`/api/v1/builds/${id}`)).state;
+    const until = async (id: string, want: string[]) => {
+      for (let i = 0; i < 600 && !want.includes(await state(id)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      return state(id);
+    };
+
+    const first = await post('/api/v1/builds', {
+      dockerfile: `FROM ${base}\nRUN echo slow && sleep 60\n`,
+      repository: 'demo/slow',
+      noCache: true,
+    });
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    const id = first.body.id as string;
+    expect(await until(id, ['running'])).toBe('running');
+
+    const tooMany = {
+      status: 429,
+      body: {
+        error: {
+          code: 'TOO_MANY_BUILDS',
+          message:
+            'builds without a signed-in user already have 1 build queued or running; at most 1 per user (build.maxQueuedPerUser): wait for one to finish, or cancel one',
+          requestId: expect.any(String),
+        },
+      },
+    };
+    expect(await post('/api/v1/builds', { dockerfile: `FROM ${base}\n`, repository: 'demo/second' })).toEqual(
+      tooMany,
+    );
+    file('Dockerfile', `FROM ${base}\n`);
+    expect(await upload(tar(['Dockerfile']), 'repository=demo/second')).toEqual(tooMany);
+    expect(await post('/build-image', { dockerfile: `FROM ${base}\n`, imageName: 'demo/second:1' })).toEqual(
+      tooMany,
+    );
+    expect(await post(`/api/v1/builds/${id}/repeat`, {})).toEqual(tooMany);
+    expect(contextsLeft()).toEqual([]);
+    expect(await state(id)).toBe('running'); // none of them touched the running build
+
+    expect((await post(`/api/v1/builds/${id}/cancel`, {})).status).toBe(202);
+    expect(await until(id, ['canceled'])).toBe('canceled');
+    // the place is free again
+    const next = await post('/api/v1/builds', { dockerfile: `FROM ${base}\n`, repository: 'demo/second' });
+    expect(next.status, JSON.stringify(next.body)).toBe(202);
+    const { build } = await finished(next.body.id as string);
+    expect(build.state, build.error ?? '').toBe('succeeded');
+  }, 300_000);
 });

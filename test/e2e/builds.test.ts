@@ -12,6 +12,7 @@ import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
 const why = missing('buildkit', 'containerd', 'skopeo');
@@ -29,14 +30,7 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
   let host: string;
   let base: string;
 
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
   const get = async (path: string) => (await (await fetch(`${server.url}${path}`)).json()) as Build;
   const submit = async (body: Record<string, unknown>) => {
     const r = await post('/api/v1/builds', body);

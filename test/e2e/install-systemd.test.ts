@@ -76,7 +76,7 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
       method: 'POST',
       body: JSON.stringify({
         repository: 'demo/installed',
-        tag,
+        tags: [tag],
         noCache: true,
         dockerfile: `FROM ${registry}/library/busybox:1\nRUN echo built-by-the-service > /proof && cat /proof\n`,
       }),

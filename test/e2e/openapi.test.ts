@@ -35,7 +35,7 @@ function sourceRoutes(): string[] {
   }
   const app = readFileSync(join(SERVER, 'app.ts'), 'utf8');
   expect(app, "api.ts's routes are registered under /api/v1").toMatch(
-    /register\(apiRoutes, \{ prefix: '\/api\/v1'/,
+    /register\(apiRoutes, \{\s*prefix: '\/api\/v1'/,
   );
   const api = readFileSync(join(SERVER, 'api.ts'), 'utf8');
   for (const m of api.matchAll(/app\.(?:get|post|put|delete|patch)(?:<[\s\S]*?>)?\(\s*'([^']+)'/g))

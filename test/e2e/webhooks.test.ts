@@ -3,6 +3,9 @@
 // that answers 500 twice gets the event on the third attempt, and the deliveries API shows all
 // three; a receiver that never answers does not slow pushes down (measured); the CLI manages
 // webhooks on the same data dir; a finished build is announced when BuildKit is available.
+// Targets on internal addresses are refused unless webhooks.allowedHosts opens them (the
+// receivers here listen on 127.0.0.1, opened for the main server): when saved, through the API
+// and the CLI, and again at delivery after a restart that closed them.
 import { execFile } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -13,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/base-image.js';
-import { runCli, startServe, type ServeHandle } from '../support/cli.js';
+import { collect, runCli, spawnCli, startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { RegistryClient } from '../support/registry-client.js';
 
@@ -125,10 +128,17 @@ const deliveries = async (id: string) => {
 };
 const parse = (r: Received) => JSON.parse(r.raw.toString('utf8')) as CloudEvent;
 
+/** The receivers here listen on loopback: opened on purpose, as an admin would open an internal one. */
+const LOOPBACK_OPEN = { OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS: '127.0.0.1' };
+
 beforeAll(async () => {
   server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
     // Retries after 0.2 s, 0.4 s …: the 500-twice receiver is served within a second.
-    env: { OPENCLOUD_WEBHOOKS_RETRY_BASE_MS: '200', OPENCLOUD_WEBHOOKS_MAX_ATTEMPTS: '5' },
+    env: {
+      OPENCLOUD_WEBHOOKS_RETRY_BASE_MS: '200',
+      OPENCLOUD_WEBHOOKS_MAX_ATTEMPTS: '5',
+      ...LOOPBACK_OPEN,
+    },
   });
   reg = new RegistryClient(server.url);
 });
@@ -340,7 +350,8 @@ describe('webhooks', () => {
   it('the CLI adds, lists and deletes webhooks and shows deliveries; the server sends to CLI-added ones', async () => {
     const rx = await receiver((_n, res) => res.end());
     receivers.push(rx);
-    const cli = (args: string[]) => runCli(['webhooks', ...args, '--data-dir', dataDir]);
+    const cli = (args: string[]) =>
+      runCli(['webhooks', ...args, '--data-dir', dataDir], { env: LOOPBACK_OPEN });
     const added = await cli(['add', rx.url, '--events', 'push', '--repositories', 'hooks/cli/**', '--json']);
     expect(added.code, added.stderr).toBe(0);
     const hook = JSON.parse(added.stdout) as { id: string; secret: string; events: string[] };
@@ -538,5 +549,179 @@ describe('webhooks need an admin once authentication is on', () => {
     const res = await fetch(`${s.url}/api/v1/webhooks`, { headers: as('root') });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ webhooks: [] });
+  });
+});
+
+describe('webhooks to internal addresses are refused (issue 17, finding 3: SSRF that reads back)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opencloud-webhooks-ssrf-'));
+  let s: ServeHandle | undefined;
+  let root = '';
+  /** Internal services an attacker wants to read: they must never be called. */
+  const internal: Receiver[] = [];
+  let v6: { port: number; got: number; close(): Promise<void> };
+  const HINT = 'webhooks.allowedHosts opens internal receivers';
+
+  const serve = async (env: Record<string, string> = {}) => {
+    s = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dir], {
+      env: { OPENCLOUD_WEBHOOKS_MAX_ATTEMPTS: '1', ...env },
+    });
+  };
+  const stop = async () => {
+    s?.child.kill('SIGTERM');
+    await s?.exited;
+    s = undefined;
+  };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${s!.url}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(`root:${root}`).toString('base64')}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as Record<string, unknown> };
+  };
+  const errorOf = (body: Record<string, unknown>) =>
+    body.error as { code: string; message: string; detail?: Record<string, string> };
+
+  beforeAll(async () => {
+    const r = await runCli(['users', 'add', '--admin', '--generate', 'root', '--data-dir', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    root = /password: (\S+)/.exec(r.stdout)![1]!;
+    internal.push(await receiver((_n, res) => res.end('internal secret: the metadata token')));
+    const server = createServer((_req, res) => {
+      v6.got++;
+      res.end('internal secret on ::1');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    v6 = {
+      port: (server.address() as AddressInfo).port,
+      got: 0,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  });
+  afterAll(async () => {
+    await stop();
+    for (const r of internal) await r.close();
+    await v6?.close();
+  });
+
+  it('a webhook saved while allowed, delivered after a restart without allowedHosts: refused, nothing read', async () => {
+    const rx = internal[0]!;
+    const port = new URL(rx.url).port;
+    await serve(LOOPBACK_OPEN);
+    const saved = await call('POST', '/webhooks', {
+      url: `http://127.0.0.1:${port}/internal`,
+      events: ['push'],
+    });
+    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+    const id = saved.body.id as string;
+    await stop();
+
+    await serve();
+    const ping = await call('POST', `/webhooks/${id}/ping`);
+    expect(ping.status).toBe(202);
+    const d = await until(
+      'the ping to fail',
+      async () => (await call('GET', `/webhooks/${id}/deliveries`)).body.deliveries as Delivery[],
+      (l) => l[0]?.state === 'failed',
+    );
+    expect(d[0]!.attempts).toEqual([
+      expect.objectContaining({
+        attempt: 1,
+        statusCode: null,
+        responseExcerpt: null,
+        error: `refused: http://127.0.0.1:${port} resolves to 127.0.0.1, a loopback address; ${HINT}`,
+      }),
+    ]);
+    const one = await call('GET', `/webhooks/${id}/deliveries/${d[0]!.id}`);
+    expect(JSON.stringify(one.body)).not.toContain('internal secret');
+    expect(rx.got).toHaveLength(0);
+  });
+
+  it('an admin cannot save a webhook to loopback, link-local, ::1, localhost or an odd spelling of them', async () => {
+    if (!s) await serve();
+    const port = new URL(internal[0]!.url).port;
+    const cases: [string, string, string, string][] = [
+      [`http://127.0.0.1:${port}/internal`, `http://127.0.0.1:${port}`, '127.0.0.1', 'loopback'],
+      ['http://169.254.169.254/latest/meta-data/', 'http://169.254.169.254', '169.254.169.254', 'link-local'],
+      [`http://[::1]:${v6.port}/`, `http://[::1]:${v6.port}`, '::1', 'loopback'],
+      [`http://2130706433:${port}/`, `http://127.0.0.1:${port}`, '127.0.0.1', 'loopback'],
+      [`http://0x7f.1:${port}/`, `http://127.0.0.1:${port}`, '127.0.0.1', 'loopback'],
+      [`http://[::ffff:127.0.0.1]:${port}/`, `http://[::ffff:7f00:1]:${port}`, '::ffff:7f00:1', 'loopback'],
+      ['http://10.0.0.1/', 'http://10.0.0.1', '10.0.0.1', 'private'],
+    ];
+    for (const [url, origin, address, cls] of cases) {
+      const r = await call('POST', '/webhooks', { url, events: ['push'] });
+      expect(r.status, url).toBe(400);
+      expect(errorOf(r.body), url).toMatchObject({
+        code: 'WEBHOOK_TARGET_REFUSED',
+        detail: { address, addressClass: cls },
+      });
+      expect(errorOf(r.body).message, url).toMatch(
+        new RegExp(
+          `^${origin.replace(/[.[\]]/g, '\\$&')} resolves to ${address.replace(/[.]/g, '\\.')}, an? .*${cls} address`,
+        ),
+      );
+      expect(errorOf(r.body).message).toContain(HINT);
+    }
+    // localhost resolves (from /etc/hosts) to loopback.
+    const lh = await call('POST', '/webhooks', { url: `http://localhost:${port}/`, events: ['push'] });
+    expect(lh.status).toBe(400);
+    expect(errorOf(lh.body).code).toBe('WEBHOOK_TARGET_REFUSED');
+    expect(errorOf(lh.body).message).toMatch(
+      new RegExp(
+        `^http://localhost:${port} resolves to (127\\.0\\.0\\.1|::1).*, a loopback address; ${HINT}$`,
+      ),
+    );
+
+    // Changing a saved webhook's URL to an internal one is refused the same way; it keeps its URL.
+    const hooks = (await call('GET', '/webhooks')).body.webhooks as { id: string; url: string }[];
+    const id = hooks[0]!.id;
+    const before = hooks[0]!.url;
+    const patched = await call('PATCH', `/webhooks/${id}`, { url: 'http://169.254.169.254/' });
+    expect(patched.status).toBe(400);
+    expect(errorOf(patched.body).code).toBe('WEBHOOK_TARGET_REFUSED');
+    expect((await call('GET', `/webhooks/${id}`)).body.url).toBe(before);
+    // Only the webhook saved while allowed exists; the refusals are in the audit trail.
+    expect(((await call('GET', '/webhooks')).body.webhooks as unknown[]).length).toBe(1);
+    const audit = (await call('GET', '/audit?limit=50')).body.entries as {
+      action: string;
+      status: number;
+      actor: string;
+      target: string;
+    }[];
+    const refusedAdds = audit.filter((e) => e.action === 'webhook-add' && e.status === 400);
+    expect(refusedAdds.length).toBeGreaterThanOrEqual(cases.length + 1);
+    expect(refusedAdds.every((e) => e.actor === 'root')).toBe(true);
+    expect(audit.some((e) => e.action === 'webhook-update' && e.status === 400 && e.target === id)).toBe(
+      true,
+    );
+
+    // The CLI saves through the same check.
+    const cli = await runCli(['webhooks', 'add', `http://127.0.0.1:${port}/internal`, '--data-dir', dir]);
+    expect(cli.code).toBe(64);
+    expect(cli.stderr).toContain(
+      `http://127.0.0.1:${port} resolves to 127.0.0.1, a loopback address; ${HINT}`,
+    );
+
+    expect(internal[0]!.got).toHaveLength(0);
+    expect(v6.got).toBe(0);
+  });
+
+  it('webhooks.allowedHosts with a bad CIDR stops start-up naming it', async () => {
+    const child = spawnCli(['serve', '--listen', '127.0.0.1:0', '--data-dir', dir], {
+      env: { OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS: '127.0.0.1, 10.0.0.0/33' },
+    });
+    // A server that starts anyway is stopped (and fails the test) instead of hanging it.
+    const started = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const r = await collect(child).finally(() => clearTimeout(started));
+    expect(r.code, r.stdout).toBe(78);
+    expect(r.stderr).toContain(
+      'webhooks.allowedHosts = "127.0.0.1, 10.0.0.0/33" (from OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS)',
+    );
+    expect(r.stderr).toContain('"10.0.0.0/33": the prefix length of an IPv4 range is 0 to 32');
   });
 });

@@ -56,6 +56,9 @@ export function ensureBaseImage(cacheDir: string): BaseImage {
   const key = createHash('sha256').update(readFileSync(BUSYBOX)).digest('hex').slice(0, 16);
   const layout = join(cacheDir, 'base-images', `busybox-v2-${key}`);
   if (existsSync(join(layout, 'index.json'))) {
+    // buildctl's --oci-layout store creates ingest/ on open: made here, so the layout also works
+    // bound read-only into a test host (a layout cached by an older run may lack it).
+    mkdirSync(join(layout, 'ingest'), { recursive: true });
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
       manifests: { digest: string }[];
     };
@@ -68,6 +71,7 @@ export function ensureBaseImage(cacheDir: string): BaseImage {
       gzip: false,
       runConfig: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
     });
+    mkdirSync(join(work, 'layout', 'ingest'));
     mkdirSync(join(layout, '..'), { recursive: true });
     renameSync(join(work, 'layout'), layout); // atomic: a half-made layout is never seen as cached
     return { layout, digest, tag: 'latest' };

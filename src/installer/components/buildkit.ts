@@ -1,5 +1,6 @@
-// Phase 2: BuildKit v0.16.0 — binaries from the chosen source, the `buildkit` group, its config,
-// its systemd unit (or a direct-mode daemon), and readiness through the socket. Every file is
+// Phase 2: BuildKit v0.16.0 — binaries from the chosen source, the `buildkit` group, the network
+// its RUN steps get (CNI), its config, its systemd unit (or a direct-mode daemon), and readiness
+// through the socket. Every file is
 // compared with what it should be on every run; the daemon restarts only when something it runs
 // from changed, and systemd reloads only when the unit changed.
 import { chmod, lstat, rename, rm } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { journalTail, systemctl, unitState } from '../host/systemd.js';
 import type { InstallOptions } from '../options.js';
 import { StepError, type PlannedChange, type RunState, type Step } from '../types.js';
 import { buildkitdToml, buildkitUnit } from './buildkit-files.js';
+import { buildNetworkSteps } from './build-network.js';
 import {
   BIN_DIR,
   BINARIES,
@@ -23,7 +25,13 @@ import {
   BUILDKIT_VERSION,
   buildkitdArgs,
 } from './buildkit-pins.js';
-import { describeSource, fetchBinaries, sourceId, type Binary } from './buildkit-source.js';
+import {
+  describeSource,
+  fetchBinaries,
+  sourceId,
+  type Binary,
+  type LocalTarball,
+} from './buildkit-source.js';
 import { waitUntilReady } from './readiness.js';
 
 /** What the ledger remembers of the last BuildKit install. */
@@ -37,7 +45,14 @@ export interface HostFacts {
 }
 
 /** Steps whose change means a running daemon must restart to pick it up. */
-const RUNS_FROM = ['buildkit-binaries', 'buildkit-group', 'buildkit-config', 'buildkit-unit'];
+const RUNS_FROM = [
+  'buildkit-binaries',
+  'buildkit-group',
+  'build-network-plugins',
+  'build-network-config',
+  'buildkit-config',
+  'buildkit-unit',
+];
 
 /** buildkitd's version and a containerd worker, through the socket. */
 async function buildkitAnswers(): Promise<string> {
@@ -61,8 +76,9 @@ export async function binaryChanges(
   opts: InstallOptions,
   host: HostFacts,
   prior: BuildkitFacts,
+  tarball?: LocalTarball,
 ): Promise<PlannedChange[]> {
-  const id = await sourceId(opts, host.arch);
+  const id = await sourceId(opts, host.arch, tarball);
   const changes: PlannedChange[] = [];
   for (const b of BINARIES) {
     const now = await installedHash(`${BIN_DIR}/${b}`);
@@ -77,16 +93,22 @@ export async function binaryChanges(
   return changes;
 }
 
-export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: BuildkitFacts): Step[] {
+export function buildkitSteps(
+  opts: InstallOptions,
+  host: HostFacts,
+  prior: BuildkitFacts,
+  /** The run's local tarball (source tarball), read once for all steps. */
+  tarball?: LocalTarball,
+): Step[] {
   let expected: Partial<Record<Binary, string>> = prior.binaries ?? {};
   const evidence = () => (opts.init === 'systemd' ? journalTail('buildkit.service') : logTail('buildkitd'));
 
   const binaries: Step = {
     id: 'buildkit-binaries',
     title: `BuildKit ${BUILDKIT_VERSION} binaries in ${BIN_DIR}`,
-    plan: () => binaryChanges(opts, host, prior),
+    plan: () => binaryChanges(opts, host, prior, tarball),
     async apply(ctx) {
-      const fetched = await fetchBinaries(opts, host.arch, ctx);
+      const fetched = await fetchBinaries(opts, host.arch, ctx, tarball);
       let replaced = 0;
       try {
         for (const b of BINARIES) {
@@ -102,7 +124,7 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
         for (const b of BINARIES) await rm(fetched.temp[b], { force: true });
       }
       expected = fetched.sha256;
-      ctx.fact('buildkit.source', await sourceId(opts, host.arch));
+      ctx.fact('buildkit.source', await sourceId(opts, host.arch, tarball));
       ctx.fact('buildkit.binaries', fetched.sha256);
       if (replaced === 0) return 'unchanged';
     },
@@ -232,7 +254,14 @@ export function buildkitSteps(opts: InstallOptions, host: HostFacts, prior: Buil
     return undefined;
   }
 
-  return [binaries, group, config, ...(opts.init === 'systemd' ? systemd : [direct]), verifyStep(opts)];
+  return [
+    binaries,
+    group,
+    ...buildNetworkSteps(opts),
+    config,
+    ...(opts.init === 'systemd' ? systemd : [direct]),
+    verifyStep(opts),
+  ];
 }
 
 /** The end-to-end check, run every time: the daemon is up and steady, the socket is exactly as
@@ -275,7 +304,15 @@ async function verifyAccess(opts: InstallOptions, log: (m: string) => void): Pro
   if (!/org\.mobyproject\.buildkit\.worker\.executor:\s*containerd/.test(r.stdout)) {
     throw new Error(`buildkitd lists no containerd worker:\n${r.stdout.trim()}`);
   }
-  log(`a member of ${BUILDKIT_GROUP} (uid 65534) lists a containerd worker through ${BUILDKIT_SOCKET}`);
+  // buildkitd ignores keys it does not know: the worker's label says which network RUN steps get.
+  if (!/org\.mobyproject\.buildkit\.worker\.network:\s*cni\b/.test(r.stdout)) {
+    throw new Error(
+      `buildkitd's containerd worker does not run RUN steps on the CNI network:\n${r.stdout.trim()}`,
+    );
+  }
+  log(
+    `a member of ${BUILDKIT_GROUP} (uid 65534) lists a containerd worker through ${BUILDKIT_SOCKET}; RUN steps get the CNI network`,
+  );
   if (opts.init === 'direct') {
     log(
       'direct mode: containerd and buildkitd run in the background and will not start again after a reboot',

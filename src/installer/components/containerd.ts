@@ -8,7 +8,7 @@ import { daemonPid, logTail, pidFileFor, startDaemon } from '../host/direct.js';
 import { journalTail, systemctl, unitState } from '../host/systemd.js';
 import type { InstallOptions } from '../options.js';
 import type { PlannedChange, Step } from '../types.js';
-import { CONTAINERD_SOCKET } from './buildkit-pins.js';
+import { CONTAINERD_PACKAGE, CONTAINERD_SOCKET } from './buildkit-pins.js';
 import { waitUntilReady } from './readiness.js';
 
 /** containerd's version through its socket, or a rejection saying why not. */
@@ -22,7 +22,7 @@ export async function containerdAnswers(timeoutMs = 2000): Promise<string> {
 }
 
 async function installedContainerd(): Promise<{ pkg: string; version: string } | undefined> {
-  for (const pkg of ['containerd', 'containerd.io']) {
+  for (const pkg of [CONTAINERD_PACKAGE, 'containerd.io']) {
     const version = await installedVersion(pkg);
     if (version) return { pkg, version };
   }
@@ -35,10 +35,13 @@ export function containerdSteps(opts: InstallOptions): Step[] {
     title: 'containerd package (apt)',
     async plan() {
       if (await installedContainerd()) return [];
-      return [{ kind: 'package', target: 'containerd', action: 'install' }];
+      return [{ kind: 'package', target: CONTAINERD_PACKAGE, action: 'install' }];
     },
     async apply(ctx) {
-      const added = await aptInstall(['containerd'], { lockTimeout: opts.lockTimeout, onLine: ctx.log });
+      const added = await aptInstall([CONTAINERD_PACKAGE], {
+        lockTimeout: opts.lockTimeout,
+        onLine: ctx.log,
+      });
       ctx.record({ kind: 'package', names: added });
     },
     async verify(ctx) {

@@ -1,5 +1,8 @@
 // apt, as the field learned to run it: non-interactive, a dpkg lock timeout, `update` retried
 // while another process holds the lists lock, and the holder of a lock named when we give up.
+// What an install records is the packages it asked for (never what apt pulled in with them: a
+// ledger lists only names the installer declares); a purge takes along the dependencies that
+// only those packages needed, as apt itself judges them (auto-installed, needed by nothing else).
 import { readFile, stat } from 'node:fs/promises';
 import { StepError } from '../types.js';
 import { exec, tail, type ExecOptions } from './exec.js';
@@ -55,13 +58,48 @@ export async function simulateInstall(pkgs: string[]): Promise<Simulation> {
   return { install: names('Inst'), remove: names('Remv'), unknown };
 }
 
-/** Installs packages; returns the packages that were not installed before. */
+/**
+ * Installs packages; returns those of `pkgs` that were not installed before (what a revert
+ * purges). Dependencies apt adds are marked automatically installed: aptPurge removes them.
+ */
 export async function aptInstall(pkgs: string[], opts: AptOptions): Promise<string[]> {
   const before = await installedPackages();
   if ((await simulateInstall(pkgs)).unknown) await aptUpdate(opts);
   await aptRun(['install', '-y', '--no-install-recommends', ...pkgs], opts);
   const after = await installedPackages();
-  return [...after].filter((p) => !before.has(p)).sort();
+  return pkgs.filter((p) => after.has(p) && !before.has(p)).sort();
+}
+
+/** What `apt-get -s ARGS` would remove or purge (its Remv/Purg lines), changing nothing. */
+async function wouldRemove(args: string[]): Promise<string[]> {
+  const r = await exec('apt-get', ['-s', '-o', 'Debug::NoLocking=1', ...args], { env: ENV });
+  if (r.code !== 0) throw new StepError(`apt-get -s ${args.join(' ')} failed`, tail(r.stdout + r.stderr));
+  return [...r.stdout.matchAll(/^(?:Remv|Purg) (\S+)/gm)].map((m) => m[1] as string);
+}
+
+const bare = (name: string) => name.replace(/:.*$/, '');
+
+/**
+ * Purges packages, then the dependencies apt pulled in for them alone: those apt would
+ * autoremove now and would not before. Refuses, removing nothing, when the purge would take other
+ * packages along (something installed since depends on them).
+ */
+export async function aptPurge(pkgs: string[], opts: AptOptions): Promise<void> {
+  if (pkgs.length === 0) return;
+  const along = (await wouldRemove(['purge', ...pkgs])).filter((n) => !pkgs.includes(bare(n)));
+  if (along.length > 0) {
+    throw new StepError(
+      `purging ${pkgs.join(' ')} would also remove ${along.join(' ')} (they depend on it); nothing was removed`,
+      `remove ${along.join(' ')} first if they may go, then run again`,
+    );
+  }
+  const orphansBefore = new Set(await wouldRemove(['autoremove']));
+  // sudo's maintainer script refuses removal on a host without a root password unless told: we
+  // installed it, so it goes (root is how this runs anyway).
+  const env = { SUDO_FORCE_REMOVE: 'yes' };
+  await aptRun(['-y', 'purge', ...pkgs], opts, env);
+  const orphans = (await wouldRemove(['autoremove'])).filter((n) => !orphansBefore.has(n));
+  if (orphans.length > 0) await aptRun(['-y', 'purge', ...orphans], opts, env);
 }
 
 /** `apt-get update`, retried while another process holds the lists lock (up to the lock timeout). */
@@ -76,8 +114,8 @@ export async function aptUpdate(opts: AptOptions): Promise<void> {
   }
 }
 
-async function aptRun(args: string[], opts: AptOptions): Promise<void> {
-  const execOpts: ExecOptions = { env: ENV };
+async function aptRun(args: string[], opts: AptOptions, env: Record<string, string> = {}): Promise<void> {
+  const execOpts: ExecOptions = { env: { ...ENV, ...env } };
   const show = opts.onLine;
   // dpkg's "(Reading database ... 5%" counter arrives as one endless line: not worth showing.
   if (show) execOpts.onLine = (l) => void (!l.startsWith('(Reading database') && show(l));

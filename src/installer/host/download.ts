@@ -35,20 +35,32 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ sha256:
   // unread while other I/O runs are dropped if the connection then breaks, and go uncounted.
   const fh = await open(opts.dest, 'wx', 0o600);
   try {
-    const result = await save(await request(opts.url, opts.timeoutMs ?? 30_000), fh, opts);
-    const expected = opts.expectedSha256?.toLowerCase();
-    if (expected !== undefined && expected !== result.sha256) {
-      throw new StepError(
-        `checksum mismatch for ${opts.url}: expected sha256 ${expected}, got ${result.sha256}`,
-      );
-    }
-    return result;
+    return await downloadInto(fh, opts);
   } catch (err) {
     await rm(opts.dest, { force: true });
     throw err;
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Downloads into an open, empty file (a private one: what is then extracted through the same
+ * descriptor is exactly what was hashed here) and checks the sha256.
+ */
+export async function downloadInto(
+  fh: FileHandle,
+  opts: Omit<DownloadOptions, 'dest'> & { dest?: string },
+): Promise<{ sha256: string; bytes: number }> {
+  const full = { ...opts, dest: opts.dest ?? 'a private file' };
+  const result = await save(await request(opts.url, opts.timeoutMs ?? 30_000), fh, full);
+  const expected = opts.expectedSha256?.toLowerCase();
+  if (expected !== undefined && expected !== result.sha256) {
+    throw new StepError(
+      `checksum mismatch for ${opts.url}: expected sha256 ${expected}, got ${result.sha256}`,
+    );
+  }
+  return result;
 }
 
 function code(err: unknown): string {

@@ -2,10 +2,12 @@
 // with our own small streaming tar reader (src/archive/tar-reader.ts) behind a gunzip. Only wanted
 // members touch the disk, each hashed while it is written; an archive naming any member with an
 // absolute or `..` path is refused outright. Member bodies are streamed, so memory stays bounded
-// whatever the archive holds.
+// whatever the archive holds. An archive verified by its checksum is read through the descriptor
+// it was verified on (a private file, see private-file.ts), never reopened by name.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import {
   describeType,
@@ -29,17 +31,29 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
 }
 
+/** An archive already open: read from its start through `handle`, named `name` in messages. */
+export interface OpenArchive {
+  name: string;
+  handle: FileHandle;
+}
+
+function readArchive(from: string | OpenArchive): { archive: string; input: Readable } {
+  if (typeof from === 'string') return { archive: from, input: createReadStream(from) };
+  // autoClose off: the descriptor is its owner's to close (and may be read again).
+  return { archive: from.name, input: from.handle.createReadStream({ start: 0, autoClose: false }) };
+}
+
 export async function extractMembers(
-  archive: string,
+  from: string | OpenArchive,
   wanted: Record<string, string>,
 ): Promise<Record<string, ExtractedMember>> {
+  const { archive, input } = readArchive(from);
   const byName = new Map(Object.entries(wanted).map(([key, dest]) => [normaliseName(key), { key, dest }]));
   const found: Record<string, ExtractedMember> = {};
   const written: string[] = [];
   const names: string[] = [];
   let count = 0;
 
-  const input = createReadStream(archive);
   const gunzip = createGunzip();
   input.on('error', (err) => gunzip.destroy(err));
 

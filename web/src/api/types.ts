@@ -3,9 +3,10 @@ export interface SystemInfo {
   version: string;
   node: string;
   buildkitVersion: string;
-  listen: string;
-  dataDir: string;
-  sockets: { containerd: string; buildkit: string };
+  /** Host details, for admins only. */
+  listen?: string;
+  dataDir?: string;
+  sockets?: { containerd: string; buildkit: string };
 }
 
 export interface ServiceSummary {

@@ -34,14 +34,18 @@ function Info() {
           <dd>{d.node}</dd>
           <dt>BuildKit</dt>
           <dd>{d.buildkitVersion}</dd>
-          <dt>Listening</dt>
-          <dd>{d.listen}</dd>
-          <dt>Data dir</dt>
-          <dd>{d.dataDir}</dd>
-          <dt>containerd socket</dt>
-          <dd>{d.sockets.containerd}</dd>
-          <dt>buildkitd socket</dt>
-          <dd>{d.sockets.buildkit}</dd>
+          {d.sockets && (
+            <>
+              <dt>Listening</dt>
+              <dd>{d.listen}</dd>
+              <dt>Data dir</dt>
+              <dd>{d.dataDir}</dd>
+              <dt>containerd socket</dt>
+              <dd>{d.sockets.containerd}</dd>
+              <dt>buildkitd socket</dt>
+              <dd>{d.sockets.buildkit}</dd>
+            </>
+          )}
         </dl>
       )}
     </section>
