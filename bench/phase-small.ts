@@ -10,15 +10,16 @@ import { describeLoad, nodeLoad, wrkLoad, type LoadResult } from './load-generat
 import { eachServer, type Server } from './servers.js';
 import { settle } from './settle.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-interface SmallTargets {
+export interface SmallTargets {
   head: string;
   manifest: string;
   manifestDigest: string;
 }
 
-async function pushSmallImage(server: Server): Promise<SmallTargets> {
+/** Pushes the tiny image (again, if it is there: the same bytes) and checks it reads back. */
+export async function pushSmallImage(server: Server): Promise<SmallTargets> {
   const repo = 'bench/small';
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),

@@ -12,6 +12,7 @@
 //   download   the same blob: GET with the digest verified while reading, and GET discarding
 //   range      1000 random 1 MiB ranged GETs of a 512 MiB blob
 //   small      HEAD blob, GET manifest: 50 concurrent keep-alive connections, fixed request count
+//   crowd      GET manifest from 1000 connections at once (wrk -t2): req/s, latency, peak RSS
 //   pulls      100 concurrent clients pulling a small image (manifest, config, 2 layers)
 //   clients    skopeo and crane pushing and pulling a 20-layer image
 //   startup    spawn to the first 200 on /v2/ with a fresh data dir
@@ -35,6 +36,7 @@ import { measureReference, type ReferenceResults } from './phase-reference.js';
 import { measureRss, type AfterLoad, type RssResults } from './phase-rss.js';
 import { measureSmallRequests, type SmallResults } from './phase-small.js';
 import { measureStartup } from './phase-startup.js';
+import { measureCrowd } from './phase-crowd.js';
 import { measureUploads } from './phase-upload.js';
 import { printProfiles, summariseProfiles } from './profile.js';
 import { report, type GenericResults } from './report.js';
@@ -126,6 +128,10 @@ async function main(): Promise<void> {
     await phase('small', async () => {
       small = await measureSmallRequests(servers);
       results.small = small;
+    });
+
+    await phase('crowd', async () => {
+      generic.crowd = [await measureCrowd(servers)];
     });
 
     await phase('pulls', async () => {

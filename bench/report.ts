@@ -158,6 +158,7 @@ export function report(
       }
     }
   }
+  genericSections('crowd');
   genericSections('pulls');
   genericSections('clients');
   genericSections('startup');

@@ -2,7 +2,7 @@
 // repository; garbage collection reclaims the bytes once nothing links or references them).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { existingRepository, type Registry } from './context.js';
+import { existingRepository, storedSize, type Registry } from './context.js';
 import { OciError } from './errors.js';
 import { parseDigest } from './names.js';
 import { sendFileRange } from './send-file.js';
@@ -11,7 +11,7 @@ import { API_VERSION_HEADER } from '../server/registry-base.js';
 async function blobSize(reg: Registry, name: string, digest: string): Promise<number> {
   parseDigest(digest);
   const size = await reg.state.repositoryBlobByName(name, digest);
-  if (size === undefined || (await reg.blobs.stat(digest)) === undefined) {
+  if (size === undefined || (await storedSize(reg, digest)) === undefined) {
     throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not in ${name}`, { digest });
   }
   return size;

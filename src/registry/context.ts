@@ -5,6 +5,8 @@ import type { StateStore } from '../state/store.js';
 import type { EventBus } from '../webhooks/events.js';
 import { OciError } from './errors.js';
 import type { KeyedLocks } from '../state/pg-locks.js';
+import type { ManifestBytes } from './manifest-bytes.js';
+import type { PresentBlobs } from './present-blobs.js';
 
 export interface RegistryOptions {
   /** Accept manifests that reference blobs or child manifests the repository does not have. */
@@ -24,6 +26,20 @@ export interface Registry {
   digestLocks: KeyedLocks;
   /** Where pushes and deletes are announced (webhooks); none in the CLI's collection runs. */
   events?: EventBus;
+  /** Manifest bytes by digest, kept in memory; without it they are read from the blob store. */
+  manifestBytes?: ManifestBytes;
+  /** Blobs found in the blob store in the last seconds; without it every check asks the store. */
+  presentBlobs?: PresentBlobs;
+}
+
+/** The stored size of a blob's content, or undefined when the blob store does not have it. */
+export function storedSize(reg: Registry, digest: string): Promise<number | undefined> {
+  return reg.presentBlobs ? reg.presentBlobs.size(digest) : reg.blobs.stat(digest);
+}
+
+/** A manifest's bytes: from memory when kept there, else from the blob store. */
+export function readManifest(reg: Registry, digest: string): Promise<Buffer> {
+  return reg.manifestBytes ? reg.manifestBytes.get(digest) : reg.blobs.readBytes(digest);
 }
 
 /** The repository's id, or NAME_UNKNOWN when nothing was ever pushed to it. */

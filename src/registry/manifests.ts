@@ -3,7 +3,7 @@
 // manifest and its tags; a tag only untags).
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { existingRepository, queryParams, readBody, type Registry } from './context.js';
+import { existingRepository, queryParams, readBody, readManifest, type Registry } from './context.js';
 import { OciError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
@@ -131,12 +131,17 @@ async function checkReferences(reg: Registry, repositoryId: number, name: string
 }
 
 async function resolve(reg: Registry, name: string, reference: string): Promise<ManifestRecord> {
+  const byDigest = isDigestLike(reference);
+  if (byDigest) parseDigest(reference);
+  else validateTag(reference);
+  // One statement answers a request that finds its manifest; a miss is explained step by step.
+  const found = byDigest
+    ? await reg.state.reads.manifestByDigest(name, reference)
+    : await reg.state.reads.manifestByTag(name, reference);
+  if (found) return found;
   const repositoryId = await existingRepository(reg, name);
   let digest = reference;
-  if (isDigestLike(reference)) {
-    parseDigest(reference);
-  } else {
-    validateTag(reference);
+  if (!byDigest) {
     const tagged = await reg.state.resolveTag(repositoryId, reference);
     if (!tagged)
       throw new OciError('MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`, { tag: reference });
@@ -159,7 +164,7 @@ export async function getManifest(
   let body: Buffer | undefined;
   const accepted = acceptedTypes(req.headers.accept);
   if (accepted && !accepted.has(manifest.mediaType)) {
-    body = await reg.blobs.readBytes(manifest.digest);
+    body = await readManifest(reg, manifest.digest);
     const fallback = platformFallback(manifest.mediaType, body, accepted);
     const child = fallback ? await resolve(reg, name, fallback).catch(() => undefined) : undefined;
     if (!child) {
@@ -179,7 +184,7 @@ export async function getManifest(
     etag: `"${manifest.digest}"`,
   });
   if (head) return reply.send();
-  return reply.send(body ?? (await reg.blobs.readBytes(manifest.digest)));
+  return reply.send(body ?? (await readManifest(reg, manifest.digest)));
 }
 
 export async function deleteManifest(

@@ -6,6 +6,8 @@ import { openState } from '../state/open.js';
 import { openBlobStore } from '../storage/open.js';
 import type { Registry } from './context.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ManifestBytes } from './manifest-bytes.js';
+import { PresentBlobs } from './present-blobs.js';
 
 export async function openRegistry(config: Config): Promise<Registry> {
   const blobs = await openBlobStore(config).catch((err: Error) => {
@@ -29,6 +31,8 @@ export async function openRegistry(config: Config): Promise<Registry> {
   return {
     state,
     blobs,
+    manifestBytes: new ManifestBytes((digest) => blobs.readBytes(digest)),
+    presentBlobs: new PresentBlobs((digest) => blobs.stat(digest)),
     options: { ...config.registry, redirectDownloads: config.storage.s3.redirect },
     digestLocks: url ? new (await import('../state/pg-locks.js')).PgKeyedLocks(url) : new KeyedMutex(),
   };

@@ -68,11 +68,13 @@ export const registryApi: FastifyPluginAsync<{ registry: Registry; access: Acces
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   // A request answered before its body was read (an error, a refused chunk): drain what is left
   // so the connection stays usable; a large or unannounced remainder closes the connection instead.
-  app.addHook('onSend', async (req, reply) => {
-    if (req.raw.complete) return;
-    req.raw.resume();
-    const announced = Number(req.headers['content-length']);
-    if (!(announced <= DRAIN_LIMIT)) reply.header('connection', 'close');
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (!req.raw.complete) {
+      req.raw.resume();
+      const announced = Number(req.headers['content-length']);
+      if (!(announced <= DRAIN_LIMIT)) reply.header('connection', 'close');
+    }
+    done(null, payload);
   });
   app.route({
     method: [...METHODS],

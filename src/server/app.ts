@@ -18,6 +18,7 @@ import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
 import { apiGate, callerIsAdmin } from './api-auth.js';
 import { enforceAccess, requireAccessDeclarations } from '../http/access.js';
+import { logRequests } from '../http/request-log.js';
 import { schemaError } from '../http/schema-errors.js';
 import { auditHook } from './audit-hook.js';
 import { sessionApi } from './session-api.js';
@@ -70,6 +71,7 @@ export async function buildApp({
     // Repository names contain '/', so registry paths are parsed by hand; keep URLs as sent.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
     requestIdHeader: 'x-request-id',
+    disableRequestLogging: true, // one line per request instead (http/request-log.ts)
     // A property a schema does not know is refused (400), never silently dropped: a client's
     // mistake is told, and a field meant for something else cannot slip past a check.
     ajv: { customOptions: { removeAdditional: false } },
@@ -80,6 +82,7 @@ export async function buildApp({
     ...(https ? { https } : {}),
   });
   installErrorHandlers(app);
+  logRequests(app);
   // Before any route: onRoute hooks only see routes registered after them.
   requireAccessDeclarations(app);
   const routes = collectRoutes(app);
@@ -113,8 +116,9 @@ export async function buildApp({
   await app.register(usersApi, { ctx: auth });
   app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (readiness.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   await app.register(healthRoutes, {
     readiness,

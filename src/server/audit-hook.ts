@@ -8,7 +8,11 @@ import { AuditTrail } from '../ledger/audit.js';
 import { registryRouteOf } from '../registry/route-of.js';
 import type { StateStore } from '../state/store.js';
 
-type Classifier = (req: FastifyRequest, status: number) => { action: string; target: string } | undefined;
+interface Classified {
+  action: string;
+  target: string;
+}
+type Classifier = (req: FastifyRequest, status: number) => Classified | undefined;
 
 const param = (req: FastifyRequest, name: string) =>
   String((req.params as Record<string, unknown>)[name] ?? '');
@@ -78,14 +82,15 @@ const ROUTES: Record<string, Classifier> = {
 };
 
 /** Registry changes, from the path the access rule parsed (undefined for a path it refused to parse). */
-function registryChange(req: FastifyRequest): { action: string; target: string } | undefined {
+function registryChange(req: FastifyRequest): Classified | undefined {
+  const m = req.method;
+  if (m !== 'PUT' && m !== 'DELETE') return undefined; // reads change nothing
   let r;
   try {
     r = registryRouteOf(req);
   } catch {
     return undefined;
   }
-  const m = req.method;
   if (r?.kind === 'manifest' && m === 'PUT') return { action: 'push', target: `${r.name}:${r.reference}` };
   if (r?.kind === 'manifest' && m === 'DELETE')
     return { action: 'delete', target: `${r.name}:${r.reference}` };
@@ -93,7 +98,7 @@ function registryChange(req: FastifyRequest): { action: string; target: string }
   return undefined;
 }
 
-function classify(req: FastifyRequest, status: number): { action: string; target: string } | undefined {
+function classify(req: FastifyRequest, status: number): Classified | undefined {
   const route = req.routeOptions.url;
   if (route === undefined) return undefined;
   if (route === '/v2/*') return registryChange(req);
@@ -106,12 +111,16 @@ export function auditHook(
   authEnabled: () => Promise<boolean>,
 ): void {
   const trail = new AuditTrail(state);
-  app.addHook('onResponse', async (req, reply) => {
-    const what = classify(req, reply.statusCode);
-    if (!what) return;
+  const record = async (req: FastifyRequest, what: Classified, status: number) => {
     const actor = req.principal?.name ?? ((await authEnabled()) ? 'anonymous' : 'local (authentication off)');
     await trail
-      .record({ ...what, actor, address: req.ip, status: reply.statusCode })
+      .record({ ...what, actor, address: req.ip, status })
       .catch((err: Error) => req.log.error({ err }, 'could not record an audit entry'));
+  };
+  // Not async: most requests (reads) record nothing, and leave without a promise made for them.
+  app.addHook('onResponse', (req, reply, done) => {
+    const what = classify(req, reply.statusCode);
+    if (!what) return done();
+    void record(req, what, reply.statusCode).finally(() => done());
   });
 }

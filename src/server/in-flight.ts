@@ -1,6 +1,6 @@
 // Tracks requests in flight, so a shutdown that runs into its deadline can say which requests
 // held it up (method, path, age) instead of just cutting them.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 export interface InFlight {
   method: string;
@@ -9,12 +9,19 @@ export interface InFlight {
 }
 
 export function trackInFlight(app: FastifyInstance): () => InFlight[] {
-  const open = new Set<InFlight>();
-  app.addHook('onRequest', async (req, reply) => {
-    const entry = { method: req.method, url: req.url.split('?')[0] as string, startedAt: Date.now() };
-    open.add(entry);
+  // The request itself is kept (its method and path read only when a shutdown asks): this hook
+  // runs on every request, so it does as little as it can.
+  const open = new Map<FastifyRequest, number>();
+  app.addHook('onRequest', (req, reply, done) => {
+    open.set(req, Date.now());
     // 'close' fires for every response, hijacked ones and aborted ones included.
-    reply.raw.once('close', () => open.delete(entry));
+    reply.raw.once('close', () => open.delete(req));
+    done();
   });
-  return () => [...open];
+  return () =>
+    [...open].map(([req, startedAt]) => ({
+      method: req.method,
+      url: req.url.split('?')[0] as string,
+      startedAt,
+    }));
 }

@@ -16,6 +16,8 @@ import { openSqliteState } from '../state/sqlite.js';
 import { buildApp } from './app.js';
 import { listenMetrics } from './metrics-listener.js';
 import type { Readiness } from './health.js';
+
+const LISTEN_BACKLOG = 4096;
 import { describeCertificate, loadTlsPair, TlsPairError, validityProblem, type TlsPair } from './tls.js';
 
 export interface RunningServer {
@@ -102,7 +104,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     app.addHook('onClose', () => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
   }
   try {
-    await app.listen({ host, port });
+    // Node's default accept queue is 511: a burst of new connections beyond it (a cluster's nodes
+    // all pulling at once) has its SYNs dropped and retried after 1, 3, 7 s. The kernel caps this
+    // at net.core.somaxconn (4096 on current kernels), as it does for Go servers, which ask for it.
+    await app.listen({ host, port, backlog: LISTEN_BACKLOG });
   } catch (err) {
     // The address is taken (or refused): close what is open (the metrics listener, the state).
     await app.close().catch(() => undefined);

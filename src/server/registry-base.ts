@@ -6,8 +6,9 @@ import type { Access } from '../http/access.js';
 export const API_VERSION_HEADER = 'docker-distribution-api-version';
 
 const plugin: FastifyPluginAsync<{ access: Access }> = async (app, { access }) => {
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (req.url.startsWith('/v2')) reply.header(API_VERSION_HEADER, 'registry/2.0');
+    done(null, payload);
   });
   app.get('/v2/', { config: { access } }, async (_req, reply) => reply.type('application/json').send({}));
   app.head('/v2/', { config: { access } }, async (_req, reply) =>

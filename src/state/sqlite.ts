@@ -3,6 +3,7 @@ import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { join } from 'node:path';
 import type { Database } from './schema.js';
+import { withStatementCache } from './statement-cache.js';
 import { StateStore } from './store.js';
 
 export async function openSqliteState(dataDir: string): Promise<StateStore> {
@@ -12,7 +13,7 @@ export async function openSqliteState(dataDir: string): Promise<StateStore> {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   const store = new StateStore(
-    new Kysely<Database>({ dialect: new SqliteDialect({ database: db }) }),
+    new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) }),
     'sqlite',
   );
   await store.migrate();

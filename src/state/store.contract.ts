@@ -400,6 +400,38 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
         expect(refs).toEqual([]);
       });
 
+      it('reads a manifest by tag or digest in one statement, seeing every push and delete at once', async () => {
+        const {
+          id,
+          layer,
+          manifest: first,
+        } = await pushed('reads/a', ['latest'], {
+          annotations: { a: 'b' },
+        });
+        await pushed('reads/b', ['other']);
+        const r = state.reads;
+        expect(await r.manifestByTag('reads/a', 'latest')).toEqual({ ...first, annotations: { a: 'b' } });
+        expect(await r.manifestByDigest('reads/a', first.digest)).toEqual({
+          ...first,
+          annotations: { a: 'b' },
+        });
+        // Another repository's tag or manifest, an unknown repository, a tag in other case: nothing.
+        expect(await r.manifestByTag('reads/a', 'other')).toBeUndefined();
+        expect(await r.manifestByDigest('reads/b', first.digest)).toBeUndefined();
+        expect(await r.manifestByTag('reads/none', 'latest')).toBeUndefined();
+        expect(await r.manifestByTag('reads/a', 'LATEST')).toBeUndefined();
+        // A tag moved by a push is read moved at once; a deleted manifest is gone at once.
+        const second = manifest();
+        await state.linkBlob(id, second.digest, second.size);
+        await state.putManifest(id, second, [{ digest: layer, kind: 'blob' }], ['latest']);
+        expect((await r.manifestByTag('reads/a', 'latest'))?.digest).toBe(second.digest);
+        expect(await state.deleteManifest(id, second.digest)).toBe(true);
+        expect(await r.manifestByTag('reads/a', 'latest')).toBeUndefined();
+        expect(await r.manifestByDigest('reads/a', second.digest)).toBeUndefined();
+        expect(await r.blobSizeInRepository('reads/a', layer)).toBeTypeOf('number');
+        expect(await r.blobSizeInRepository('reads/b', first.digest)).toBeUndefined();
+      });
+
       it('deleting a repository row cascades to its links, manifests, tags and uploads', async () => {
         const { id } = await pushed('cascade/a', ['x']);
         await state.createUpload(randomUUID(), id);

@@ -5,16 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import { deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
 import { migrationsFor, type Dialect } from './migrations.js';
+import { toRecord, type ManifestRecord } from './manifest-record.js';
+import { RegistryReads } from './registry-reads.js';
 import type { Database } from './schema.js';
 
-export interface ManifestRecord {
-  digest: string;
-  mediaType: string;
-  artifactType: string | null;
-  subjectDigest: string | null;
-  annotations: Record<string, string> | null;
-  size: number;
-}
+export type { ManifestRecord } from './manifest-record.js';
 
 export interface ManifestReference {
   digest: string;
@@ -59,7 +54,12 @@ export class StateStore {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-  ) {}
+  ) {
+    this.reads = new RegistryReads(db);
+  }
+
+  /** The registry's most frequent lookups, each compiled once. */
+  readonly reads: RegistryReads;
 
   async migrate(): Promise<void> {
     const migrations = migrationsFor(this.dialect);
@@ -241,15 +241,7 @@ export class StateStore {
 
   /** The blob's size when the repository named `name` may serve it: one query, no id lookup first. */
   async repositoryBlobByName(name: string, digest: string): Promise<number | undefined> {
-    const row = await this.db
-      .selectFrom('repository_blobs')
-      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
-      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
-      .select('blobs.size')
-      .where('repositories.name', '=', name)
-      .where('repository_blobs.digest', '=', digest)
-      .executeTakeFirst();
-    return row === undefined ? undefined : Number(row.size);
+    return this.reads.blobSizeInRepository(name, digest);
   }
 
   /** The blob's size when any repository links it (automatic cross-repository mounts). */
@@ -510,15 +502,4 @@ export class StateStore {
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     return (await q.execute()).map(toRecord);
   }
-}
-
-function toRecord(row: Database['manifests']): ManifestRecord {
-  return {
-    digest: row.digest,
-    mediaType: row.media_type,
-    artifactType: row.artifact_type,
-    subjectDigest: row.subject_digest,
-    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
-    size: Number(row.size),
-  };
 }

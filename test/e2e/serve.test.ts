@@ -96,7 +96,7 @@ describe('opencloud serve', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { msg: string; req?: { url: string }; level: number });
-    const urls = lines.filter((l) => l.msg === 'incoming request').map((l) => l.req?.url);
+    const urls = lines.filter((l) => l.msg === 'request completed').map((l) => l.req?.url);
     expect(urls).toContain('/healthz?while=info');
     expect(urls).not.toContain('/healthz?while=warn');
     expect(lines.some((l) => l.msg === 'log level changed')).toBe(true);
