@@ -29,6 +29,7 @@ const PHASES = [
   'range',
   'small',
   'crowd',
+  'auth',
   'pulls',
   'clients',
   'startup',

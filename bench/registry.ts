@@ -13,6 +13,7 @@
 //   range      1000 random 1 MiB ranged GETs of a 512 MiB blob
 //   small      HEAD blob, GET manifest: 50 concurrent keep-alive connections, fixed request count
 //   crowd      GET manifest from 1000 connections at once (wrk -t2): req/s, latency, peak RSS
+//   auth       ours only: HEAD blob and GET manifest with a bearer token on every request
 //   pulls      100 concurrent clients pulling a small image (manifest, config, 2 layers)
 //   clients    skopeo and crane pushing and pulling a 20-layer image
 //   startup    spawn to the first 200 on /v2/ with a fresh data dir
@@ -37,6 +38,7 @@ import { measureRss, type AfterLoad, type RssResults } from './phase-rss.js';
 import { measureSmallRequests, type SmallResults } from './phase-small.js';
 import { measureStartup } from './phase-startup.js';
 import { measureCrowd } from './phase-crowd.js';
+import { measureAuth } from './phase-auth.js';
 import { measureUploads } from './phase-upload.js';
 import { printProfiles, summariseProfiles } from './profile.js';
 import { report, type GenericResults } from './report.js';
@@ -132,6 +134,10 @@ async function main(): Promise<void> {
 
     await phase('crowd', async () => {
       generic.crowd = [await measureCrowd(servers)];
+    });
+
+    await phase('auth', async () => {
+      generic.auth = [await measureAuth(servers)];
     });
 
     await phase('pulls', async () => {

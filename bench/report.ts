@@ -159,6 +159,7 @@ export function report(
     }
   }
   genericSections('crowd');
+  genericSections('auth');
   genericSections('pulls');
   genericSections('clients');
   genericSections('startup');

@@ -7,6 +7,8 @@
 // the user's registry tokens on their next use, also when `opencloud users` changes the database
 // under a running server. A password change or deletion also ends the user's web sessions.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { Precompiled } from '../state/precompiled.js';
 import { isUniqueViolation, type StateStore } from '../state/store.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { parseActions, type Action } from './patterns.js';
@@ -63,7 +65,25 @@ export function checkPattern(pattern: string): void {
 }
 
 export class AuthStore {
-  constructor(private readonly state: StateStore) {}
+  /** The two lookups every bearer-authenticated registry request makes, compiled once. */
+  private readonly credentialsChanged: Precompiled<
+    { name: string },
+    { credentials_changed_at: string | null }
+  >;
+  private readonly tokenState: Precompiled<
+    { id: string },
+    { expires_at: string | null; revoked_at: string | null }
+  >;
+
+  constructor(private readonly state: StateStore) {
+    const db = state.db;
+    this.credentialsChanged = new Precompiled(db as Kysely<unknown>, (slot) =>
+      db.selectFrom('users').select('credentials_changed_at').where('name', '=', slot('name')),
+    );
+    this.tokenState = new Precompiled(db as Kysely<unknown>, (slot) =>
+      db.selectFrom('api_tokens').select(['expires_at', 'revoked_at']).where('id', '=', slot('id')),
+    );
+  }
 
   private get db() {
     return this.state.db;
@@ -209,11 +229,7 @@ export class AuthStore {
    * request that carries a registry token).
    */
   async tokenCurrent(name: string, iat: number): Promise<boolean> {
-    const u = await this.db
-      .selectFrom('users')
-      .select('credentials_changed_at')
-      .where('name', '=', name)
-      .executeTakeFirst();
+    const u = await this.credentialsChanged.first({ name });
     if (!u) return false;
     return u.credentials_changed_at === null || iat * 1000 >= Date.parse(u.credentials_changed_at);
   }
@@ -317,11 +333,7 @@ export class AuthStore {
 
   /** Whether an API token still exists, unrevoked and unexpired (for registry tokens issued for it). */
   async tokenActive(id: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('api_tokens')
-      .select(['expires_at', 'revoked_at'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = await this.tokenState.first({ id });
     return !!row && !row.revoked_at && !(row.expires_at && Date.parse(row.expires_at) <= Date.now());
   }
 

@@ -12,7 +12,8 @@ import {
   parseAuthorization,
   TooManyAttempts,
 } from '../auth/credentials.js';
-import { signToken, verifyToken, type RegistryClaims } from '../auth/jwt.js';
+import { signToken, type RegistryClaims } from '../auth/jwt.js';
+import { VerifiedTokens } from '../auth/verified-tokens.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
 import { cookie, CSRF_HEADER, SESSION_COOKIE, type Sessions } from '../auth/sessions.js';
 import { ANONYMOUS, type AuthStore, type Principal, type Scope } from '../auth/store.js';
@@ -43,6 +44,8 @@ export interface AuthContext {
   sessions: Sessions;
   authn: Authenticator;
   key: Buffer;
+  /** Registry bearer tokens verified with `key`, kept while they are valid. */
+  tokens: VerifiedTokens;
   /** Authentication is on once a user exists (checked at most every 2 s). */
   enabled(): Promise<boolean>;
 }
@@ -60,6 +63,7 @@ export function authContext(
     sessions,
     authn: new Authenticator(store, onLockout ? { onLockout } : {}),
     key,
+    tokens: new VerifiedTokens(key, SERVICE),
     async enabled() {
       if (Date.now() - cached.at > 2000) cached = { at: Date.now(), on: (await store.userCount()) > 0 };
       return cached.on;
@@ -152,7 +156,7 @@ async function guardRegistry(
     return authorize(ctx, req, need, session as Principal);
   }
   if (creds?.kind === 'bearer' && !creds.token.startsWith('oc_')) {
-    const claims = verifyToken(creds.token, ctx.key, SERVICE);
+    const claims = ctx.tokens.verify(creds.token);
     if (!claims) return deny('the token is invalid or expired', 'invalid_token');
     if (claims.tid !== undefined && !(await ctx.store.tokenActive(claims.tid)))
       return deny('the API token this token was issued for is revoked or expired', 'invalid_token');
