@@ -4,7 +4,7 @@
 // Counters live in this process's memory (several nodes each count their own) and are bounded:
 // past `maxTracked` keys the least recently failed one is forgotten, so spraying names or
 // addresses cannot grow the table without limit.
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatIp, parseIp, unmapped } from '../lib/ip-address.js';
 
 interface Counter {
   failures: number;
@@ -103,18 +103,10 @@ export class AttemptLimiter {
  * would otherwise get a fresh allowance from each of its addresses).
  */
 export function clientNetwork(address: string): string {
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
-  const bare = address.split('%')[0] as string;
-  if (!isIPv6(bare)) return address;
-  const groups = (part: string | undefined) =>
-    !part ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g]));
-  const [head, tail] = bare.split('::');
-  const front = groups(head);
-  const back = groups(tail);
-  const all =
-    tail === undefined ? front : [...front, ...Array(8 - front.length - back.length).fill('0'), ...back];
-  return `${all
-    .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
+  const parsed = parseIp(address);
+  if (!parsed) return address;
+  const ip = unmapped(parsed);
+  if (ip.length === 4) return formatIp(ip);
+  const group = (i: number) => (((ip[i] as number) << 8) | (ip[i + 1] as number)).toString(16);
+  return `${[0, 2, 4, 6].map(group).join(':')}::/64`;
 }

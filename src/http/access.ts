@@ -33,6 +33,11 @@ declare module 'fastify' {
   }
 }
 
+/** Route options that only declare who may call: pass them, or spread them beside a schema. */
+export const ANYONE = { config: { access: 'public' } } as const;
+export const SIGNED_IN = { config: { access: 'signed-in' } } as const;
+export const ADMINS = { config: { access: 'admin' } } as const;
+
 /** What enforcement needs from the authentication side. */
 export interface Gate {
   /** Whether authentication is on (once a user exists); while off, every route is open. */
@@ -86,9 +91,10 @@ export function enforceAccess(app: FastifyInstance, gate: Gate): void {
     if (access === 'admin') gate.requireAdmin(req);
     else if (typeof access === 'object' && access.when === 'request') await access.check(req, reply);
   });
-  app.addHook('preHandler', async (req, reply) => {
+  // Not async: it runs on every request (the registry's included), and only body rules need it.
+  app.addHook('preHandler', (req, reply, done) => {
     const access = accessOf(req);
-    if (typeof access === 'object' && access.when === 'body' && guarded.has(req))
-      await access.check(req, reply);
+    if (typeof access !== 'object' || access.when !== 'body' || !guarded.has(req)) return done();
+    access.check(req, reply).then(() => done(), done);
   });
 }

@@ -9,16 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CNI_PACKAGE, CONTAINERD_PACKAGE } from '../installer/components/buildkit-pins.js';
-import {
-  artifactProblem,
-  artifactProblems,
-  backupRoot,
-  openOwnersTarball,
-  rootOnlyProblem,
-} from './guard.js';
+import { artifactProblem, artifactProblems, openOwnersTarball, rootOnlyProblem } from './guard.js';
+import { backupRootOf } from '../installer/request-policy.js';
 
 const DIR = '/var/lib/opencloud-privileged';
-const backup = `${backupRoot(DIR)}/0b6f7c1e-8d2a-4c55-9a3e-2f4b6d8e0a1c/_etc_buildkit_buildkitd.toml`;
+const backup = `${backupRootOf(DIR)}/0b6f7c1e-8d2a-4c55-9a3e-2f4b6d8e0a1c/_etc_buildkit_buildkitd.toml`;
 
 describe('artifacts a disable may revert', () => {
   it('accepts what the installer records', () => {
@@ -73,7 +68,7 @@ describe('artifacts a disable may revert', () => {
         kind: 'file',
         role: 'config',
         path: '/etc/buildkit/buildkitd.toml',
-        prior: { backup: `${backupRoot(DIR)}/../../../../../tmp/evil`, mode: 0o644 },
+        prior: { backup: `${backupRootOf(DIR)}/../../../../../tmp/evil`, mode: 0o644 },
       },
       /is not under/,
     ],

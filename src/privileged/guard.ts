@@ -12,12 +12,12 @@ import { openTarball, TarballError } from '../installer/host/tarball-file.js';
 import { artifactProblem as policyProblem, backupRootOf } from '../installer/request-policy.js';
 import { asOwner, type Owner } from '../state/ownership.js';
 
-/** Where backups of files the helper's runs replaced are kept (root-only, outside the data dir). */
-export const backupRoot = (installerDir: string) => backupRootOf(installerDir);
-
-/** Why the artifact may not be reverted by root, or undefined when it is the installer's own. */
+/**
+ * Why the artifact may not be reverted by root, or undefined when it is the installer's own. Backups
+ * of files the helper's runs replaced live under its root-only installer directory.
+ */
 export function artifactProblem(a: unknown, installerDir: string): string | undefined {
-  return policyProblem(a, backupRoot(installerDir));
+  return policyProblem(a, backupRootOf(installerDir));
 }
 
 /** Every artifact the helper would refuse to revert, each with its reason. */

@@ -13,6 +13,11 @@ export interface RegistryOptions {
   allowSparseManifests: boolean;
   /** Answer blob GETs with a redirect to the store's own URL (S3 presigned), when it has one. */
   redirectDownloads?: boolean;
+  /** Open upload sessions one repository, and one user or anonymous address, may have (unset or 0: no limit). */
+  maxUploadsPerRepository?: number;
+  maxUploadsPerUser?: number;
+  /** Seconds after which an idle upload session has expired (and no longer counts). */
+  uploadTtl?: number;
 }
 
 export interface Registry {

@@ -11,7 +11,7 @@ import {
   OffsetMismatchError,
   UploadUnknownError,
 } from '../storage/blob-store.js';
-import { contentLength, queryParam, type Registry, type RegistryOptions } from './context.js';
+import { contentLength, queryParam, type Registry } from './context.js';
 import { OciError } from './errors.js';
 import { parseDigest, validateName } from './names.js';
 
@@ -54,14 +54,6 @@ function storageError(err: unknown, id: string): never {
   throw err;
 }
 
-/** The limits on open sessions (the `registry.*` config keys; unset or 0: none). */
-type UploadLimits = RegistryOptions & {
-  maxUploadsPerRepository?: number;
-  maxUploadsPerUser?: number;
-  /** Seconds after which a session has expired and no longer counts. */
-  uploadTtl?: number;
-};
-
 /** Who a session counts against: the signed-in user, else (anonymous, no authentication) the address. */
 function openerOf(req: FastifyRequest): string {
   const p = req.principal;
@@ -72,7 +64,7 @@ function openerOf(req: FastifyRequest): string {
  *  most sessions open that the configuration allows (counted in the shared state, so on every
  *  node the same). */
 async function recordSession(reg: Registry, name: string, repositoryId: number, id: string, opener: string) {
-  const o = reg.options as UploadLimits;
+  const o = reg.options;
   const perRepository = o.maxUploadsPerRepository ?? 0;
   const perOpener = o.maxUploadsPerUser ?? 0;
   if (perRepository === 0 && perOpener === 0) return reg.state.createUpload(id, repositoryId, opener);

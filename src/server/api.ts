@@ -6,6 +6,7 @@ import type { AuditTrail } from '../ledger/audit.js';
 import { GcBusyError, type GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
 import { BUILDKIT_VERSION, PACKAGE_VERSION } from '../paths.js';
+import { ADMINS, ANYONE } from '../http/access.js';
 
 export const apiRoutes: FastifyPluginAsync<{
   config: Config;
@@ -14,13 +15,11 @@ export const apiRoutes: FastifyPluginAsync<{
   /** Whether the caller of a public route is an admin (everyone is while authentication is off). */
   maySeeHost: (req: FastifyRequest) => Promise<boolean>;
 }> = async (app, { config, gc, audit, maySeeHost }) => {
-  const open = { config: { access: 'public' as const } };
-  const admin = { config: { access: 'admin' as const } };
-  app.get('/', open, async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
+  app.get('/', ANYONE, async () => ({ name: 'opencloud', version: PACKAGE_VERSION, api: 'v1' }));
 
   // Versions for anyone; where the server keeps its data and finds its daemons only for admins
   // (paths on the host help an attacker more than they help a caller).
-  app.get('/system/info', open, async (req) => {
+  app.get('/system/info', ANYONE, async (req) => {
     const info = { version: PACKAGE_VERSION, node: process.versions.node, buildkitVersion: BUILDKIT_VERSION };
     if (!(await maySeeHost(req))) return info;
     return {
@@ -39,12 +38,12 @@ export const apiRoutes: FastifyPluginAsync<{
     additionalProperties: false,
     properties: { level: { type: 'string', enum: [...LOG_LEVELS] } },
   } as const;
-  app.get('/system/log-level', { ...admin, schema: { response: { 200: levelSchema } } }, async () => ({
+  app.get('/system/log-level', { ...ADMINS, schema: { response: { 200: levelSchema } } }, async () => ({
     level: app.log.level as LogLevel,
   }));
   app.put<{ Body: { level: LogLevel } }>(
     '/system/log-level',
-    { ...admin, schema: { body: levelSchema, response: { 200: levelSchema } } },
+    { ...ADMINS, schema: { body: levelSchema, response: { 200: levelSchema } } },
     async (req) => {
       const before = app.log.level;
       app.log.level = req.body.level;
@@ -56,7 +55,7 @@ export const apiRoutes: FastifyPluginAsync<{
     },
   );
 
-  app.get('/system/doctor', admin, async () => {
+  app.get('/system/doctor', ADMINS, async () => {
     // Loaded on first use: the gRPC stack costs start-up time and memory the server rarely needs.
     const [{ runDoctor }, { gatherAccess }, { assessAccess }] = await Promise.all([
       import('../doctor/checks.js'),
@@ -74,7 +73,7 @@ export const apiRoutes: FastifyPluginAsync<{
   app.get<{ Querystring: { limit?: number; before?: number } }>(
     '/audit',
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         querystring: {
           type: 'object',
@@ -88,7 +87,7 @@ export const apiRoutes: FastifyPluginAsync<{
   app.post<{ Body: { dryRun?: boolean; deleteUntagged?: boolean; gracePeriod?: number } }>(
     '/registry/gc',
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         body: {
           type: 'object',

@@ -93,13 +93,14 @@ export async function buildApp({
   app.decorate('scrapeMetrics', () =>
     metrics.scrape((err) => app.log.error({ err }, 'a metrics collector failed')),
   );
+  const audit = new AuditTrail(registry.state);
   // Before any route: Fastify fixes a route's hooks when the route is registered.
   const auth = authContext(
     new AuthStore(registry.state),
     new Sessions(registry.state),
     config.state.postgresUrl ? await sharedTokenKey(registry.state) : await tokenKey(config.dataDir),
     (l) =>
-      void new AuditTrail(registry.state)
+      void audit
         .record({
           actor: 'anonymous',
           address: l.address,
@@ -113,7 +114,7 @@ export async function buildApp({
   enforceAccess(app, apiGate(auth));
   await registryAuth(app, auth);
   const v2 = registryAccess(auth);
-  auditHook(app, registry.state, () => auth.enabled());
+  auditHook(app, audit, () => auth.enabled());
   await app.register(sessionApi, { ctx: auth });
   await app.register(usersApi, { ctx: auth });
   app.decorate('inFlight', trackInFlight(app));
@@ -137,7 +138,7 @@ export async function buildApp({
     prefix: '/api/v1',
     config,
     gc,
-    audit: new AuditTrail(registry.state),
+    audit,
     maySeeHost: callerIsAdmin(auth),
   });
   await app.register(servicesApi, {

@@ -4,9 +4,8 @@
 // cache pruning, webhook changes, and failed sign-ins. Upload sessions are not recorded one by
 // one: the manifest push that completes an image is.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AuditTrail } from '../ledger/audit.js';
+import type { AuditTrail } from '../ledger/audit.js';
 import { registryRouteOf } from '../registry/route-of.js';
-import type { StateStore } from '../state/store.js';
 
 interface Classified {
   action: string;
@@ -38,15 +37,17 @@ function originOf(url: string): string {
   }
 }
 
+/** The token endpoint records its refusals only: a token handed out changes nothing. */
+const tokenRefused: Classifier = (_req, status) =>
+  status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined;
+
 /**
  * What each route records, keyed by the route the router matched (never the URL text: an
  * encoded path reaches the same route and is recorded the same way, refusals included).
  */
 const ROUTES: Record<string, Classifier> = {
-  'POST /auth/token': (_req, status) =>
-    status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined,
-  'GET /auth/token': (_req, status) =>
-    status === 401 || status === 429 ? { action: 'sign-in-failed', target: 'registry' } : undefined,
+  'POST /auth/token': tokenRefused,
+  'GET /auth/token': tokenRefused,
   'POST /api/v1/session': (_req, status) => ({
     action: status < 300 ? 'sign-in' : 'sign-in-failed',
     target: 'web',
@@ -107,10 +108,9 @@ function classify(req: FastifyRequest, status: number): Classified | undefined {
 
 export function auditHook(
   app: FastifyInstance,
-  state: StateStore,
+  trail: AuditTrail,
   authEnabled: () => Promise<boolean>,
 ): void {
-  const trail = new AuditTrail(state);
   const record = async (req: FastifyRequest, what: Classified, status: number) => {
     const actor = req.principal?.name ?? ((await authEnabled()) ? 'anonymous' : 'local (authentication off)');
     await trail

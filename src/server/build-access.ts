@@ -21,16 +21,40 @@ function isRequester(p: Principal, b: BuildRecord): boolean {
 
 export type BuildRight = 'read' | 'control';
 
+/** Whether `p` may read builds: for a list, each repository's rights are asked for once. */
+export function buildReader(store: AuthStore, p: Principal): (b: BuildRecord) => Promise<boolean> {
+  const pull = new Map<string, Promise<boolean>>();
+  return async (b) => {
+    if (isAdmin(p) || isRequester(p, b)) return true;
+    const repository = b.definition.repository;
+    let may = pull.get(repository);
+    if (!may) {
+      may = allowedActions(store, p, repository).then((a) => a.has('pull'));
+      pull.set(repository, may);
+    }
+    return may;
+  };
+}
+
 /** Whether `p` may read (or cancel and repeat: control) build `b`. */
-export async function mayOnBuild(
+async function mayOnBuild(
   store: AuthStore,
   p: Principal,
   b: BuildRecord,
   right: BuildRight,
 ): Promise<boolean> {
-  if (isAdmin(p) || isRequester(p, b)) return true;
-  if (right === 'control') return false;
-  return (await allowedActions(store, p, b.definition.repository)).has('pull');
+  if (right === 'control') return isAdmin(p) || isRequester(p, b);
+  return buildReader(store, p)(b);
+}
+
+const fetched = new WeakMap<FastifyRequest, BuildRecord | undefined>();
+
+/** The build named by the request's `:id`, read once: the access rule and the handler share it. */
+export async function buildOf(records: BuildRecords, req: FastifyRequest): Promise<BuildRecord | undefined> {
+  if (fetched.has(req)) return fetched.get(req);
+  const b = await records.get((req.params as { id: string }).id);
+  fetched.set(req, b);
+  return b;
 }
 
 /** The build as `p` may see it: build-argument values only for its requester and admins. */
@@ -55,7 +79,7 @@ export function buildRule(store: AuthStore, records: BuildRecords, right: BuildR
     async check(req) {
       const p = req.principal as Principal;
       const id = (req.params as { id: string }).id;
-      const b = await records.get(id);
+      const b = await buildOf(records, req);
       if (!b || !(await mayOnBuild(store, p, b, 'read')))
         throw new HttpError(404, 'BUILD_UNKNOWN', `no build ${id}`);
       if (right === 'control' && !(await mayOnBuild(store, p, b, 'control')))
@@ -97,7 +121,7 @@ export function repeatRule(store: AuthStore, records: BuildRecords): AccessRule 
     signIn: true,
     async check(req, reply) {
       await control.check(req, reply);
-      const b = (await records.get((req.params as { id: string }).id)) as BuildRecord;
+      const b = (await buildOf(records, req)) as BuildRecord;
       await requireBuildRights(store, req.principal as Principal, b.definition.repository);
     },
   };

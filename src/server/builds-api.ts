@@ -30,7 +30,15 @@ import { sseOpener, type SseStream } from './sse.js';
 import { isAdmin } from '../auth/access.js';
 import type { AuthStore, Principal } from '../auth/store.js';
 import type { BuildFilter, BuildRecord, BuildRecords } from '../build/records.js';
-import { buildAsSeenBy, buildRule, buildTargetRule, mayOnBuild, repeatRule } from './build-access.js';
+import {
+  buildAsSeenBy,
+  buildOf,
+  buildReader,
+  buildRule,
+  buildTargetRule,
+  repeatRule,
+} from './build-access.js';
+import { ADMINS, SIGNED_IN } from '../http/access.js';
 
 interface BuildBody {
   dockerfile: string;
@@ -223,11 +231,12 @@ async function visibleBuilds(
   filter: BuildFilter,
 ): Promise<BuildRecord[]> {
   if (!p || isAdmin(p)) return records.list(limit, before, filter);
+  const mayRead = buildReader(store, p);
   const out: BuildRecord[] = [];
   const batch = Math.max(limit, 100);
   for (let cursor = before; out.length < limit;) {
     const page = await records.list(batch, cursor, filter);
-    for (const b of page) if (out.length < limit && (await mayOnBuild(store, p, b, 'read'))) out.push(b);
+    for (const b of page) if (out.length < limit && (await mayRead(b))) out.push(b);
     if (page.length < batch) break;
     cursor = page.at(-1)?.createdAt;
   }
@@ -250,10 +259,16 @@ export const buildsApi: FastifyPluginAsync<{
     if (!r) throw new HttpError(404, 'BUILD_UNKNOWN', `no build ${id}`);
     return r;
   };
+  /** The build of a `:id` route, as its access rule read it (or read now, authentication off). */
+  const foundFor = async (req: FastifyRequest) => {
+    const r = await buildOf(records, req);
+    if (!r) throw new HttpError(404, 'BUILD_UNKNOWN', `no build ${(req.params as { id: string }).id}`);
+    return r;
+  };
 
   const workDir = join(config.dataDir, 'builds');
   // Where builds can run: each daemon, healthy or why not, and how busy (admins: addresses are internal).
-  app.get('/api/v1/builder/workers', { config: { access: 'admin' } }, async () => {
+  app.get('/api/v1/builder/workers', ADMINS, async () => {
     await workers.checkAll();
     return { workers: workers.status() };
   });
@@ -348,7 +363,7 @@ export const buildsApi: FastifyPluginAsync<{
   app.get<{ Querystring: { limit?: number; before?: string; state?: string; repository?: string } }>(
     '/api/v1/builds',
     {
-      config: { access: 'signed-in' },
+      ...SIGNED_IN,
       schema: {
         querystring: {
           type: 'object',
@@ -381,11 +396,11 @@ export const buildsApi: FastifyPluginAsync<{
   );
 
   app.get<{ Params: { id: string } }>('/api/v1/builds/:id', { config: read }, async (req) =>
-    buildAsSeenBy(req.principal, await found(req.params.id)),
+    buildAsSeenBy(req.principal, await foundFor(req)),
   );
 
   app.get<{ Params: { id: string } }>('/api/v1/builds/:id/logs', { config: read }, async (req, reply) => {
-    await found(req.params.id);
+    await foundFor(req);
     const live = builds.getLive(req.params.id);
     const text = live ? live.log : ((await records.log(req.params.id)) ?? '');
     return reply.type('text/plain; charset=utf-8').send(text);
@@ -398,7 +413,7 @@ export const buildsApi: FastifyPluginAsync<{
       const after = afterFrom(req);
       const live = builds.getLive(req.params.id);
       if (live) return follow(openSse(reply), live, after);
-      await found(req.params.id);
+      await foundFor(req);
       const events = (await records.events(req.params.id)) ?? [];
       const stream = openSse(reply);
       events.forEach((e, i) => i > after && stream.send(message(i, e)));
@@ -410,7 +425,7 @@ export const buildsApi: FastifyPluginAsync<{
     '/api/v1/builds/:id/cancel',
     { config: control },
     async (req, reply) => {
-      const r = await found(req.params.id);
+      const r = await foundFor(req);
       if (!builds.cancel(req.params.id)) {
         throw new HttpError(
           409,
@@ -430,7 +445,7 @@ export const buildsApi: FastifyPluginAsync<{
       schema: { body: { type: 'object', additionalProperties: false, properties: { secrets: stringMap } } },
     },
     async (req, reply) => {
-      const r = await found(req.params.id);
+      const r = await foundFor(req);
       if (r.definition.archive) {
         throw new HttpError(
           409,

@@ -3,6 +3,7 @@
 // while the state database or the blob store does not answer (each asked with a deadline, the
 // answer kept for a second so a busy balancer does not multiply the checks).
 import type { FastifyPluginAsync } from 'fastify';
+import { ANYONE } from '../http/access.js';
 
 export interface Readiness {
   ready: boolean;
@@ -50,8 +51,8 @@ export const healthRoutes: FastifyPluginAsync<{ readiness: Readiness; dependenci
     return last.problems;
   };
 
-  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { access: 'public' } }, async (_req, reply) => {
+  app.get('/healthz', ANYONE, async () => ({ status: 'ok' }));
+  app.get('/readyz', ANYONE, async (_req, reply) => {
     if (!readiness.ready) return reply.status(503).send({ status: 'not-ready', reason: readiness.reason });
     const failing = await problems();
     if (failing.length > 0)

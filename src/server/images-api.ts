@@ -10,6 +10,7 @@ import type { BuildkitClient } from '../runtime/buildkit.js';
 import { ImageSizer } from '../runtime/image-size.js';
 import { SocketError } from '../runtime/socket.js';
 import { HttpError } from './envelope.js';
+import { ADMINS } from '../http/access.js';
 
 const PRUNE_KEYS = ['all', 'keepDuration', 'keepBytes'];
 const pruneSchema = {
@@ -57,9 +58,8 @@ export const imagesApi: FastifyPluginAsync<{ config: Config }> = async (app, { c
       );
     });
   // Every image containerd holds on this host, whoever built it: host facts, for admins.
-  const admin = { config: { access: 'admin' as const } };
-  app.get('/api/v1/images', admin, images);
-  app.get('/get-images', admin, images);
+  app.get('/api/v1/images', ADMINS, images);
+  app.get('/get-images', ADMINS, images);
 
   const withBuildkit = <T>(fn: (client: BuildkitClient) => Promise<T>) =>
     daemonCall('buildkit', async () => {
@@ -72,13 +72,13 @@ export const imagesApi: FastifyPluginAsync<{ config: Config }> = async (app, { c
       }
     });
 
-  app.get('/api/v1/builder/disk-usage', admin, async () =>
+  app.get('/api/v1/builder/disk-usage', ADMINS, async () =>
     cacheUsage(await withBuildkit((c) => c.diskUsage())),
   );
 
   app.post<{ Body: PruneOptions }>(
     '/api/v1/builder/prune',
-    { ...admin, schema: { body: pruneSchema }, preValidation: strictPruneBody },
+    { ...ADMINS, schema: { body: pruneSchema }, preValidation: strictPruneBody },
     async (req) => {
       const removed = await withBuildkit((c) => c.prune(req.body));
       const reclaimed = removed.reduce((sum, r) => sum + Math.max(r.size, 0), 0);

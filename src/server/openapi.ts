@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifySchema, RouteOptions } from 'fastify';
 import { CSRF_HEADER, SESSION_COOKIE } from '../auth/sessions.js';
 import { PACKAGE_VERSION } from '../paths.js';
-import { describeAccess, type Access } from '../http/access.js';
+import { ANYONE, describeAccess, type Access } from '../http/access.js';
 
 export const API_PREFIX = '/api/v1';
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
@@ -197,7 +197,7 @@ export function openapiDocument(routes: readonly RouteRecord[]): Json {
 export const openapi: FastifyPluginAsync<{ routes: RouteRecord[] }> = async (app, { routes }) => {
   let doc: string | undefined;
   const document = () => (doc ??= JSON.stringify(openapiDocument(routes)));
-  app.get(OPENAPI_PATH, { config: { access: 'public' } }, async (_req, reply) =>
+  app.get(OPENAPI_PATH, ANYONE, async (_req, reply) =>
     reply.type('application/json; charset=utf-8').send(document()),
   );
   // Built once every route is known (this plugin is registered last but one).

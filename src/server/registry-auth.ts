@@ -20,7 +20,7 @@ import { ANONYMOUS, type AuthStore, type Principal, type Scope } from '../auth/s
 import { OciError } from '../registry/errors.js';
 import type { Route } from '../registry/names.js';
 import { registryRouteOf } from '../registry/route-of.js';
-import type { AccessRule } from '../http/access.js';
+import { ANYONE, type AccessRule } from '../http/access.js';
 import { safeEqual } from '../auth/safe-equal.js';
 import { HttpError } from './envelope.js';
 
@@ -319,13 +319,13 @@ const tokenEndpoints: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { c
   // Public: the endpoint judges the credentials it is given, and anonymous callers get anonymous scopes.
   app.get<{ Querystring: { scope?: string | string[]; service?: string } }>(
     '/auth/token',
-    { config: { access: 'public' } },
+    ANYONE,
     async (req) => {
       const scope = req.query.scope;
       return issue(ctx, await signIn(req), scope === undefined ? [] : Array.isArray(scope) ? scope : [scope]);
     },
   );
-  app.post<{ Body: Record<string, string> }>('/auth/token', { config: { access: 'public' } }, async (req) => {
+  app.post<{ Body: Record<string, string> }>('/auth/token', ANYONE, async (req) => {
     const b = req.body ?? {};
     if (b.grant_type !== undefined && b.grant_type !== 'password') {
       throw new HttpError(

@@ -8,6 +8,7 @@ import { allowedActions, isAdmin } from '../auth/access.js';
 import { ANONYMOUS } from '../auth/store.js';
 import type { StateStore } from '../state/store.js';
 import type { AuthContext } from './registry-auth.js';
+import { SIGNED_IN } from '../http/access.js';
 
 const DEFAULT_RECENT = 10;
 /** Ids per IN (…) list: well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -197,7 +198,7 @@ export const registrySummaryApi: FastifyPluginAsync<{ state: StateStore; auth: A
   app.get<{ Querystring: { recent?: number } }>(
     '/api/v1/registry/summary',
     {
-      config: { access: 'signed-in' },
+      ...SIGNED_IN,
       schema: {
         summary: 'Registry counts, storage used and the most recent pushes',
         description:

@@ -21,6 +21,7 @@ import { followLive, followStored, Runs, type Action, type EndedRun, type Runner
 import type { EventBus, EventInput } from '../webhooks/events.js';
 import { detectHelper, privilegedRunner, type HelperCommand } from './privileged-runner.js';
 import { sseOpener } from './sse.js';
+import { ADMINS } from '../http/access.js';
 
 /** The services this server can install (the installer's SERVICE names). */
 const SERVICES = ['container-registry'];
@@ -197,8 +198,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   };
 
   // Everything here changes or describes the host: admins only.
-  const admin = { config: { access: 'admin' as const } };
-  app.get(`${API}/services`, admin, async () =>
+  app.get(`${API}/services`, ADMINS, async () =>
     Promise.all(
       SERVICES.map(async (name) => {
         const rec = await ledger.service(name);
@@ -212,7 +212,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     ),
   );
 
-  app.get<{ Params: { name: string } }>(`${API}/services/:name`, admin, async (req) => {
+  app.get<{ Params: { name: string } }>(`${API}/services/:name`, ADMINS, async (req) => {
     checkService(req.params.name);
     return status();
   });
@@ -220,7 +220,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   for (const action of ['plan', 'enable', 'disable'] as const) {
     app.post<{ Params: { name: string }; Body: RunBody }>(
       `${API}/services/:name/${action}`,
-      { ...admin, schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
+      { ...ADMINS, schema: { body: bodySchema() }, preValidation: strictBody(Object.keys(RUN_OPTIONS)) },
       async (req, reply) => {
         checkService(req.params.name);
         const runner = runnerFor(action, req, opts.privilegedHelper);
@@ -234,7 +234,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Params: { name: string }; Querystring: { limit?: number } }>(
     `${API}/services/:name/runs`,
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 } } },
       },
@@ -245,7 +245,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
     },
   );
 
-  app.get<{ Params: { id: string } }>(`${API}/runs/:id`, admin, async (req) => {
+  app.get<{ Params: { id: string } }>(`${API}/runs/:id`, ADMINS, async (req) => {
     const run = await ledger.run(req.params.id);
     if (!run) throw new HttpError(404, 'RUN_UNKNOWN', `no install run ${req.params.id}`);
     return run;
@@ -254,7 +254,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Params: { id: string }; Querystring: { after?: number } }>(
     `${API}/runs/:id/events`,
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         querystring: { type: 'object', properties: { after: { type: 'integer', minimum: -1 } } },
       },
@@ -275,7 +275,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
 
   // The seed's endpoints: `service` names the service in the body or the query.
   const seedBody = {
-    ...admin,
+    ...ADMINS,
     schema: { body: bodySchema({ service: { type: 'string' } }, ['service']) },
     preValidation: strictBody(['service', ...Object.keys(RUN_OPTIONS)]),
   };
@@ -319,7 +319,7 @@ export const servicesApi: FastifyPluginAsync<ServicesApiOptions> = async (app, o
   app.get<{ Querystring: { service: string } }>(
     '/get-service-status',
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         querystring: { type: 'object', properties: { service: { type: 'string' } }, required: ['service'] },
       },

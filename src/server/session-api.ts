@@ -7,6 +7,7 @@ import { TooManyAttempts } from '../auth/credentials.js';
 import { cookie, SESSION_COOKIE } from '../auth/sessions.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
+import { ANYONE } from '../http/access.js';
 
 function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
   const secure = req.protocol === 'https' ? '; Secure' : '';
@@ -20,7 +21,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/session',
     {
-      config: { access: 'public' },
+      ...ANYONE,
       schema: {
         body: {
           type: 'object',
@@ -57,7 +58,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
   );
 
   // Public: these read the session cookie themselves (signing in is how one gets one).
-  app.get('/api/v1/session', { config: { access: 'public' } }, async (req) => {
+  app.get('/api/v1/session', ANYONE, async (req) => {
     const id = cookie(req.headers.cookie, SESSION_COOKIE);
     const s = id ? await ctx.sessions.find(id) : undefined;
     if (!s) {
@@ -74,7 +75,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
     };
   });
 
-  app.delete('/api/v1/session', { config: { access: 'public' } }, async (req, reply) => {
+  app.delete('/api/v1/session', ANYONE, async (req, reply) => {
     const id = cookie(req.headers.cookie, SESSION_COOKIE);
     if (id) await ctx.sessions.end(id);
     setCookie(req, reply, '', 0);

@@ -9,6 +9,7 @@ import { extname, join, posix, sep } from 'node:path';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { PACKAGE_ROOT } from '../paths.js';
 import { HttpError } from './envelope.js';
+import { ANYONE } from '../http/access.js';
 
 export const UI_DIR = join(PACKAGE_ROOT, 'dist', 'web');
 
@@ -113,9 +114,8 @@ export const staticUi: FastifyPluginAsync<{ root?: string }> = async (app, opts)
     return send(req, reply, index, 'no-cache');
   };
   // Public: the UI's files hold no data; every page asks the API, which checks the caller.
-  const open = { config: { access: 'public' as const } };
   for (const url of ['/', '/*']) {
-    app.get(url, open, handler);
-    app.head(url, open, handler); // HEAD routes are not automatic on this server (app.ts)
+    app.get(url, ANYONE, handler);
+    app.head(url, ANYONE, handler); // HEAD routes are not automatic on this server (app.ts)
   }
 };

@@ -6,9 +6,9 @@ import { generatePassword } from '../auth/passwords.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
 import { AuthError, type Principal, type Scope } from '../auth/store.js';
 import { isAdmin } from '../auth/access.js';
-import type { AccessRule } from '../http/access.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
+import { ADMINS, type AccessRule } from '../http/access.js';
 
 const actions = { type: 'array', items: { type: 'string', enum: [...ACTIONS] }, uniqueItems: true } as const;
 const scope = {
@@ -70,9 +70,8 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
     },
   };
   const { store } = ctx;
-  const admin = { config: { access: 'admin' as const } };
   const self = { config: { access: tokensOfUser } };
-  app.get('/api/v1/users', admin, async () => ({
+  app.get('/api/v1/users', ADMINS, async () => ({
     users: await store.listUsers(),
     anonymous: await store.grantsFor(['anonymous']),
   }));
@@ -80,7 +79,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
   app.post<{ Body: { name: string; password?: string; admin?: boolean } }>(
     '/api/v1/users',
     {
-      ...admin,
+      ...ADMINS,
       schema: {
         body: {
           type: 'object',
@@ -101,7 +100,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
     },
   );
 
-  app.delete<{ Params: { name: string } }>('/api/v1/users/:name', admin, async (req, reply) => {
+  app.delete<{ Params: { name: string } }>('/api/v1/users/:name', ADMINS, async (req, reply) => {
     if (req.params.name === req.principal?.name)
       throw new HttpError(409, 'AUTH_INVALID', 'you cannot delete yourself');
     await asClientError(() => store.deleteUser(req.params.name));
@@ -112,7 +111,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
   /** Sets what a user (or "anonymous") may do on a pattern; an empty list removes the grant. */
   app.put<{ Params: { name: string }; Body: { pattern: string; actions: Action[] } }>(
     '/api/v1/users/:name/grants',
-    { ...admin, schema: { body: scope } },
+    { ...ADMINS, schema: { body: scope } },
     async (req) => {
       await asClientError(() => store.grant(req.params.name, req.body.pattern, req.body.actions));
       return { subject: req.params.name, pattern: req.body.pattern, actions: req.body.actions };

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import { EVENT_NAMES } from '../webhooks/events.js';
 import { WebhookError, type WebhookInput, type WebhookStore } from '../webhooks/store.js';
 import { HttpError } from './envelope.js';
+import { ADMINS } from '../http/access.js';
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 /** A route's schema with the summary openapi.ts puts in the document. */
@@ -135,11 +136,10 @@ export interface WebhooksApiOptions {
 
 export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, { store, source, kick }) => {
   // Webhooks send the registry's events where their URL says: admins only.
-  const admin = { config: { access: 'admin' as const } };
   app.get(
     '/api/v1/webhooks',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('List webhooks (never with their secrets)', {
         response: {
           200: {
@@ -156,7 +156,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Body: WebhookInput }>(
     '/api/v1/webhooks',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('Create a webhook; the answer holds its secret, shown this once', {
         body: {
           type: 'object',
@@ -175,14 +175,14 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id',
-    { ...admin, schema: op('One webhook', { params: idParams, response: { 200: webhook } }) },
+    { ...ADMINS, schema: op('One webhook', { params: idParams, response: { 200: webhook } }) },
     async (req) => asClientError(() => store.get(req.params.id)),
   );
 
   app.patch<{ Params: { id: string }; Body: Partial<WebhookInput> }>(
     '/api/v1/webhooks/:id',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('Change a webhook: URL, events, repository pattern, secret, enabled, description', {
         params: idParams,
         body: { type: 'object', additionalProperties: false, properties: inputProps },
@@ -195,7 +195,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.delete<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('Delete a webhook with its deliveries', {
         params: idParams,
         response: { 204: { type: 'null', description: 'Deleted' } },
@@ -210,7 +210,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Params: { id: string } }>(
     '/api/v1/webhooks/:id/ping',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('Queue a test event (io.opencloud.webhook.ping) to this webhook', {
         params: idParams,
         response: { 202: queued },
@@ -226,7 +226,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.get<{ Params: { id: string }; Querystring: { limit?: number; before?: string } }>(
     '/api/v1/webhooks/:id/deliveries',
     {
-      ...admin,
+      ...ADMINS,
       schema: op("A webhook's deliveries, newest first, each with every attempt", {
         params: idParams,
         querystring: {
@@ -255,7 +255,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.get<{ Params: { id: string; deliveryId: string } }>(
     '/api/v1/webhooks/:id/deliveries/:deliveryId',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('One delivery with its attempts and the exact body sent', {
         params: deliveryParams,
         response: { 200: deliveryWithPayload },
@@ -267,7 +267,7 @@ export const webhooksApi: FastifyPluginAsync<WebhooksApiOptions> = async (app, {
   app.post<{ Params: { id: string; deliveryId: string } }>(
     '/api/v1/webhooks/:id/deliveries/:deliveryId/redeliver',
     {
-      ...admin,
+      ...ADMINS,
       schema: op('Send a delivery again: a new delivery with the same body (and CloudEvent id)', {
         params: deliveryParams,
         response: { 202: queued },

@@ -4,18 +4,14 @@
 // (7), a scoped token's catalog (8), and a build argument in the request log (13). The others
 // have their own files: webhooks (3), sign-in and upload caps (4, 5, 9, 10: auth-attacks),
 // contexts (11, 12: builds-archive), the privileged helper (14: src/privileged).
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImage } from '../support/base-image.js';
+import { pushBaseImage } from '../support/base-image.js';
 import { runCli, startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { rawRequest } from '../support/raw-http.js';
-
-const exec = promisify(execFile);
 
 describe('the attacks of issue 17, refused', () => {
   let server: ServeHandle;
@@ -185,16 +181,11 @@ describe('the attacks of issue 17, refused', () => {
   it.skipIf(noSkopeo)(
     titled('8: a registry token issued for a scoped API token lists only its scope in the catalog', noSkopeo),
     async () => {
-      const base = ensureBaseImage(testEnv!.cacheDir);
       for (const repo of ['alice/app', 'alice/other'])
-        await exec('skopeo', [
-          'copy',
-          '--dest-tls-verify=false',
-          '--dest-creds',
-          `admin:${pw.admin}`,
-          `oci:${base.layout}:${base.tag}`,
-          `docker://127.0.0.1:${port}/${repo}:1`,
-        ]);
+        await pushBaseImage(testEnv!.cacheDir, `127.0.0.1:${port}`, {
+          to: `${repo}:1`,
+          creds: `admin:${pw.admin}`,
+        });
       const r = await cli(['users', 'token', 'create', 'alice', 'ci', '--scope', 'alice/app:pull']);
       expect(r.code, r.stderr).toBe(0);
       const token = /^(oc_\S+)$/m.exec(r.stdout)?.[1] as string;
@@ -241,15 +232,7 @@ describe('the attacks of issue 17, refused', () => {
       noBuildKit,
     ),
     async () => {
-      const base = ensureBaseImage(testEnv!.cacheDir);
-      await exec('skopeo', [
-        'copy',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        `admin:${pw.admin}`,
-        `oci:${base.layout}:${base.tag}`,
-        `docker://127.0.0.1:${port}/library/busybox:1`,
-      ]);
+      await pushBaseImage(testEnv!.cacheDir, `127.0.0.1:${port}`, { creds: `admin:${pw.admin}` });
       const NPM_TOKEN = `npm_${process.pid}_build_arg`;
       const submitted = await api('/api/v1/builds', 'alice', {
         method: 'POST',

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { binDir, missing, testEnv, titled } from '../support/env.js';
-import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { buildEnded, readSse } from '../support/sse.js';
 import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
@@ -94,14 +94,12 @@ describe.skipIf(why)(titled('the network of build steps', why), () => {
 
   const post = (path: string, body: unknown) => postJson(`${server.url}${path}`, body);
   const get = async (path: string) => (await (await fetch(`${server.url}${path}`)).json()) as Build;
-  const finalState = (e: ReceivedEvent) =>
-    e.event === 'state' && /"state":"(succeeded|failed|canceled)"/.test(e.data);
   /** Submits a build and waits for its end: the build record and its whole log. */
   const build = async (body: Record<string, unknown>) => {
     const r = await post('/api/v1/builds', { noCache: true, ...body });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     const id = r.body.id as string;
-    await readSse(`${server.url}/api/v1/builds/${id}/events`, { until: finalState, timeoutMs: 240_000 });
+    await readSse(`${server.url}/api/v1/builds/${id}/events`, { until: buildEnded, timeoutMs: 240_000 });
     const logs = await (await fetch(`${server.url}/api/v1/builds/${id}/logs`)).text();
     return { build: await get(`/api/v1/builds/${id}`), logs };
   };

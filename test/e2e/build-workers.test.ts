@@ -13,7 +13,7 @@ import { makeCa, makeServerCert, type ServerCert, type TestCa } from '../support
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
 import { freePort } from '../support/ports.js';
-import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { buildEnded, readSse, type ReceivedEvent } from '../support/sse.js';
 import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
@@ -119,10 +119,8 @@ describe.skipIf(why)(titled('builds on a pool of two BuildKit workers', why), ()
   const workers = async () =>
     ((await (await fetch(`${server.url}/api/v1/builder/workers`)).json()) as { workers: WorkerStatus[] })
       .workers;
-  const finalState = (e: ReceivedEvent) =>
-    e.event === 'state' && /"state":"(succeeded|failed|canceled)"/.test(e.data);
   const follow = (id: string) =>
-    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: finalState, timeoutMs: 180_000 });
+    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: buildEnded, timeoutMs: 180_000 });
   const workerOf = (events: ReceivedEvent[]) => {
     const running = events.find((e) => e.event === 'state' && e.data.includes('"running"'));
     return running ? (JSON.parse(running.data) as { worker?: string }).worker : undefined;

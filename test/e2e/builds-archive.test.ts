@@ -24,7 +24,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
-import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { buildEnded, readSse } from '../support/sse.js';
 import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
@@ -80,10 +80,8 @@ describe.skipIf(why)(titled('builds from an uploaded context archive', why), () 
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const get = async (path: string) => (await (await fetch(`${server.url}${path}`)).json()) as Build;
-  const finalState = (e: ReceivedEvent) =>
-    e.event === 'state' && /"state":"(succeeded|failed|canceled)"/.test(e.data);
   const follow = (id: string) =>
-    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: finalState, timeoutMs: 240_000 });
+    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: buildEnded, timeoutMs: 240_000 });
   /** The build's final record, once its extracted context is removed too. */
   const finished = async (id: string) => {
     const events = await follow(id);

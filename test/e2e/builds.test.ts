@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImage } from '../support/base-image.js';
 import { startServe, type ServeHandle } from '../support/cli.js';
 import { missing, testEnv, titled } from '../support/env.js';
-import { readSse, type ReceivedEvent } from '../support/sse.js';
+import { buildEnded, readSse } from '../support/sse.js';
 import { postJson } from '../support/json-post.js';
 
 const run = promisify(execFile);
@@ -37,10 +37,8 @@ describe.skipIf(why)(titled('builds on BuildKit', why), () => {
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     return r.body.id as string;
   };
-  const finalState = (e: ReceivedEvent) =>
-    e.event === 'state' && /"state":"(succeeded|failed|canceled)"/.test(e.data);
   const follow = (id: string) =>
-    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: finalState, timeoutMs: 240_000 });
+    readSse(`${server.url}/api/v1/builds/${id}/events`, { until: buildEnded, timeoutMs: 240_000 });
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-builds-'));

@@ -80,13 +80,21 @@ export function ensureBaseImage(cacheDir: string): BaseImage {
   }
 }
 
-/** Copies the base image into the registry at `host` (skopeo) as library/busybox:1; its reference. */
-export async function pushBaseImage(cacheDir: string, host: string): Promise<string> {
+/**
+ * Copies the base image into the registry at `host` (skopeo), as library/busybox:1 unless another
+ * repository:tag is named, with `creds` (user:password) when the registry asks; its reference.
+ */
+export async function pushBaseImage(
+  cacheDir: string,
+  host: string,
+  opts: { to?: string; creds?: string } = {},
+): Promise<string> {
   const image = ensureBaseImage(cacheDir);
-  const ref = `${host}/library/busybox:1`;
+  const ref = `${host}/${opts.to ?? 'library/busybox:1'}`;
   await promisify(execFile)('skopeo', [
     'copy',
     '--dest-tls-verify=false',
+    ...(opts.creds ? ['--dest-creds', opts.creds] : []),
     `oci:${image.layout}:${image.tag}`,
     `docker://${ref}`,
   ]);

@@ -53,3 +53,7 @@ export async function readSse(
     controller.abort();
   }
 }
+
+/** A build's event stream has reached its end: the state event of a finished build. */
+export const buildEnded = (e: ReceivedEvent): boolean =>
+  e.event === 'state' && /"state":"(succeeded|failed|canceled)"/.test(e.data);

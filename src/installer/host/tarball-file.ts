@@ -25,27 +25,15 @@ export interface Reader {
 /** A tarball that is refused: missing, a link, not a regular file, too big, not readable. */
 export class TarballError extends StepError {}
 
-type Perm = 'read' | 'search';
-const BITS = {
-  read: [constants.S_IRUSR, constants.S_IRGRP, constants.S_IROTH],
-  search: [constants.S_IXUSR, constants.S_IXGRP, constants.S_IXOTH],
-} as const;
-
 /**
- * Could uid/gid read (a file) or search (a directory) with these stats? Owner, then group, then
- * other bits, as the kernel decides; supplementary groups are not known here and not counted.
+ * Could uid/gid read a file with these stats? Owner, then group, then other bits, as the kernel
+ * decides; supplementary groups are not known here and not counted.
  */
-export function allowedFor(
-  st: Pick<Stats, 'uid' | 'gid' | 'mode'>,
-  uid: number,
-  gid: number,
-  perm: Perm = 'read',
-): boolean {
+function readableBy(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, uid: number, gid: number): boolean {
   if (uid === 0) return true;
-  const [user, group, other] = BITS[perm];
-  if (st.uid === uid) return (st.mode & user) !== 0;
-  if (st.gid === gid) return (st.mode & group) !== 0;
-  return (st.mode & other) !== 0;
+  if (st.uid === uid) return (st.mode & constants.S_IRUSR) !== 0;
+  if (st.gid === gid) return (st.mode & constants.S_IRGRP) !== 0;
+  return (st.mode & constants.S_IROTH) !== 0;
 }
 
 /** Why an open failed, in words that say what to do. */
@@ -92,7 +80,7 @@ export function checkOpened(path: string, st: Stats, reader?: Reader): void {
     throw new TarballError(
       `tarball ${path} is ${st.size} bytes, more than the ${MAX_TARBALL_BYTES} a BuildKit release could be`,
     );
-  if (reader && !allowedFor(st, reader.uid, reader.gid))
+  if (reader && !readableBy(st, reader.uid, reader.gid))
     throw new TarballError(
       `tarball ${path} is not readable by uid ${reader.uid} (the data dir's owner); make it readable to them`,
     );
