@@ -1,7 +1,7 @@
 // Builds the one HTTP server: health probes, the registry under /v2/, the JSON API under
 // /api/v1/. Construction has no side effects beyond the Fastify instance; listening and
 // shutdown live in lifecycle.ts.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { apiRoutes } from './api.js';
@@ -72,7 +72,8 @@ export async function buildApp({
     // Repository names contain '/', so registry paths are parsed by hand; keep URLs as sent.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
     requestIdHeader: 'x-request-id',
-    disableRequestLogging: true, // one line per request instead (http/request-log.ts)
+    // One line per request instead (http/request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     // A property a schema does not know is refused (400), never silently dropped: a client's
     // mistake is told, and a field meant for something else cannot slip past a check.
     ajv: { customOptions: { removeAdditional: false } },
