@@ -16,9 +16,13 @@ import { openSqliteState } from '../state/sqlite.js';
 import { buildApp } from './app.js';
 import { listenMetrics } from './metrics-listener.js';
 import type { Readiness } from './health.js';
+import { describeCertificate, loadTlsPair, TlsPairError, validityProblem, type TlsPair } from './tls.js';
+import { AcceptLanes } from '../http/accept-lanes.js';
 
 const LISTEN_BACKLOG = 4096;
-import { describeCertificate, loadTlsPair, TlsPairError, validityProblem, type TlsPair } from './tls.js';
+// Watchers on the listening socket once a crowd comes (http/accept-lanes.ts): measured at 1000
+// new connections, 16 let them all in within the first second; each costs one descriptor.
+const ACCEPT_LANES = { count: 32, openAt: 8 };
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -103,6 +107,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
     app.addHook('onClose', () => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
   }
+  let lanes: AcceptLanes | undefined;
+  app.addHook('preClose', async () => lanes?.close());
   try {
     // Node's default accept queue is 511: a burst of new connections beyond it (a cluster's nodes
     // all pulling at once) has its SYNs dropped and retried after 1, 3, 7 s. The kernel caps this
@@ -113,6 +119,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await app.close().catch(() => undefined);
     throw err;
   }
+  lanes = new AcceptLanes(app.server, ACCEPT_LANES, logger);
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
