@@ -9,6 +9,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { Precompiled } from '../state/precompiled.js';
+import { ReadCache } from '../state/read-cache.js';
 import { isUniqueViolation, type StateStore } from '../state/store.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { parseActions, type Action } from './patterns.js';
@@ -75,8 +76,14 @@ export class AuthStore {
     { expires_at: string | null; revoked_at: string | null }
   >;
 
+  /** Their answers, kept until the database is written (state/read-cache.ts). */
+  private readonly credentialsCache: ReadCache<{ credentials_changed_at: string | null } | undefined>;
+  private readonly tokenCache: ReadCache<{ expires_at: string | null; revoked_at: string | null } | undefined>;
+
   constructor(private readonly state: StateStore) {
     const db = state.db;
+    this.credentialsCache = new ReadCache(state.generation);
+    this.tokenCache = new ReadCache(state.generation);
     this.credentialsChanged = new Precompiled(db as Kysely<unknown>, (slot) =>
       db.selectFrom('users').select('credentials_changed_at').where('name', '=', slot('name')),
     );
@@ -229,7 +236,7 @@ export class AuthStore {
    * request that carries a registry token).
    */
   async tokenCurrent(name: string, iat: number): Promise<boolean> {
-    const u = await this.credentialsChanged.first({ name });
+    const u = await this.credentialsCache.get(name, () => this.credentialsChanged.first({ name }));
     if (!u) return false;
     return u.credentials_changed_at === null || iat * 1000 >= Date.parse(u.credentials_changed_at);
   }
@@ -333,7 +340,7 @@ export class AuthStore {
 
   /** Whether an API token still exists, unrevoked and unexpired (for registry tokens issued for it). */
   async tokenActive(id: string): Promise<boolean> {
-    const row = await this.tokenState.first({ id });
+    const row = await this.tokenCache.get(id, () => this.tokenState.first({ id }));
     return !!row && !row.revoked_at && !(row.expires_at && Date.parse(row.expires_at) <= Date.now());
   }
 

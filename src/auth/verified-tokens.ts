@@ -4,17 +4,10 @@
 // token is kept only after it verified, expiry is checked on every use, and what the claims do
 // not say (revoked API tokens, changed passwords) is still asked of the database by the caller.
 // The claims are frozen: requests share them.
+import { deepFreeze } from '../lib/deep-freeze.js';
 import { verifyToken, type RegistryClaims } from './jwt.js';
 
 const MAX_TOKENS = 10_000;
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 export class VerifiedTokens {
   private readonly seen = new Map<string, Readonly<RegistryClaims>>();

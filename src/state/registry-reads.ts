@@ -1,10 +1,14 @@
 // The lookups behind the requests a registry serves most (every pod start, every `pull` that finds
 // nothing new): a manifest by tag or digest, a blob's size in a repository. Each is one statement,
-// compiled once (precompiled.ts); the answers come from the database every time, so a push or a
-// delete acknowledged by any node is seen by the next request here, with no cache to invalidate.
+// compiled once (precompiled.ts). On SQLite the answers are kept until anything is written
+// (read-cache.ts: a write here or a commit by another process empties them before the next read);
+// on PostgreSQL, where other nodes write, they come from the database every time. Either way a push
+// or a delete acknowledged by any node is seen by the next request here.
 import type { Kysely } from 'kysely';
+import type { Generation } from './generation.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
 import { Precompiled } from './precompiled.js';
+import { ReadCache } from './read-cache.js';
 import type { Database } from './schema.js';
 
 export class RegistryReads {
@@ -12,7 +16,12 @@ export class RegistryReads {
   private readonly byDigest: Precompiled<{ name: string; digest: string }, Database['manifests']>;
   private readonly blobSize: Precompiled<{ name: string; digest: string }, { size: number }>;
 
-  constructor(db: Kysely<Database>) {
+  private readonly manifests: ReadCache<ManifestRecord | undefined>;
+  private readonly sizes: ReadCache<number | undefined>;
+
+  constructor(db: Kysely<Database>, generation?: Generation) {
+    this.manifests = new ReadCache(generation);
+    this.sizes = new ReadCache(generation);
     const untyped = db as Kysely<unknown>;
     this.byTag = new Precompiled(untyped, (slot) =>
       db
@@ -47,20 +56,26 @@ export class RegistryReads {
   }
 
   /** The manifest `tag` names in repository `name`, if both exist. */
-  async manifestByTag(name: string, tag: string): Promise<ManifestRecord | undefined> {
-    const row = await this.byTag.first({ name, tag });
-    return row && toRecord(row);
+  manifestByTag(name: string, tag: string): Promise<ManifestRecord | undefined> {
+    return this.manifests.get(`t\0${name}\0${tag}`, async () => {
+      const row = await this.byTag.first({ name, tag });
+      return row && toRecord(row);
+    });
   }
 
   /** The manifest `digest` of repository `name`, if the repository holds it. */
-  async manifestByDigest(name: string, digest: string): Promise<ManifestRecord | undefined> {
-    const row = await this.byDigest.first({ name, digest });
-    return row && toRecord(row);
+  manifestByDigest(name: string, digest: string): Promise<ManifestRecord | undefined> {
+    return this.manifests.get(`d\0${name}\0${digest}`, async () => {
+      const row = await this.byDigest.first({ name, digest });
+      return row && toRecord(row);
+    });
   }
 
   /** The size of blob `digest` when repository `name` links it. */
-  async blobSizeInRepository(name: string, digest: string): Promise<number | undefined> {
-    const row = await this.blobSize.first({ name, digest });
-    return row === undefined ? undefined : Number(row.size);
+  blobSizeInRepository(name: string, digest: string): Promise<number | undefined> {
+    return this.sizes.get(`${name}\0${digest}`, async () => {
+      const row = await this.blobSize.first({ name, digest });
+      return row === undefined ? undefined : Number(row.size);
+    });
   }
 }

@@ -1,8 +1,10 @@
-// Opens the embedded SQLite state store (better-sqlite3) in WAL mode with foreign keys on.
+// Opens the embedded SQLite state store (better-sqlite3) in WAL mode with foreign keys on; its
+// generation lets the small lookups be answered from memory until something writes.
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { join } from 'node:path';
 import type { Database } from './schema.js';
+import { SqliteGeneration } from './generation.js';
 import { withStatementCache } from './statement-cache.js';
 import { StateStore } from './store.js';
 
@@ -12,9 +14,12 @@ export async function openSqliteState(dataDir: string): Promise<StateStore> {
   db.pragma('synchronous = FULL'); // a committed push survives power loss
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  const generation = new SqliteGeneration(db);
+  const database = withStatementCache(db, undefined, () => generation.wrote());
   const store = new StateStore(
-    new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) }),
+    new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
     'sqlite',
+    generation,
   );
   await store.migrate();
   return store;

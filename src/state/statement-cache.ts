@@ -5,14 +5,39 @@
 // queries with IN lists of varying length make new texts). Reusing one is safe because Kysely
 // runs a statement to completion (`all`/`run`) before the next query, under its connection
 // mutex; Kysely's streaming (`iterate`), which would hold a statement busy, is not used here.
+// `onWrite` is told after every statement that writes or ends a transaction (generation.ts).
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
 const DEFAULT_LIMIT = 256;
 
-export function withStatementCache(db: Sqlite, limit = DEFAULT_LIMIT): SqliteDatabase {
-  const cache = new Map<string, Statement>();
-  const prepare = (sql: string): Statement => {
+// SQLite counts COMMIT and ROLLBACK as read-only statements; they end what the writes began.
+const ENDS_TRANSACTION = /^\s*(commit|end|rollback|release)\b/i;
+
+/** `stmt`, calling `onWrite` after each run. */
+function reportingWrites(stmt: Statement, onWrite: () => void): SqliteStatement {
+  const after = <T>(run: () => T): T => {
+    try {
+      return run();
+    } finally {
+      onWrite();
+    }
+  };
+  return {
+    reader: stmt.reader,
+    all: (parameters) => after(() => stmt.all(parameters as unknown[])),
+    run: (parameters) => after(() => stmt.run(parameters as unknown[])),
+    iterate: (parameters) => after(() => stmt.iterate(parameters as unknown[])),
+  };
+}
+
+export function withStatementCache(
+  db: Sqlite,
+  limit = DEFAULT_LIMIT,
+  onWrite?: () => void,
+): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  const prepare = (sql: string): SqliteStatement => {
     const hit = cache.get(sql);
     if (hit) {
       // Map keeps insertion order: moving the hit to the end makes the first key the oldest.
@@ -20,7 +45,11 @@ export function withStatementCache(db: Sqlite, limit = DEFAULT_LIMIT): SqliteDat
       cache.set(sql, hit);
       return hit;
     }
-    const stmt = db.prepare(sql);
+    const prepared = db.prepare(sql);
+    const stmt =
+      onWrite && (!prepared.readonly || ENDS_TRANSACTION.test(sql))
+        ? reportingWrites(prepared, onWrite)
+        : prepared;
     cache.set(sql, stmt);
     if (cache.size > limit) cache.delete(cache.keys().next().value as string);
     return stmt;
@@ -30,6 +59,6 @@ export function withStatementCache(db: Sqlite, limit = DEFAULT_LIMIT): SqliteDat
       cache.clear();
       db.close();
     },
-    prepare: (sql: string): SqliteStatement => prepare(sql),
+    prepare,
   };
 }

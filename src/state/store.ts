@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import { deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
+import type { Generation } from './generation.js';
 import { migrationsFor, type Dialect } from './migrations.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
 import { RegistryReads } from './registry-reads.js';
@@ -54,11 +55,13 @@ export class StateStore {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /** Moves on every write (SQLite); read caches key on it. None on PostgreSQL. */
+    readonly generation?: Generation,
   ) {
-    this.reads = new RegistryReads(db);
+    this.reads = new RegistryReads(db, generation);
   }
 
-  /** The registry's most frequent lookups, each compiled once. */
+  /** The registry's most frequent lookups, each compiled once, answered from memory until a write. */
   readonly reads: RegistryReads;
 
   async migrate(): Promise<void> {
