@@ -33,6 +33,7 @@ const PHASES = [
   'pulls',
   'clients',
   'startup',
+  'ui',
   'rss',
 ] as const;
 const SERVER_KEYS = ['ours', 'distribution', 'distribution3'] as const;
@@ -56,6 +57,7 @@ export const cfg = {
   rangeKiB: envInt('BENCH_RANGE_KIB', 1024),
   rangeConcurrency: envInt('BENCH_RANGE_CONCURRENCY', 4),
   startupRuns: envInt('BENCH_STARTUP_RUNS', q(5, 3)),
+  uiRuns: envInt('BENCH_UI_RUNS', q(5, 2)),
   pullClients: envInt('BENCH_PULL_CLIENTS', 100),
   clientLayers: envInt('BENCH_CLIENT_LAYERS', 20),
   clientLayerKiB: envInt('BENCH_CLIENT_LAYER_KIB', q(1024, 128)),

@@ -39,6 +39,7 @@ import { measureSmallRequests, type SmallResults } from './phase-small.js';
 import { measureStartup } from './phase-startup.js';
 import { measureCrowd } from './phase-crowd.js';
 import { measureAuth } from './phase-auth.js';
+import { measureUi } from './phase-ui.js';
 import { measureUploads } from './phase-upload.js';
 import { printProfiles, summariseProfiles } from './profile.js';
 import { report, type GenericResults } from './report.js';
@@ -148,6 +149,9 @@ async function main(): Promise<void> {
     });
     await phase('startup', async () => {
       generic.startup = [await measureStartup(servers)];
+    });
+    await phase('ui', async () => {
+      generic.ui = [await measureUi(servers)];
     });
 
     let rss: RssResults = {};

@@ -163,6 +163,7 @@ export function report(
   genericSections('pulls');
   genericSections('clients');
   genericSections('startup');
+  genericSections('ui');
 
   if (Object.keys(rss).length) {
     if (Object.keys(afterLoad).length) {

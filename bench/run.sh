@@ -62,6 +62,10 @@ build_distribution3() {
 }
 
 APT_PACKAGES="docker-registry wrk"
+# The ui phase opens the dashboard in Debian's chromium.
+case ",${BENCH_ONLY:-ui}," in
+  *,ui,*) APT_PACKAGES="$APT_PACKAGES chromium" ;;
+esac
 
 # A daemon the package started (init script or systemd unit) would sit on port 5000 for nothing:
 # stop it. We never use it; the benchmark runs its own instance with a private config.

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `opencloud` command: runs the compiled CLI from dist/ (built by `npm ci` via "prepare").
-import { existsSync } from 'node:fs';
+// The `opencloud` command: runs the compiled CLI from dist/ (built by `npm ci` via "prepare"), from
+// its bundle (dist/bundle/, scripts/bundle-server.mjs) when that was built from the current dist/.
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 
@@ -19,9 +20,13 @@ if (process.argv[2] === 'serve' && !process.execArgv.some((a) => a.includes('inc
 }
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
+const bundle = new URL('../dist/bundle/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   console.error('opencloud: dist/ is missing; run `npm ci` (or `npm run build`) in the checkout first');
   process.exit(70);
 }
-const { run } = await import(main.href);
+// A `tsc` run after the last full build leaves the bundle behind dist/: then dist/ is what runs.
+const mtime = (url) => statSync(fileURLToPath(url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+const entry = mtime(bundle) >= mtime(main) ? bundle : main;
+const { run } = await import(entry.href);
 process.exitCode = await run(process.argv);

@@ -78,7 +78,9 @@ export class AuthStore {
 
   /** Their answers, kept until the database is written (state/read-cache.ts). */
   private readonly credentialsCache: ReadCache<{ credentials_changed_at: string | null } | undefined>;
-  private readonly tokenCache: ReadCache<{ expires_at: string | null; revoked_at: string | null } | undefined>;
+  private readonly tokenCache: ReadCache<
+    { expires_at: string | null; revoked_at: string | null } | undefined
+  >;
 
   constructor(private readonly state: StateStore) {
     const db = state.db;

@@ -29,10 +29,14 @@ async function listen(server: net.Server): Promise<number> {
 /** Opens connections that stay open (nothing sent) until `release` is called. */
 async function holdConnections(port: number, n: number): Promise<{ release(): void }> {
   const sockets = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', reject);
+        }),
+    ),
   );
   return { release: () => sockets.forEach((s) => s.destroy()) };
 }
@@ -103,7 +107,14 @@ describe('AcceptLanes', () => {
         new Promise<string>((resolve, reject) => {
           https
             .get(
-              { host: '127.0.0.1', port, path, agent: false, ca: readFileSync(ca.cert), servername: 'localhost' },
+              {
+                host: '127.0.0.1',
+                port,
+                path,
+                agent: false,
+                ca: readFileSync(ca.cert),
+                servername: 'localhost',
+              },
               (res) => {
                 let body = '';
                 res.on('data', (c) => (body += c));
@@ -115,6 +126,28 @@ describe('AcceptLanes', () => {
       const bodies = await requests(get, 60);
       expect(bodies).toEqual(Array.from({ length: 60 }, (_, i) => `hello /r${i}`));
       expect(lanes.handedOver).toBeGreaterThan(0);
+    } finally {
+      lanes.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('loses no connection while the lanes open: every request during the opening is answered', async () => {
+    const server = http.createServer(answer);
+    const port = await listen(server);
+    const lanes = new AcceptLanes(server, { count: 8, openAt: 1 }, logger);
+    try {
+      // New connections keep arriving from before the helper starts until after the lanes are open.
+      const get = plainGet(port);
+      const results: Promise<string>[] = [];
+      const started = Date.now();
+      while (lanes.watchers < 8 || results.length < 400) {
+        results.push(...Array.from({ length: 20 }, (_, i) => get(`/w${results.length + i}`)));
+        await new Promise((r) => setTimeout(r, 5));
+        if (Date.now() - started > 10_000) throw new Error('the lanes did not open');
+      }
+      const bodies = await Promise.all(results);
+      expect(bodies).toEqual(bodies.map((_, i) => `hello /w${i}`));
     } finally {
       lanes.close();
       await new Promise((r) => server.close(r));

@@ -5,17 +5,19 @@
 // seconds in the kernel's accept queue: measured at 1000 connections, ~470 waited there and the
 // slowest request took 10 s, where Distribution's slowest took 0.8 s. The remedy libuv's
 // maintainers give is several watchers on the same socket, each accepting one per turn. Node 20 has
-// neither dup() nor SO_REUSEPORT, but a server handle sent over an IPC channel arrives as a new
-// descriptor of the same socket: a short-lived helper process sends ours back `count - 1` times.
+// neither dup() nor SO_REUSEPORT, but a handle sent over an IPC channel arrives as a new descriptor
+// of the same socket: a short-lived helper process sends ours back `count - 1` times. It passes the
+// raw TCP handle, never a net.Server: a server would start accepting in the helper, and the
+// connections it took would be reset when the helper exits.
 // The connections those descriptors accept are handed to the real server, which serves them as its
 // own. Lanes open once, the first time the server holds `openAt` connections: a server that never
 // sees a crowd never starts the helper.
 import { spawn } from 'node:child_process';
-import type { Server, Socket } from 'node:net';
+import { Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
-// The helper answers each server handle it receives with the same handle, then exits when the
-// channel closes. Sent from this process, so no file has to ship with the build.
+// The helper answers each raw handle it receives with the same handle, then exits when the channel
+// closes. Sent from this process, so no file has to ship with the build.
 const ECHO = "process.on('message',(m,h)=>process.send(m,h,()=>h.close()));";
 const HELPER_TIMEOUT_MS = 10_000;
 
@@ -26,7 +28,8 @@ export interface AcceptLaneOptions {
   openAt: number;
 }
 
-interface ServerSocketOptions {
+/** What net.Server keeps of its options; a lane takes the server's own. */
+interface SocketOptions {
   allowHalfOpen?: boolean;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -73,57 +76,71 @@ export class AcceptLanes {
     try {
       const received = await duplicates(this.server, this.options.count - 1);
       if (this.closed) {
-        for (const lane of received) lane.close();
+        for (const handle of received) handle.close();
         return;
       }
-      for (const lane of received) {
-        lane.on('connection', (socket: Socket) => this.handOver(socket));
+      const own = this.server as Server & SocketOptions;
+      for (const handle of received) {
+        const lane = new Server({
+          allowHalfOpen: own.allowHalfOpen ?? false,
+          noDelay: own.noDelay ?? false,
+          keepAlive: own.keepAlive ?? false,
+          keepAliveInitialDelay: own.keepAliveInitialDelay ?? 0,
+        });
+        lane.on('connection', (socket: Socket) => {
+          this.handedOver++;
+          this.server.emit('connection', socket);
+        });
+        lane.listen(handle);
         this.lanes.push(lane);
       }
       this.logger.info({ watchers: this.watchers, openConnections: this.open }, 'accept lanes opened');
     } catch (err) {
       // Serving goes on with the one watcher; the crowd is let in slower.
-      this.logger.warn({ err }, 'accept lanes could not be opened; new connections are accepted one per turn');
+      this.logger.warn(
+        { err },
+        'accept lanes could not be opened; new connections are accepted one per turn',
+      );
     }
-  }
-
-  /** A lane's connection, set up as the server would have set up its own, then given to it. */
-  private handOver(socket: Socket): void {
-    const own = this.server as Server & ServerSocketOptions;
-    (socket as Socket & { allowHalfOpen: boolean }).allowHalfOpen = own.allowHalfOpen ?? false;
-    if (own.noDelay) socket.setNoDelay(true);
-    if (own.keepAlive) socket.setKeepAlive(true, own.keepAliveInitialDelay ?? 0);
-    this.handedOver++;
-    this.server.emit('connection', socket);
   }
 }
 
-/** `n` new servers listening on descriptors of `server`'s socket, made by the echo helper. */
-function duplicates(server: Server, n: number): Promise<Server[]> {
+/** A raw listening handle (libuv's TCP wrap, Node's `server._handle`). */
+interface RawHandle {
+  close(): void;
+}
+
+/** `n` new raw handles on descriptors of `server`'s socket, made by the echo helper. */
+function duplicates(server: Server, n: number): Promise<RawHandle[]> {
+  const handle = (server as Server & { _handle?: RawHandle })._handle;
+  if (!handle) return Promise.reject(new Error('the server is not listening'));
   return new Promise((resolve, reject) => {
     const helper = spawn(process.execPath, ['-e', ECHO], {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: {},
     });
-    const received: Server[] = [];
+    const received: RawHandle[] = [];
     let settled = false;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       helper.kill();
-      for (const lane of received) lane.close();
+      for (const h of received) h.close();
       reject(err);
     };
-    const timer = setTimeout(() => fail(new Error('the lane helper did not answer in time')), HELPER_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new Error('the lane helper did not answer in time')),
+      HELPER_TIMEOUT_MS,
+    );
     timer.unref();
     helper.once('error', fail);
     helper.once('exit', (code, signal) => {
       if (received.length < n) fail(new Error(`the lane helper exited (${signal ?? code}) before answering`));
     });
-    helper.on('message', (_message, handle) => {
-      if (!handle) return;
-      received.push(handle as Server);
+    helper.on('message', (_message, back) => {
+      if (!back) return;
+      received.push(back as unknown as RawHandle);
       if (received.length === n) {
         settled = true;
         clearTimeout(timer);
@@ -131,6 +148,6 @@ function duplicates(server: Server, n: number): Promise<Server[]> {
         resolve(received);
       }
     });
-    for (let i = 0; i < n; i++) helper.send('lane', server);
+    for (let i = 0; i < n; i++) helper.send('lane', handle as never);
   });
 }

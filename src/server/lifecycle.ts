@@ -107,8 +107,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
     app.addHook('onClose', () => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
   }
-  let lanes: AcceptLanes | undefined;
-  app.addHook('preClose', async () => lanes?.close());
+  const lanes = new AcceptLanes(app.server, ACCEPT_LANES, logger);
+  app.addHook('preClose', async () => lanes.close());
   try {
     // Node's default accept queue is 511: a burst of new connections beyond it (a cluster's nodes
     // all pulling at once) has its SYNs dropped and retried after 1, 3, 7 s. The kernel caps this
@@ -119,7 +119,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await app.close().catch(() => undefined);
     throw err;
   }
-  lanes = new AcceptLanes(app.server, ACCEPT_LANES, logger);
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;

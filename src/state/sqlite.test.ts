@@ -74,7 +74,9 @@ describe('SQLite read caches see every other writer', () => {
           'insert into manifests (repository_id, digest, media_type, size, created_at) values (?, ?, ?, ?, ?)',
         )
         .run(repo, m.digest, m.mediaType, m.size, new Date().toISOString());
-      other.prepare('update tags set manifest_digest = ? where repository_id = ? and name = ?').run(m.digest, repo, 'latest');
+      other
+        .prepare('update tags set manifest_digest = ? where repository_id = ? and name = ?')
+        .run(m.digest, repo, 'latest');
       other.close();
       await new Promise((r) => setImmediate(r)); // a request would arrive in a later callback
       expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(m.digest);

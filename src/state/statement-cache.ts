@@ -31,11 +31,7 @@ function reportingWrites(stmt: Statement, onWrite: () => void): SqliteStatement 
   };
 }
 
-export function withStatementCache(
-  db: Sqlite,
-  limit = DEFAULT_LIMIT,
-  onWrite?: () => void,
-): SqliteDatabase {
+export function withStatementCache(db: Sqlite, limit = DEFAULT_LIMIT, onWrite?: () => void): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   const prepare = (sql: string): SqliteStatement => {
     const hit = cache.get(sql);
