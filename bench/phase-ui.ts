@@ -6,7 +6,8 @@
 // is on screen, both from the start of the navigation. Needs Debian's chromium (run.sh installs it
 // for this phase); skipped without it.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { createRequire } from 'node:module';
+import type { Browser, BrowserType } from 'playwright-core';
 import { cfg } from './config.js';
 import { fmt, say } from './format.js';
 import { exchange, expectStatus } from './http-client.js';
@@ -84,6 +85,8 @@ export async function measureUi(servers: Server[]): Promise<MetricSection> {
   const paint = row('navigation to first contentful paint', 's', 'lower', 3);
   const summary = row('navigation to the registry summary on screen', 's', 'lower', 3);
   for (const r of [paint, summary]) r.notes = { distribution: 'no UI', distribution3: 'no UI' };
+  // The benchmark runs compiled in a temporary directory: the package comes from the checkout.
+  const { chromium } = createRequire(cfg.opencloudBin)('playwright-core') as { chromium: BrowserType };
   const server = await startServer('ours', 'ours-ui');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   try {
