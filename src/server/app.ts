@@ -18,6 +18,7 @@ import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
 import { apiGate, callerIsAdmin } from './api-auth.js';
 import { enforceAccess, requireAccessDeclarations } from '../http/access.js';
+import { lazySerializers } from '../http/lazy-serializers.js';
 import { lazyValidators } from '../http/lazy-validators.js';
 import { logRequests } from '../http/request-log.js';
 import { schemaError } from '../http/schema-errors.js';
@@ -78,7 +79,9 @@ export async function buildApp({
     // mistake is told, and a field meant for something else cannot slip past a check.
     ajv: { customOptions: { removeAdditional: false } },
     schemaErrorFormatter: schemaError,
-    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
+    schemaController: {
+      compilersFactory: { buildValidator: lazyValidators(), buildSerializer: lazySerializers() },
+    },
     return503OnClosing: true,
     // Behind a reverse proxy: protocol, host and client address from X-Forwarded-* (README).
     trustProxy: config.trustProxy,

@@ -21,6 +21,17 @@ export async function openSqliteState(dataDir: string): Promise<StateStore> {
     'sqlite',
     generation,
   );
-  await store.migrate();
+  // All pending migrations in one transaction: Kysely runs SQLite's without one (each DDL statement
+  // its own commit, each fsynced: ~50 on a new data dir), and one transaction is all-or-nothing.
+  // IMMEDIATE takes the write lock first, so two processes opening one new file migrate in turn.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    await store.migrate();
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    db.close();
+    throw err;
+  }
   return store;
 }
