@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Scale-out benchmark: our registry on S3 (SeaweedFS) + PostgreSQL against our registry on its
-# embedded defaults (filesystem + SQLite), side by side on this machine, driven by the same client
-# code as bench/run.sh (bench/scale-out.ts and the modules it imports). See bench/README.md,
-# "S3 and PostgreSQL against the embedded defaults".
+# embedded defaults (filesystem + SQLite) and against Distribution v3.1.1 with its S3 driver on the
+# same SeaweedFS, side by side on this machine, driven by the same client code as bench/run.sh
+# (bench/scale-out.ts and the modules it imports). See bench/README.md, "S3 and PostgreSQL against
+# the embedded defaults".
 #
 #   bash bench/scale-out.sh            # as root: everything (about 6 minutes on 2 cores)
 #   bash bench/scale-out.sh --quick    # small sizes, one run: about a minute, the same table
 #   BENCH_RUNS=1 BENCH_ONLY=upload,download bash bench/scale-out.sh
 #
-# Steps: build dist/ (BENCH_SKIP_BUILD=1 skips it), compile the benchmark with the project's tsc,
+# Steps: build dist/ (BENCH_SKIP_BUILD=1 skips it) and Distribution v3.1.1 once (bench/distribution3.sh;
+# without it the run goes on with our two nodes and says why), compile the benchmark with the project's tsc,
 # start a private PostgreSQL and SeaweedFS for this run (scripts/test-env/postgres.sh and
 # seaweedfs.sh, in the run dir), create a fresh database, run the benchmark, stop both at exit.
 # Results: a table on stdout, JSON in RUN_DIR/results.json and in $BENCH_RESULTS_DIR
@@ -69,6 +71,8 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   log "npm run build"
   npm run -s build
 fi
+source bench/distribution3.sh
+build_distribution3
 
 # The benchmark is TypeScript, typechecked with the rest of the project (tsconfig.json includes
 # bench/); compiled here with the project's own tsc, as run.sh does, through a tsconfig in the run

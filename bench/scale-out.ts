@@ -1,6 +1,8 @@
 // Scale-out benchmark: our registry on S3 (SeaweedFS) + PostgreSQL against our registry on its
-// embedded defaults (filesystem + SQLite), side by side in one run, the same client code (the
-// registry benchmark's phases) against both, figures and the ratio S3 / fs printed (never asserted).
+// embedded defaults (filesystem + SQLite) and against Distribution v3.1.1 with its S3 driver on the
+// same SeaweedFS bucket (serving the bytes itself: redirects off, as ours), side by side in one run,
+// the same client code (the registry benchmark's phases) against all three, figures and the ratios
+// S3 / fs and ours / v3.1.1 (both on S3) printed (never asserted).
 // Run it through bench/scale-out.sh, which starts a private PostgreSQL and SeaweedFS, creates a
 // fresh database, compiles this entry point with the project's tsc and sets the BENCH_* variables
 // (config.ts, and the BENCH_S3_JSON, BENCH_POSTGRES_* and BENCH_SEAWEEDFS_* ones read below);
@@ -35,7 +37,14 @@ import { measurePulls } from './phase-pulls.js';
 import { measureChunkedRss, type ChunkedRssRun } from './phase-rss-chunked.js';
 import { measureSmallRequests, type SmallResults } from './phase-small.js';
 import { FORM_LABEL, FORMS, measureUploads } from './phase-upload.js';
-import { startOurs, stopRegistriesOnExit, stopServer, waitReady, type Server } from './servers.js';
+import {
+  startDistribution,
+  startOurs,
+  stopRegistriesOnExit,
+  stopServer,
+  waitReady,
+  type Server,
+} from './servers.js';
 import { settleLog } from './settle.js';
 import { median } from './stats.js';
 
@@ -47,7 +56,12 @@ stopRegistriesOnExit();
  */
 const S3: ServerKey = 's3' as ServerKey;
 const FS: ServerKey = 'ours';
-const LABEL: Record<string, string> = { [FS]: 'fs + SQLite', [S3]: 'S3 + PostgreSQL' };
+const D3: ServerKey = 'distribution3';
+const LABEL: Record<string, string> = {
+  [FS]: 'fs + SQLite',
+  [S3]: 'S3 + PostgreSQL',
+  [D3]: 'Distribution v3.1.1, S3',
+};
 const PHASES = ['upload', 'chunked', 'download', 'small', 'pulls', 'rss'];
 
 function required(name: string): string {
@@ -101,6 +115,28 @@ async function startS3Node(): Promise<Server> {
 async function startFsNode(): Promise<Server> {
   return { ...(await startOurs('fs')), label: LABEL[FS] as string };
 }
+
+/** Distribution v3.1.1 on the same bucket under its own prefix, its S3 driver as documented for
+ *  S3-compatible stores (path-style, plain HTTP), serving blobs itself (`redirect: disable`). */
+async function startD3Node(): Promise<Server> {
+  const driver = [
+    '  s3:',
+    `    accesskey: ${s3.accessKeyId}`,
+    `    secretkey: ${s3.secretAccessKey}`,
+    `    region: ${s3.region || 'us-east-1'}`,
+    `    regionendpoint: ${s3.endpoint}`,
+    `    bucket: ${s3.bucket}`,
+    `    rootdirectory: /${engines.seaweedfs.prefix}distribution3`,
+    '    forcepathstyle: true',
+    `    secure: ${s3.endpoint.startsWith('https:')}`,
+    '  redirect:',
+    '    disable: true',
+  ];
+  return { ...(await startDistribution('distribution3', 'dist3-s3', driver)), label: LABEL[D3] as string };
+}
+
+const startNode = (key: ServerKey) =>
+  key === S3 ? startS3Node() : key === D3 ? startD3Node() : startFsNode();
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 
@@ -257,22 +293,41 @@ interface Measured {
   rss?: Record<string, ChunkedRssRun>;
   /** By phase: what SeaweedFS and PostgreSQL used while it ran. */
   engineCpu: Record<string, EngineCpu>;
+  /** The nodes measured, by key. */
+  nodes: ServerKey[];
   phaseSeconds: Record<string, number>;
 }
 
 /** The table's sections, in phase order, each closed by the engines' CPU rows of its phase. */
 function sectionsOf(m: Measured): MetricSection[] {
   const sections: MetricSection[] = [];
-  const runsOf = (byServer: Record<string, unknown[]> | undefined) => byServer?.[S3]?.length ?? 0;
-  /** The engines' CPU during a phase, per measurement of the S3 node in it. */
+  /** Nodes on S3: ours, and Distribution's when it runs. SeaweedFS's CPU is shared by them. */
+  const onS3 = m.nodes.filter((k) => k !== FS).length;
+  /** Measurements of the nodes on S3 in a phase (each node runs as many). */
+  const runsOf = (byServer: Record<string, unknown[]> | undefined) =>
+    (byServer?.[S3]?.length ?? 0) + (byServer?.[D3]?.length ?? 0);
+  /** The engines' CPU during a phase: SeaweedFS's per measurement of a node on S3, PostgreSQL's
+   *  (which only our S3 node uses) per measurement of that node. */
   const engineRows = (phase: string, measurements: number): MetricRow[] => {
     const cpu = m.engineCpu[phase];
     if (!cpu || !measurements) return [];
-    const per = (s: number) => ({ [S3]: [s / measurements] });
-    const n = `phase total / ${measurements}`;
+    const ours = measurements / onS3;
+    const per = (s: number, n: number) => ({ [S3]: [s / n] });
     return [
-      rowOf(`  SeaweedFS CPU per measurement (${n})`, 's', 'lower', 2, per(cpu.seaweedfsS)),
-      rowOf(`  PostgreSQL CPU per measurement (${n})`, 's', 'lower', 2, per(cpu.postgresS)),
+      rowOf(
+        `  SeaweedFS CPU per measurement (phase total / ${measurements})`,
+        's',
+        'lower',
+        2,
+        per(cpu.seaweedfsS, measurements),
+      ),
+      rowOf(
+        `  PostgreSQL CPU per measurement (phase total / ${ours})`,
+        's',
+        'lower',
+        2,
+        per(cpu.postgresS, ours),
+      ),
     ];
   };
   const { uploads, chunked, downloads, small, pulls, rss, rssAfterEarlierPhases: before } = m;
@@ -291,7 +346,8 @@ function sectionsOf(m: Measured): MetricSection[] {
       ],
     });
   }
-  if (chunked) sections.push({ ...chunked, rows: [...chunked.rows, ...engineRows('chunked', cfg.runs)] });
+  if (chunked)
+    sections.push({ ...chunked, rows: [...chunked.rows, ...engineRows('chunked', cfg.runs * onS3)] });
   if (downloads) {
     sections.push({
       title: `download ${cfg.blobMiB} MiB (the blobs pushed as POST + PUT)`,
@@ -313,7 +369,7 @@ function sectionsOf(m: Measured): MetricSection[] {
       ],
     });
   }
-  if (pulls) sections.push({ ...pulls, rows: [...pulls.rows, ...engineRows('pulls', cfg.runs)] });
+  if (pulls) sections.push({ ...pulls, rows: [...pulls.rows, ...engineRows('pulls', cfg.runs * onS3)] });
   if (rss && before) {
     const one = (f: (r: ChunkedRssRun) => number): Values =>
       Object.fromEntries(Object.entries(rss).map(([k, r]) => [k, [f(r)]]));
@@ -348,24 +404,35 @@ function sectionsOf(m: Measured): MetricSection[] {
           0,
           one((r) => mbps(r.pullSeconds)),
         ),
-        ...engineRows('rss', 1),
+        ...engineRows('rss', onS3),
       ],
     });
   }
   return sections;
 }
 
-/** The table: a column per node, then S3 / fs of the medians. */
+/** `a` / `b` of the medians, with which way that is for `a` on this row. */
+function quotient(r: MetricRow, a: ServerKey, b: ServerKey): string {
+  const q = median(r.values[a] ?? []) / median(r.values[b] ?? []);
+  if (!Number.isFinite(q)) return '';
+  const shown = Number(fmt(q));
+  const way = shown === 1 ? 'same' : shown > 1 === (r.better === 'higher') ? 'better' : 'worse';
+  return `${fmt(q)}x (${way})`;
+}
+
+/** The table: a column per node, then S3 / fs and ours / Distribution (both on S3) of the medians. */
 function printComparison(sections: MetricSection[], servers: Server[]): void {
   const keys = servers.map((s) => s.key);
+  const withD3 = keys.includes(D3);
   const head = [
     `measurement (median of ${cfg.runs} run${cfg.runs > 1 ? 's' : ''} (min-max))`,
     ...servers.map((s) => s.label),
     'S3 / fs',
+    ...(withD3 ? ['ours / v3.1.1, both S3'] : []),
   ];
   const rows: string[][] = [];
   for (const sec of sections) {
-    rows.push([sec.title, ...keys.map(() => ''), '']);
+    rows.push([sec.title, ...keys.map(() => ''), '', ...(withD3 ? [''] : [])]);
     for (const r of sec.rows) {
       const m = (k: ServerKey) => median(r.values[k] ?? []);
       const cell = (k: ServerKey) => {
@@ -375,15 +442,18 @@ function printComparison(sections: MetricSection[], servers: Server[]): void {
           xs.length > 1 ? ` (${fmt(Math.min(...xs), r.digits)}-${fmt(Math.max(...xs), r.digits)})` : '';
         return [fmt(m(k), r.digits), r.unit].filter(Boolean).join(' ') + range;
       };
-      const q = m(S3) / m(FS);
-      const shown = Number(fmt(q));
-      const way = shown === 1 ? 'same' : shown > 1 === (r.better === 'higher') ? 'better' : 'worse';
-      rows.push([`  ${r.label}`, ...keys.map(cell), Number.isFinite(q) ? `${fmt(q)}x (${way})` : '']);
+      rows.push([
+        `  ${r.label}`,
+        ...keys.map(cell),
+        quotient(r, S3, FS),
+        ...(withD3 ? [quotient(r, S3, D3)] : []),
+      ]);
     }
   }
   printTable(head, rows);
   console.log(
     '\nS3 / fs: the S3 + PostgreSQL median divided by the fs + SQLite one; (better) or (worse) says which way that is for the S3 node.' +
+      '\nours / v3.1.1: our S3 + PostgreSQL node against Distribution v3.1.1 on the same SeaweedFS, the same way round.' +
       '\nnode CPU is the registry process alone; the SeaweedFS and PostgreSQL rows are what the engines used besides, on the same CPUs.',
   );
 }
@@ -403,7 +473,7 @@ const usedConfig = () => {
 /** Both nodes, then the phases BENCH_ONLY wants, in order (upload also when only download is wanted). */
 async function measure(servers: Server[]): Promise<Measured> {
   const size = cfg.blobMiB * MiB;
-  const m: Measured = { engineCpu: {}, phaseSeconds: {} };
+  const m: Measured = { engineCpu: {}, phaseSeconds: {}, nodes: servers.map((s) => s.key) };
   /** Runs a phase when wanted; records how long it took and what the engines used meanwhile. */
   const phase = async (name: string, fn: () => Promise<void>, wanted = cfg.phases.includes(name)) => {
     if (!wanted) return;
@@ -451,7 +521,7 @@ async function measure(servers: Server[]): Promise<Measured> {
       before[s.key] = { rssMB: procStatusMB(s.pid, 'VmRSS'), hwmMB: procStatusMB(s.pid, 'VmHWM') };
       say(`${s.label} after the earlier phases: RSS ${fmt(before[s.key]?.rssMB ?? NaN, 0)} MB; restarting`);
       await stopServer(s);
-      const fresh = s.key === S3 ? await startS3Node() : await startFsNode();
+      const fresh = await startNode(s.key);
       servers[i] = fresh;
       await waitReady(fresh);
     }
@@ -478,6 +548,8 @@ async function main(): Promise<void> {
   let measured: Measured | undefined;
   try {
     servers.push(await startFsNode(), await startS3Node());
+    if (cfg.distribution3Bin) servers.push(await startD3Node());
+    else say(`Distribution v3.1.1 is not measured: ${cfg.distribution3Why}`);
     for (const s of servers) await waitReady(s);
     for (const s of servers) say(`${s.label}: ${s.version} at ${s.url.origin} (pid ${s.pid})`);
     measured = await measure(servers);

@@ -142,6 +142,8 @@ export async function startOurs(instance = 'ours', settings: Record<string, stri
 export async function startDistribution(
   key: 'distribution' | 'distribution3' = 'distribution',
   instance: string = key,
+  /** The storage driver's lines of the config (indented under `storage:`); the filesystem by default. */
+  driver?: string[],
 ): Promise<Server> {
   const bin = key === 'distribution' ? cfg.distributionBin : cfg.distribution3Bin;
   if (!bin) throw new Error(`${SERVER_LABEL[key]}: no binary (${cfg.distribution3Why})`);
@@ -160,8 +162,7 @@ export async function startDistribution(
       'storage:',
       '  cache:',
       '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${dataDir}`,
+      ...(driver ?? ['  filesystem:', `    rootdirectory: ${dataDir}`]),
       '  delete:',
       '    enabled: true',
       'http:',
