@@ -1,10 +1,11 @@
 // Bundles the compiled CLI (dist/cli/main.js and everything it imports, dependencies included)
 // into dist/bundle/, which bin/opencloud.js runs when it is current. Loading ~500 small modules
 // (resolving each, reading its package.json, linking) was most of the server's start-up: measured
-// 580 ms to the first 200 from dist/, 315 ms from the bundle, and 16 MB less idle memory.
+// 580 ms to the first 200 from dist/, 315 ms from the bundle, and 21 MB less idle memory.
 // Modules imported with `import()` stay separate chunks, loaded when first used (S3, PostgreSQL,
-// the installer). Nothing is minified and source maps are written next to each chunk: stack traces
-// name the original functions, and `node --enable-source-maps` maps them to src/ lines.
+// the installer). Only whitespace is taken out (V8 keeps every script's source in memory: 5 MB
+// less idle RSS); names stay, so stack traces name the original functions, and the source maps
+// written next to each chunk let `node --enable-source-maps` map them to src/*.ts lines.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -19,6 +20,7 @@ await build({
   target: 'node20',
   outdir,
   sourcemap: true,
+  minifyWhitespace: true,
   // Native addons stay where npm put them; pg-native is an optional peer of pg that is not installed.
   external: ['better-sqlite3', 'pg-native'],
   // CommonJS dependencies call require(): give the ESM chunks one, resolving from dist/bundle/.
