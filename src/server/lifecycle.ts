@@ -5,7 +5,7 @@
 // connections keep theirs, and a bad new pair leaves the old one in use.
 import type { FastifyInstance } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { probeDataDir } from '../doctor/data-dir.js';
 import { ConfigError, DataDirError } from '../errors.js';
@@ -191,10 +191,30 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 export function stopOnSignals(server: RunningServer, logger: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'signal received');
-    void server.stop(signal).then((clean) => process.exit(clean ? 0 : 1));
+    void server.stop(signal).then((clean) => exitAfterLog(logger, clean ? 0 : 1));
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+/**
+ * Exits once pino has no write in flight (at most 2 s later). pino writes stdout asynchronously and
+ * flushes what is left synchronously at exit; when stdout is a pipe whose reader is gone
+ * (`opencloud serve | head`), that flush meets EPIPE and retries it forever (sonic-boom sleeps and
+ * retries every error but EAGAIN), so the process never ends. Letting the write in flight fail
+ * first turns the stream into a no-op (pino's own EPIPE handling) and the exit is clean.
+ * `_writing` is sonic-boom's own flag: without it (another destination) this exits at once.
+ */
+function exitAfterLog(logger: Logger, code: number): void {
+  const stream = (logger as unknown as Record<symbol, { _writing?: boolean } | undefined>)[
+    pino.symbols.streamSym
+  ];
+  const deadline = Date.now() + 2_000;
+  const attempt = () => {
+    if (!stream?._writing || Date.now() > deadline) process.exit(code);
+    else setTimeout(attempt, 10);
+  };
+  attempt();
 }
 
 /** SIGHUP (`systemctl reload`) re-reads the TLS certificate and key. Also installed without TLS:

@@ -102,6 +102,18 @@ describe('opencloud serve', () => {
     expect(lines.some((l) => l.msg === 'log level changed')).toBe(true);
   });
 
+  it('stops on SIGTERM when nobody reads its log any more (stdout a pipe whose reader is gone)', async () => {
+    const s = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir('lost-stdout')]);
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    // `opencloud serve | head -3` once head has quit: every log line from now on meets EPIPE.
+    s.child.stdout?.destroy();
+    const exit = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+    s.child.kill('SIGTERM');
+    const code = await Promise.race([exit, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+    if (code === 'hung') s.child.kill('SIGKILL');
+    expect(code).toBe(0);
+  });
+
   it('lets a request in flight finish on SIGTERM, and refuses new ones meanwhile', async () => {
     const sock = join(work, 'silent.sock');
     const silent = await silentSocket(sock);
