@@ -14,7 +14,9 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -145,8 +147,12 @@ export async function installTree(
       await mkdir(dirname(to), { recursive: true, mode: 0o755 });
       if (e.type === 'link') await symlink(e.target as string, to);
       else {
-        await copyFile(join(root, e.path), to);
+        const from = join(root, e.path);
+        await copyFile(from, to);
         await chmod(to, e.exec ? 0o755 : 0o644);
+        // Times kept: bin/opencloud.js runs dist/bundle/ only when it is not older than dist/.
+        const { atime, mtime } = await stat(from);
+        await utimes(to, atime, mtime);
         // The copy must be what was hashed: a source changing under us fails the install.
         if ((await hashFile(to)) !== e.sha256) throw new Error(`${join(root, e.path)} changed while copying`);
       }
