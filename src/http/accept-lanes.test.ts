@@ -54,11 +54,13 @@ async function requests(get: (path: string) => Promise<string>, n: number): Prom
   return Promise.all(Array.from({ length: n }, (_, i) => get(`/r${i}`)));
 }
 
-function plainGet(port: number) {
+/** GET on a new connection each time, plain or TLS, resolving to the body. */
+function getter(port: number, tls?: https.RequestOptions) {
   return (path: string) =>
     new Promise<string>((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const options = { host: '127.0.0.1', port, path, agent: false, ...tls };
+      (tls ? https : http)
+        .get(options, (res) => {
           let body = '';
           res.on('data', (c) => (body += c));
           res.on('end', () => resolve(body));
@@ -83,7 +85,7 @@ describe('AcceptLanes', () => {
       held.release();
       more.release();
 
-      const bodies = await requests(plainGet(port), 200);
+      const bodies = await requests(getter(port), 200);
       expect(bodies).toEqual(Array.from({ length: 200 }, (_, i) => `hello /r${i}`));
       // Four watchers share the socket: the lanes took part of the 200.
       expect(lanes.handedOver).toBeGreaterThan(0);
@@ -103,26 +105,7 @@ describe('AcceptLanes', () => {
     try {
       await until(() => lanes.watchers === 3, 'the lanes to open');
       held.release();
-      const get = (path: string) =>
-        new Promise<string>((resolve, reject) => {
-          https
-            .get(
-              {
-                host: '127.0.0.1',
-                port,
-                path,
-                agent: false,
-                ca: readFileSync(ca.cert),
-                servername: 'localhost',
-              },
-              (res) => {
-                let body = '';
-                res.on('data', (c) => (body += c));
-                res.on('end', () => resolve(body));
-              },
-            )
-            .once('error', reject);
-        });
+      const get = getter(port, { ca: readFileSync(ca.cert), servername: 'localhost' });
       const bodies = await requests(get, 60);
       expect(bodies).toEqual(Array.from({ length: 60 }, (_, i) => `hello /r${i}`));
       expect(lanes.handedOver).toBeGreaterThan(0);
@@ -138,7 +121,7 @@ describe('AcceptLanes', () => {
     const lanes = new AcceptLanes(server, { count: 8, openAt: 1 }, logger);
     try {
       // New connections keep arriving from before the helper starts until after the lanes are open.
-      const get = plainGet(port);
+      const get = getter(port);
       const results: Promise<string>[] = [];
       const started = Date.now();
       while (lanes.watchers < 8 || results.length < 400) {

@@ -41,7 +41,6 @@ export class AcceptLanes {
   private open = 0;
   /** Connections the lanes accepted and handed to the server. */
   handedOver = 0;
-  private started = false;
   private closed = false;
 
   constructor(
@@ -65,14 +64,17 @@ export class AcceptLanes {
     for (const lane of this.lanes.splice(0)) lane.close();
   }
 
+  // Counted only until the lanes start opening: after that, no listener on the connection path.
   private readonly counted = (socket: Socket): void => {
     this.open++;
     socket.once('close', () => this.open--);
-    if (!this.started && this.open >= this.options.openAt) void this.openLanes();
+    if (this.open >= this.options.openAt) {
+      this.server.off('connection', this.counted);
+      void this.openLanes();
+    }
   };
 
   private async openLanes(): Promise<void> {
-    this.started = true;
     try {
       const received = await duplicates(this.server, this.options.count - 1);
       if (this.closed) {

@@ -1,7 +1,8 @@
 import AjvCompiler from '@fastify/ajv-compiler';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { lazyValidators } from './lazy-validators.js';
+import { lazySerializers, lazyValidators } from './lazy-compilers.js';
 
 describe('lazyValidators', () => {
   it('compiles a schema on its first use, then validates and reports like the eager compiler', async () => {
@@ -30,5 +31,35 @@ describe('lazyValidators', () => {
     const missing = await app.inject({ method: 'POST', url: '/a', payload: {} });
     expect(missing.json().message).toBe("body must have required property 'n'");
     expect(compiled).toEqual(['/a body']); // once, on the first request of /a; /b never called
+  });
+});
+
+describe('lazySerializers', () => {
+  it('compiles a response schema on its first answer, then serializes like the eager compiler', async () => {
+    const compiled: string[] = [];
+    const eager = SerializerSelector();
+    const counting: typeof eager = (externals, options) => {
+      const compile = eager(externals, options);
+      return (route) => {
+        compiled.push(`${route.url} ${route.httpStatus}`);
+        return compile(route);
+      };
+    };
+    const app = Fastify({
+      schemaController: { compilersFactory: { buildSerializer: lazySerializers(counting) } },
+    });
+    const schema = {
+      response: { 200: { type: 'object', properties: { n: { type: 'integer' }, name: { type: 'string' } } } },
+    };
+    app.get('/a', { schema }, async () => ({ n: '7', name: 'x', secret: 'not in the schema' }));
+    app.get('/b', { schema }, async () => ({ n: 1 }));
+    await app.ready();
+    expect(compiled).toEqual([]); // nothing compiled at start-up
+
+    const first = await app.inject({ method: 'GET', url: '/a' });
+    // Serialized by the schema: the number coerced, the property it does not name left out.
+    expect(first.body).toBe('{"n":7,"name":"x"}');
+    expect((await app.inject({ method: 'GET', url: '/a' })).body).toBe('{"n":7,"name":"x"}');
+    expect(compiled).toEqual(['/a 200']); // once, on the first answer of /a; /b never called
   });
 });
