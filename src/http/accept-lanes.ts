@@ -137,18 +137,20 @@ function duplicates(server: Server, n: number): Promise<RawHandle[]> {
     );
     timer.unref();
     helper.once('error', fail);
+    // Resolved once the helper is gone: until then it may still hold a descriptor of the socket,
+    // and a port closed meanwhile would stay bound.
     helper.once('exit', (code, signal) => {
       if (received.length < n) fail(new Error(`the lane helper exited (${signal ?? code}) before answering`));
+      else if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve(received);
+      }
     });
     helper.on('message', (_message, back) => {
       if (!back) return;
       received.push(back as unknown as RawHandle);
-      if (received.length === n) {
-        settled = true;
-        clearTimeout(timer);
-        helper.disconnect();
-        resolve(received);
-      }
+      if (received.length === n) helper.disconnect();
     });
     for (let i = 0; i < n; i++) helper.send('lane', handle as never);
   });
