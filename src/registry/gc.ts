@@ -160,17 +160,19 @@ async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
 
 /**
  * Removes upload sessions idle since the cutoff (their data last written before it), whether or
- * not a record knows them (a crash can leave either half), and records whose data is gone.
+ * not a record knows them (a crash can leave either half), records whose data is gone, and whole
+ * blobs a node began to write at their final place and never finished (S3 multipart uploads).
  */
 async function expireUploads(reg: Registry, cutoff: Date, dryRun: boolean): Promise<number> {
+  const abandonedWrites = (await reg.blobs.expireBlobWrites?.(cutoff, dryRun)) ?? 0;
   const stale = new Set(await reg.blobs.staleUploads(cutoff));
   for (const id of await uploadsStartedBefore(reg.state.db, cutoff.toISOString())) {
     if ((await reg.blobs.uploadSize(id)) === undefined) stale.add(id);
   }
-  if (dryRun) return stale.size;
+  if (dryRun) return stale.size + abandonedWrites;
   for (const id of stale) {
     await reg.blobs.abortUpload(id);
     await reg.state.deleteUpload(id);
   }
-  return stale.size;
+  return stale.size + abandonedWrites;
 }

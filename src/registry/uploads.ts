@@ -93,7 +93,8 @@ async function recordSession(reg: Registry, name: string, repositoryId: number, 
   );
 }
 
-async function newSession(
+/** A new session's id, recorded against the opener's limits; the store's side is not started yet. */
+async function openSession(
   reg: Registry,
   name: string,
   repositoryId: number,
@@ -106,6 +107,16 @@ async function newSession(
     req.raw.resume();
     throw err;
   }
+  return id;
+}
+
+async function newSession(
+  reg: Registry,
+  name: string,
+  repositoryId: number,
+  req: FastifyRequest,
+): Promise<string> {
+  const id = await openSession(reg, name, repositoryId, req);
   try {
     await reg.blobs.startUpload(id);
   } catch (err) {
@@ -113,6 +124,34 @@ async function newSession(
     throw err;
   }
   return id;
+}
+
+/**
+ * A whole blob in one body, handed to a store that writes it at its final place (S3: no session
+ * objects and no copy at the end), made visible and linked under the digest's lock like a
+ * finished session. False, with the body untouched, when the store has no such path for it.
+ */
+async function receiveWhole(
+  reg: Registry,
+  repositoryId: number,
+  req: FastifyRequest,
+  digest: string,
+  length: number | undefined,
+): Promise<boolean> {
+  if (length === undefined || length === 0 || !reg.blobs.receiveBlob) return false;
+  const blob = await reg.blobs.receiveBlob(digest, req.raw, length);
+  if (!blob) return false;
+  try {
+    await reg.digestLocks.run(digest, async () => {
+      await reg.state.recordBlob(digest, blob.size);
+      await blob.commit();
+      await reg.state.linkBlob(repositoryId, digest, blob.size);
+    });
+  } catch (err) {
+    await blob.abort().catch(() => undefined);
+    throw err;
+  }
+  return true;
 }
 
 /** Tries a cross-repository mount; true when the blob is now linked into `repositoryId`. */
@@ -154,11 +193,17 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
   if (digest !== undefined) {
     // Monolithic upload: the body is the whole blob.
     parseDigest(digest);
-    const id = await newSession(reg, name, repositoryId, req);
+    const length = contentLength(req);
+    // Recorded like any session while the body arrives, so it counts against the upload limits.
+    const id = await openSession(reg, name, repositoryId, req);
     try {
-      const length = contentLength(req);
-      await reg.blobs.appendUpload(id, req.raw, length === undefined ? {} : { expectedLength: length });
-      await finish(reg, repositoryId, id, digest);
+      if (await receiveWhole(reg, repositoryId, req, digest, length)) {
+        await reg.state.deleteUpload(id);
+      } else {
+        await reg.blobs.startUpload(id);
+        await reg.blobs.appendUpload(id, req.raw, length === undefined ? {} : { expectedLength: length });
+        await finish(reg, repositoryId, id, digest);
+      }
     } catch (err) {
       await discard(reg, id);
       storageError(err, id);
@@ -285,6 +330,18 @@ export async function completeUpload(
     req.headers['content-range'] !== undefined ||
     (contentLength(req) ?? 0) > 0 ||
     req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && (await wholeInEmptySession(reg, id, req))) {
+    // The PUT carries the whole blob: it goes to its final place directly; the session ends.
+    try {
+      if (await receiveWhole(reg, repositoryId, req, digest, contentLength(req))) {
+        await discard(reg, id);
+        return blobCreated(reply, name, digest);
+      }
+    } catch (err) {
+      if (err instanceof DigestMismatchError) await discard(reg, id);
+      storageError(err, id);
+    }
+  }
   if (hasBody) await appendBody(reg, id, req);
   else req.raw.resume();
   try {
@@ -294,6 +351,13 @@ export async function completeUpload(
     storageError(err, id);
   }
   return blobCreated(reply, name, digest);
+}
+
+/** A completing body with a length and no range, on a session holding nothing yet, in a store that takes whole blobs. */
+async function wholeInEmptySession(reg: Registry, id: string, req: FastifyRequest): Promise<boolean> {
+  if (!reg.blobs.receiveBlob || req.headers['content-range'] !== undefined) return false;
+  if ((contentLength(req) ?? 0) === 0) return false;
+  return (await reg.blobs.uploadSize(id)) === 0;
 }
 
 export async function cancelUpload(reg: Registry, name: string, id: string, reply: FastifyReply) {

@@ -29,6 +29,16 @@ export interface BlobStore {
   /** Stores small content already in memory (manifests), verifying nothing: the caller hashed it. */
   putBytes(digest: string, data: Buffer): Promise<void>;
   delete(digest: string): Promise<void>;
+  /**
+   * Stores that can write a whole blob at its final place, without an upload session, take it
+   * here (S3: straight into a multipart upload at the blob's key, no copy at the end). The body
+   * must be exactly `length` bytes hashing to `digest`, else the store keeps nothing and throws
+   * LengthMismatchError or DigestMismatchError. Returns undefined, having read nothing, when the
+   * blob is better sent through a session.
+   */
+  receiveBlob?(digest: string, source: Readable, length: number): Promise<ReceivedBlob | undefined>;
+  /** Removes (or, dry, counts) receiveBlob writes begun before `before` that nobody finished. */
+  expireBlobWrites?(before: Date, dryRun: boolean): Promise<number>;
 
   startUpload(id: string): Promise<void>;
   /** Appends at the end of the session; returns the new size. Concurrent appends are serialised. */
@@ -50,6 +60,15 @@ export interface BlobStore {
   check?(): Promise<void>;
   /** Releases connections (S3 clients); the store is not used afterwards. */
   close?(): void;
+}
+
+/** A blob received whole and verified but not visible yet: the caller commits it under its lock. */
+export interface ReceivedBlob {
+  size: number;
+  /** Makes the blob visible (atomically; a blob already stored is left as it is). */
+  commit(): Promise<void>;
+  /** Drops what was received; nothing once committed. */
+  abort(): Promise<void>;
 }
 
 export class DigestMismatchError extends Error {

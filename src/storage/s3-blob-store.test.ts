@@ -454,4 +454,93 @@ describe.skipIf(why)(titled('S3BlobStore against SeaweedFS', why), () => {
     expect(await multipartUploads(store.prefix)).toEqual([]);
     store.close();
   });
+  describe('receiveBlob (whole blobs at their final key)', () => {
+    const blobKey = (store: S3BlobStore, digest: string) => {
+      const hex = digest.slice('sha256:'.length);
+      return `${store.prefix}blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    };
+
+    it('streams a blob into a multipart upload at its key, visible only once committed', async () => {
+      const store = await open({ partSize: 5 * MiB });
+      const data = randomBytes(12 * MiB + 3);
+      const digest = sha256(data);
+      const blob = await store.receiveBlob(digest, chunked(data, 65536), data.length);
+      expect(blob?.size).toBe(data.length);
+      // Received and sealed, not visible: an unfinished multipart upload at the blob's own key.
+      expect(await store.stat(digest)).toBeUndefined();
+      expect(await multipartUploads(store.prefix)).toEqual([blobKey(store, digest)]);
+      await blob!.commit();
+      expect(await store.stat(digest)).toBe(data.length);
+      expect((await store.readBytes(digest)).equals(data)).toBe(true);
+      expect(await multipartUploads(store.prefix)).toEqual([]);
+      // No session objects were written, and nothing was copied into place.
+      expect(await keys(store.prefix)).toEqual([blobKey(store, digest).slice(store.prefix.length)]);
+      // Dropping a committed blob does nothing: it may already be linked.
+      await blob!.abort();
+      expect(await store.stat(digest)).toBe(data.length);
+      store.close();
+    });
+
+    it('stores a body of one part with one PutObject at commit', async () => {
+      const store = await open();
+      const data = Buffer.from('a small layer');
+      const blob = await store.receiveBlob(sha256(data), Readable.from([data]), data.length);
+      expect(await keys(store.prefix)).toEqual([]);
+      expect(await multipartUploads(store.prefix)).toEqual([]);
+      await blob!.commit();
+      expect((await store.readBytes(sha256(data))).toString()).toBe('a small layer');
+      store.close();
+    });
+
+    it('keeps nothing of a body with the wrong digest or length', async () => {
+      const store = await open({ partSize: 5 * MiB });
+      const data = randomBytes(11 * MiB);
+      const wrong = sha256(Buffer.from('something else'));
+      await expect(store.receiveBlob(wrong, chunked(data, 65536), data.length)).rejects.toBeInstanceOf(
+        DigestMismatchError,
+      );
+      await expect(
+        store.receiveBlob(sha256(data), chunked(data, 65536), data.length - 1),
+      ).rejects.toBeInstanceOf(LengthMismatchError);
+      await expect(
+        store.receiveBlob(sha256(data), chunked(data, 65536), data.length + 1),
+      ).rejects.toBeInstanceOf(LengthMismatchError);
+      expect(await keys(store.prefix)).toEqual([]);
+      expect(await multipartUploads(store.prefix)).toEqual([]);
+      store.close();
+    });
+
+    it('leaves a blob already stored as it is, and aborts what it received', async () => {
+      const store = await open({ partSize: 5 * MiB });
+      const data = randomBytes(6 * MiB);
+      const first = await store.receiveBlob(sha256(data), chunked(data, 65536), data.length);
+      await first!.commit();
+      const second = await store.receiveBlob(sha256(data), chunked(data, 65536), data.length);
+      expect(await multipartUploads(store.prefix)).toHaveLength(1);
+      await second!.commit();
+      expect(await multipartUploads(store.prefix)).toEqual([]);
+      expect((await store.readBytes(sha256(data))).equals(data)).toBe(true);
+      store.close();
+    });
+
+    it('declines, reading nothing, a body longer than 10,000 parts', async () => {
+      const store = await open({ partSize: 5 * MiB });
+      const source = Readable.from([Buffer.from('x')]);
+      expect(await store.receiveBlob(sha256(Buffer.from('x')), source, 5 * MiB * 10_000 + 1)).toBeUndefined();
+      expect(source.readableDidRead).toBe(false);
+      store.close();
+    });
+
+    it('expires a write at a blob key that a node began and never finished', async () => {
+      const store = await open();
+      const key = blobKey(store, sha256(Buffer.from('abandoned')));
+      await raw().client.send(new CreateMultipartUploadCommand({ Bucket: raw().bucket, Key: key }));
+      expect(await store.expireBlobWrites(new Date(Date.now() - 3600_000), false)).toBe(0);
+      expect(await store.expireBlobWrites(new Date(Date.now() + 3600_000), true)).toBe(1);
+      expect(await multipartUploads(store.prefix)).toEqual([key]);
+      expect(await store.expireBlobWrites(new Date(Date.now() + 3600_000), false)).toBe(1);
+      expect(await multipartUploads(store.prefix)).toEqual([]);
+      store.close();
+    });
+  });
 });

@@ -28,6 +28,7 @@ import {
   type AppendOptions,
   type BlobStore,
   type ByteRange,
+  type ReceivedBlob,
 } from './blob-store.js';
 import { MAX_PARTS, createS3Client, describeS3Error, isNotFound } from './s3-client.js';
 import {
@@ -40,6 +41,7 @@ import {
   listMultipartUploads,
   listObjects,
   listSession,
+  sessionChunks,
   type Bucket,
   type SessionListing,
 } from './s3-uploads.js';
@@ -192,6 +194,66 @@ export class S3BlobStore implements BlobStore {
     );
   }
 
+  /**
+   * A whole blob streamed straight into a multipart upload at its final key (one PutObject when it
+   * fits one part): no session objects, and no copy of the bytes at the end. Hashed as it comes;
+   * a wrong digest or length aborts the upload, so nothing stays. Bodies longer than 10,000 parts
+   * go through a session, whose chunk objects have no such limit.
+   */
+  async receiveBlob(digest: string, source: Readable, length: number): Promise<ReceivedBlob | undefined> {
+    if (length > this.#config.partSize * MAX_PARTS) return undefined;
+    const [algorithm] = digest.split(':') as [string];
+    const key = this.blobKey(digest);
+    const hash = createHash(algorithm);
+    const writer = new ChunkWriter(
+      this.b,
+      { keyAt: () => key, createOnly: false },
+      0,
+      this.#config.partSize,
+      Infinity,
+    );
+    try {
+      await consume(source, length, async (data) => {
+        hash.update(data);
+        await writer.write(data);
+      });
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await writer.seal();
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      throw err;
+    }
+    let committed = false;
+    return {
+      size: length,
+      commit: async () => {
+        committed = true;
+        // Content-addressed: a blob already there is these bytes, and stays as it is.
+        await ((await this.stat(digest)) === undefined ? writer.end() : writer.abort());
+      },
+      abort: async () => {
+        if (!committed) await writer.abort();
+      },
+    };
+  }
+
+  /** Aborts multipart uploads at blob keys begun before `before`: receiveBlob calls a node did not finish. */
+  async expireBlobWrites(before: Date, dryRun: boolean): Promise<number> {
+    let n = 0;
+    for await (const u of listMultipartUploads(this.b, `${this.#config.prefix}blobs/`)) {
+      if ((u.initiated?.getTime() ?? 0) >= before.getTime()) continue;
+      n++;
+      if (dryRun) continue;
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.key, UploadId: u.uploadId }))
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+    }
+    return n;
+  }
+
   async delete(digest: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }));
   }
@@ -257,28 +319,17 @@ export class S3BlobStore implements BlobStore {
       if (!hash) this.hashes.delete(id); // another node appended: the digest is computed at finish
       const writer = new ChunkWriter(
         this.b,
-        this.sessionPrefix(id),
+        sessionChunks(this.sessionPrefix(id)),
         size,
         this.#config.partSize,
         this.options.maxPartsPerChunk ?? MAX_PARTS,
       );
       let received = 0;
       try {
-        for await (const raw of source as AsyncIterable<Buffer | Uint8Array | string>) {
-          const data =
-            typeof raw === 'string'
-              ? Buffer.from(raw)
-              : Buffer.isBuffer(raw)
-                ? raw
-                : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-          received += data.length;
-          if (options.expectedLength !== undefined && received > options.expectedLength)
-            throw new LengthMismatchError(options.expectedLength, received);
+        received = await consume(source, options.expectedLength, async (data) => {
           hash?.update(data);
           await writer.write(data);
-        }
-        if (options.expectedLength !== undefined && received !== options.expectedLength)
-          throw new LengthMismatchError(options.expectedLength, received);
+        });
         await writer.end();
       } catch (err) {
         // Nothing of this body stays: the session is as it was before the call.
@@ -358,6 +409,33 @@ export class S3BlobStore implements BlobStore {
     for await (const u of listMultipartUploads(this.b, root)) seen(u.key, u.initiated);
     return [...newest].filter(([, t]) => t < before.getTime()).map(([id]) => id);
   }
+}
+
+/**
+ * Feeds a request body to `take` as Buffers, refusing more or fewer bytes than announced (as soon
+ * as a body runs past its length); returns the byte count.
+ */
+async function consume(
+  source: Readable,
+  expectedLength: number | undefined,
+  take: (data: Buffer) => Promise<void>,
+): Promise<number> {
+  let received = 0;
+  for await (const raw of source as AsyncIterable<Buffer | Uint8Array | string>) {
+    const data =
+      typeof raw === 'string'
+        ? Buffer.from(raw)
+        : Buffer.isBuffer(raw)
+          ? raw
+          : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    received += data.length;
+    if (expectedLength !== undefined && received > expectedLength)
+      throw new LengthMismatchError(expectedLength, received);
+    await take(data);
+  }
+  if (expectedLength !== undefined && received !== expectedLength)
+    throw new LengthMismatchError(expectedLength, received);
+  return received;
 }
 
 /** A missing blob fails like the filesystem store's: an error with code ENOENT. */

@@ -187,14 +187,28 @@ function quiet<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
+/** Where a ChunkWriter puts what it is given. */
+export interface WriterTarget {
+  /** The key of the object that starts at `offset` of the body (a body past the part limit rolls over). */
+  keyAt(offset: number): string;
+  /** Objects are created only where none exists (If-None-Match: *): session chunks, never replaced. */
+  createOnly: boolean;
+}
+
+/** A session's chunk objects: `<session prefix><offset>`, each created only once. */
+export const sessionChunks = (sessionPrefix: string): WriterTarget => ({
+  keyAt: (offset) => chunkKey(sessionPrefix, offset),
+  createOnly: true,
+});
+
 /**
- * Turns one request body into chunk objects starting at `start` in the session, holding two
- * parts in memory (three for a moment, while the first is copied out of what was collected). Up
- * to partSize bytes are collected as they come (a small body costs one PutObject and no copies);
- * past that the chunk becomes a multipart upload whose parts are copied into two reused partSize
- * buffers: one filling while the other is being sent. A chunk
- * object is closed at maxParts parts and the next one starts where it ends, so one body has no
- * size limit. Nothing is visible until end(); abort() removes what end() or a rollover made.
+ * Turns one request body into objects starting at `start` (session chunks, or a whole blob at its
+ * final key), holding two parts in memory (three for a moment, while the first is copied out of
+ * what was collected). Up to partSize bytes are collected as they come (a small body costs one
+ * PutObject and no copies); past that the object becomes a multipart upload whose parts are
+ * copied into two reused partSize buffers: one filling while the other is being sent. An object
+ * is closed at maxParts parts and the next one starts where it ends, so one body has no size
+ * limit. Nothing is visible until end(); abort() removes what end() or a rollover made.
  */
 export class ChunkWriter {
   private pending: Buffer[] = [];
@@ -205,12 +219,14 @@ export class ChunkWriter {
   private inflight: Promise<void> | undefined;
   private upload: { key: string; uploadId: string; parts: CompletedPart[]; bytes: number } | undefined;
   private objectStart: number;
+  /** seal() has sent every part: end() completes the upload. */
+  private sealed = false;
   /** Chunk objects this writer completed (deleted again by abort()). */
   readonly created: string[] = [];
 
   constructor(
     private readonly b: Bucket,
-    private readonly sessionPrefix: string,
+    private readonly target: WriterTarget,
     start: number,
     private readonly partSize: number,
     private readonly maxParts: number = MAX_PARTS,
@@ -248,7 +264,7 @@ export class ChunkWriter {
   /** Sends the filling buffer as the next part; `last` waits for it and completes the object. */
   private async sendPart(last: boolean): Promise<void> {
     if (!this.upload) {
-      const key = chunkKey(this.sessionPrefix, this.objectStart);
+      const key = this.target.keyAt(this.objectStart);
       const out = await this.b.client.send(
         new CreateMultipartUploadCommand({ Bucket: this.b.bucket, Key: key }),
       );
@@ -289,16 +305,21 @@ export class ChunkWriter {
     }
   }
 
+  /** Runs an object's final write, conditional when the target wants objects created only once. */
+  private publish<T>(key: string, write: (ifNoneMatch: { IfNoneMatch?: string }) => Promise<T>): Promise<T> {
+    return this.target.createOnly ? createOnly(key, () => write({ IfNoneMatch: '*' })) : write({});
+  }
+
   private async complete(): Promise<void> {
     const upload = this.upload!;
-    await createOnly(upload.key, () =>
+    await this.publish(upload.key, (condition) =>
       this.b.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.b.bucket,
           Key: upload.key,
           UploadId: upload.uploadId,
           MultipartUpload: { Parts: upload.parts },
-          IfNoneMatch: '*',
+          ...condition,
         }),
       ),
     );
@@ -307,29 +328,43 @@ export class ChunkWriter {
     this.objectStart += upload.bytes;
   }
 
-  /** Makes what was written visible as chunk objects. */
+  /**
+   * Sends what is still buffered of a multipart object as its last part and waits for every part:
+   * after this, end() only has to make the object visible. Nothing is visible yet.
+   */
+  async seal(): Promise<void> {
+    if (this.buffers.length === 0 || this.sealed) return;
+    if (this.fillLen > 0) await this.sendPart(false);
+    await this.inflight;
+    this.inflight = undefined;
+    this.sealed = true;
+  }
+
+  /** Makes what was written visible. */
   async end(): Promise<void> {
     if (this.buffers.length === 0) {
       if (this.pendingBytes === 0) return;
-      const key = chunkKey(this.sessionPrefix, this.objectStart);
+      const key = this.target.keyAt(this.objectStart);
       const body =
         this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
       this.pending = [];
-      await createOnly(key, () =>
+      await this.publish(key, (condition) =>
         this.b.client.send(
           new PutObjectCommand({
             Bucket: this.b.bucket,
             Key: key,
             Body: body,
             ContentLength: body.length,
-            IfNoneMatch: '*',
+            ...condition,
           }),
         ),
       );
       this.created.push(key);
       return;
     }
-    if (this.fillLen > 0) await this.sendPart(true);
+    if (this.sealed) {
+      if (this.upload) await this.complete();
+    } else if (this.fillLen > 0) await this.sendPart(true);
     this.buffers = [];
   }
 

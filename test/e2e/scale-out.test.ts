@@ -1,7 +1,8 @@
 // Two registry nodes on loopback sharing real engines: blobs in S3 (SeaweedFS) and state in
 // PostgreSQL, each node with a data dir of its own. A chunked push through one node is pulled
 // byte-identical through the other (and by skopeo); an upload started on one node is finished on
-// the other after the first was killed; garbage collection started on both at once reclaims once
+// the other after the first was killed; a blob sent whole goes straight to its key (a wrong one
+// leaves nothing in the bucket); garbage collection started on both at once reclaims once
 // and loses nothing; a node whose database goes away says so on /readyz.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,9 +10,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServe, type ServeHandle } from '../support/cli.js';
-import { missing, titled } from '../support/env.js';
+import { missing, testEnv, titled } from '../support/env.js';
 import { RegistryClient, sha256 } from '../support/registry-client.js';
 import { sharedEngines, type SharedEngines } from '../support/scale-out.js';
 
@@ -185,6 +187,60 @@ describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () 
     expect(sha256(await blobBytes(b, 'team/resume', digest))).toBe(digest);
 
     a = await start(); // back for the next test
+  }, 120_000);
+
+  it('a blob sent whole (POST ?digest=, POST + PUT) goes straight to its key; a wrong one leaves nothing', async () => {
+    const s3 = testEnv!.components.s3!;
+    const bucket = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region ?? 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId!, secretAccessKey: s3.secretAccessKey! },
+    });
+    const objects = async (under: string) =>
+      (
+        (await bucket.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: shared.prefix + under })))
+          .Contents ?? []
+      ).map((o) => o.Key);
+    const unfinished = async () =>
+      (await bucket.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: shared.prefix })))
+        .Uploads ?? [];
+    try {
+      const sessionsBefore = await objects('uploads/');
+      // Larger than a part (8 MiB): a multipart upload at the blob's key, completed once verified.
+      const big = randomBytes(12 * MiB + 5);
+      const bigDigest = await client(a).pushBlob('team/whole', big);
+      const small = randomBytes(3 * MiB);
+      const smallDigest = sha256(small);
+      let res = await client(b).req('POST', '/v2/team/whole/blobs/uploads/');
+      expect(res.status).toBe(202);
+      const location = res.headers.get('location') as string;
+      res = await client(b).req('PUT', `${location}?digest=${smallDigest}`, {
+        body: small,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(sha256(await blobBytes(b, 'team/whole', bigDigest))).toBe(bigDigest);
+      expect(sha256(await blobBytes(a, 'team/whole', smallDigest))).toBe(smallDigest);
+      for (const d of [bigDigest, smallDigest])
+        expect(await objects(`blobs/sha256/${d.slice(7, 9)}/${d.slice(7)}`)).toHaveLength(1);
+
+      // A body that is not what its digest says: refused, and neither its bytes nor a part stay.
+      const other = randomBytes(10 * MiB);
+      res = await client(a).req('POST', `/v2/team/whole/blobs/uploads/?digest=${sha256('not this')}`, {
+        body: other,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('DIGEST_INVALID');
+      for (const d of [sha256('not this'), sha256(other)])
+        expect((await client(b).req('HEAD', `/v2/team/whole/blobs/${d}`)).status).toBe(404);
+      expect(await objects(`blobs/sha256/${sha256(other).slice(7, 9)}/`)).toEqual([]);
+      expect(await unfinished()).toEqual([]);
+      expect(await objects('uploads/')).toEqual(sessionsBefore);
+    } finally {
+      bucket.destroy();
+    }
   }, 120_000);
 
   it('garbage collection started on both nodes at once reclaims once and loses nothing', async () => {
