@@ -66,6 +66,8 @@ export const cfg = {
   concurrency: envInt('BENCH_CONCURRENCY', 50),
   smallRequests: envInt('BENCH_SMALL_REQUESTS', q(3_000, 1_000)),
   smallWarmup: envInt('BENCH_SMALL_WARMUP', q(3_000, 200)),
+  /** The auth phase compares two close figures: longer loads than the small phase's keep its noise below the difference. */
+  authRequests: envInt('BENCH_AUTH_REQUESTS', q(20_000, 1_000)),
   wrkSeconds: envInt('BENCH_WRK_SECONDS', q(3, 1)),
   crowdConnections: envInt('BENCH_CROWD_CONNECTIONS', q(1000, 200)),
   crowdSeconds: envInt('BENCH_CROWD_SECONDS', q(10, 1)),

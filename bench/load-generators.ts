@@ -86,8 +86,10 @@ export function wrkLoad(
   path: string,
   accept: string,
   seconds: number,
+  authorization?: string,
 ): LoadResult {
   const args = ['-t1', `-c${cfg.concurrency}`, `-d${seconds}s`, '--timeout', '10s', '--latency'];
+  if (authorization) args.push('-H', `Authorization: ${authorization}`);
   args.push('-H', `Accept: ${accept}`, `${server.url.origin}${path}`);
   const meter = cpuMeter(server.pid);
   const out = spawnSync(cfg.wrk, args, { timeout: (seconds + 30) * 1000 });

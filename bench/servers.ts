@@ -95,7 +95,7 @@ function launch(
 }
 
 /** This process's environment without the variables that configure the server under test. */
-function envWithout(prefix: string): NodeJS.ProcessEnv {
+export function envWithout(prefix: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith(prefix)) env[k] = v;
   return env;

@@ -11,6 +11,7 @@ import { openSqliteState } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
 import { AttemptLimiter, clientNetwork } from './attempts.js';
 import {
+  parseAuthorization,
   Authenticator,
   FAILURES_PER_ADDRESS,
   FAILURES_PER_NAME,
@@ -215,5 +216,41 @@ describe('safeEqual', () => {
     expect(safeEqual('', 'abc')).toBe(false);
     expect(safeEqual(undefined, 'abc')).toBe(false);
     expect(safeEqual(['abc'], 'abc')).toBe(false);
+  });
+});
+
+describe('parseAuthorization', () => {
+  const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
+
+  it('reads Basic and Bearer in any case of the scheme', () => {
+    expect(parseAuthorization(basic('alice:pa:ss'))).toEqual({
+      kind: 'basic',
+      user: 'alice',
+      secret: 'pa:ss',
+    });
+    expect(parseAuthorization(`bAsIc ${Buffer.from('bob:x').toString('base64')}`)).toEqual({
+      kind: 'basic',
+      user: 'bob',
+      secret: 'x',
+    });
+    expect(parseAuthorization('Bearer abc.def.ghi')).toEqual({ kind: 'bearer', token: 'abc.def.ghi' });
+    expect(parseAuthorization('BEARER oc_token')).toEqual({ kind: 'bearer', token: 'oc_token' });
+    // What follows a second space is not part of the credentials.
+    expect(parseAuthorization('Bearer tok extra')).toEqual({ kind: 'bearer', token: 'tok' });
+  });
+
+  it('finds nothing in a header that is not one of the two', () => {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic',
+      'Token abc',
+      basic('no-colon'),
+      ' Bearer x',
+      'Bearerx y',
+    ])
+      expect(parseAuthorization(header), String(header)).toBeUndefined();
   });
 });

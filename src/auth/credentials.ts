@@ -21,15 +21,21 @@ export const MALFORMED_AUTHORIZATION =
 
 export function parseAuthorization(header: string | undefined): Credentials | undefined {
   if (!header) return undefined;
-  const [scheme, value] = header.split(' ', 2) as [string, string | undefined];
+  // Read on every registry request: one search, no array, no regular expression.
+  const space = header.indexOf(' ');
+  if (space < 0) return undefined;
+  const scheme = header.slice(0, space).toLowerCase();
+  const rest = header.slice(space + 1);
+  const next = rest.indexOf(' ');
+  const value = next < 0 ? rest : rest.slice(0, next);
   if (!value) return undefined;
-  if (/^basic$/i.test(scheme)) {
+  if (scheme === 'basic') {
     const text = Buffer.from(value, 'base64').toString('utf8');
     const colon = text.indexOf(':');
     if (colon < 0) return undefined;
     return { kind: 'basic', user: text.slice(0, colon), secret: text.slice(colon + 1) };
   }
-  if (/^bearer$/i.test(scheme)) return { kind: 'bearer', token: value.trim() };
+  if (scheme === 'bearer') return { kind: 'bearer', token: value.trim() };
   return undefined;
 }
 

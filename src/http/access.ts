@@ -86,7 +86,8 @@ export function enforceAccess(app: FastifyInstance, gate: Gate): void {
     const access = accessOf(req);
     if (access === undefined || access === 'public') return;
     if (!(await gate.enabled())) return;
-    guarded.add(req);
+    // Only body rules look the request up again (a weak set costs the collector on every request).
+    if (typeof access === 'object' && access.when === 'body') guarded.add(req);
     if (typeof access === 'string' || access.signIn) await gate.signIn(req, reply);
     if (access === 'admin') gate.requireAdmin(req);
     else if (typeof access === 'object' && access.when === 'request') await access.check(req, reply);

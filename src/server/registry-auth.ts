@@ -57,15 +57,22 @@ export function authContext(
   /** Told when a name or an address gets locked out by failed sign-ins (the audit trail). */
   onLockout?: (lockout: Lockout) => void,
 ): AuthContext {
-  let cached = { at: 0, on: false };
+  // The answer as a settled promise: awaited on every request, and made anew every 2 s only.
+  let cached = { at: 0, on: Promise.resolve(false) };
   return {
     store,
     sessions,
     authn: new Authenticator(store, onLockout ? { onLockout } : {}),
     key,
     tokens: new VerifiedTokens(key, SERVICE),
-    async enabled() {
-      if (Date.now() - cached.at > 2000) cached = { at: Date.now(), on: (await store.userCount()) > 0 };
+    enabled() {
+      const now = Date.now();
+      if (now - cached.at > 2000) {
+        const on = store.userCount().then((n) => n > 0);
+        // A failed count is not remembered: the next request asks again.
+        on.catch(() => (cached = { at: 0, on: cached.on }));
+        cached = { at: now, on };
+      }
       return cached.on;
     },
   };
