@@ -22,7 +22,9 @@ await build({
   sourcemap: true,
   minifyWhitespace: true,
   // Native addons stay where npm put them; pg-native is an optional peer of pg that is not installed.
-  external: ['better-sqlite3', 'pg-native'],
+  // Fastify's schema compilers (Ajv, fast-json-stringify: ~45% of the code) are required from
+  // node_modules on a route's first compile (src/http/lazy-compilers.ts), never at start-up.
+  external: ['better-sqlite3', 'pg-native', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'],
   // CommonJS dependencies call require(): give the ESM chunks one, resolving from dist/bundle/.
   banner: {
     js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);",
