@@ -1,9 +1,8 @@
 // When what a database connection reads may have changed: a number that moves on every write
 // through this connection and on every commit by any other connection (another process on the same
 // SQLite file: `opencloud users`, a second server). Read caches (read-cache.ts) keep answers only
-// while it stays the same. SQLite tells other connections' commits by `PRAGMA data_version`;
-// PostgreSQL has no such counter, so there the store has no generation and every read goes to the
-// database.
+// while it stays the same. SQLite tells other connections' commits by `PRAGMA data_version` (here);
+// PostgreSQL by notifications its triggers send (pg-generation.ts).
 //
 // The pragma starts a read transaction (file locks: ~5 µs in the server), so it is asked once per
 // run of JavaScript: the answer is kept until the current callback's microtasks have drained.
@@ -13,8 +12,13 @@
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 
 export interface Generation {
-  /** The current generation; equal numbers mean nothing was written in between. */
-  current(): number;
+  /**
+   * The current generation; equal numbers mean nothing was written in between. A promise where
+   * finding out takes a round trip (PostgreSQL).
+   */
+  current(): number | Promise<number>;
+  /** Releases what the generation holds (a listening connection). */
+  close?(): Promise<void>;
 }
 
 /** Writes through any SQLite connection of this process. */

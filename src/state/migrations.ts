@@ -388,4 +388,33 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('sessions_user').on('sessions').column('user_name').execute();
     },
   },
+  '0014_change_notifications': {
+    // PostgreSQL: every committed change to what the read caches keep (pg-generation.ts) is
+    // announced on the channel opencloud_state, one notification per transaction (PostgreSQL folds
+    // equal ones), at commit. Columns written on every use (an API token's last_used_at) are left
+    // out, so using a token does not empty every node's caches. SQLite needs nothing: its
+    // connections see each other's commits through PRAGMA data_version.
+    async up(db: Kysely<unknown>) {
+      if (dialect !== 'postgres') return;
+      await sql`create function opencloud_state_changed() returns trigger language plpgsql as $$
+        begin perform pg_notify('opencloud_state', ''); return null; end $$`.execute(db);
+      const watched: [table: string, events: string][] = [
+        ['repositories', 'insert or update or delete'],
+        ['blobs', 'insert or update or delete'],
+        ['repository_blobs', 'insert or update or delete'],
+        ['manifests', 'insert or update or delete'],
+        ['tags', 'insert or update or delete'],
+        ['users', 'insert or delete or update of credentials_changed_at'],
+        ['api_tokens', 'insert or delete or update of revoked_at, expires_at'],
+      ];
+      for (const [table, events] of watched) {
+        await sql
+          .raw(
+            `create trigger ${table}_changed after ${events} on ${table} ` +
+              'for each statement execute function opencloud_state_changed()',
+          )
+          .execute(db);
+      }
+    },
+  },
 });

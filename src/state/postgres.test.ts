@@ -4,7 +4,8 @@
 // server but never the password), integers beyond 2^53 refused, several nodes migrating at once.
 import { createServer, type AddressInfo } from 'node:net';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { missing, titled } from '../../test/support/env.js';
 import { createDatabase, databaseUrl, dropDatabase } from '../../test/support/postgres.js';
 import { migrationsFor } from './migrations.js';
@@ -131,6 +132,99 @@ describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), (
       } finally {
         await state.close();
       }
+    });
+  });
+
+  // The small lookups are answered from memory on PostgreSQL too (pg-generation.ts): a commit by
+  // another node, or by anything else writing to the database, is seen by the very next read.
+  describe('read caches see every other node', () => {
+    let database: string;
+    let a: StateStore;
+    let b: StateStore;
+    let raw: pg.Client;
+    const manifest = (n: number) => ({
+      digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: null,
+      subjectDigest: null,
+      annotations: null,
+      size: 100 + n,
+    });
+    async function tagged(state: StateStore, n: number): Promise<void> {
+      const id = await state.ensureRepository('gen/app');
+      const m = manifest(n);
+      await state.linkBlob(id, m.digest, m.size);
+      await state.putManifest(id, m, [], ['latest']);
+    }
+    const latest = async (state: StateStore) =>
+      (await state.reads.manifestByTag('gen/app', 'latest'))?.digest;
+
+    beforeEach(async () => {
+      database = await createDatabase();
+      a = await openPostgresState(databaseUrl(database));
+      b = await openPostgresState(databaseUrl(database));
+      raw = new pg.Client({ connectionString: databaseUrl(database) });
+      await raw.connect();
+    });
+    afterEach(async () => {
+      await raw.end();
+      await a.close();
+      await b.close();
+      await dropDatabase(database);
+    });
+
+    it('a tag moved through another node is read moved at once', async () => {
+      await tagged(a, 1);
+      expect(await latest(b)).toBe(manifest(1).digest);
+      await tagged(a, 2);
+      expect(await latest(b)).toBe(manifest(2).digest);
+      const repo = await a.repositoryId('gen/app');
+      await a.deleteManifest(repo!, manifest(2).digest);
+      expect(await latest(b)).toBeUndefined();
+    });
+
+    it('keeps answers in memory until a change is announced', async () => {
+      await tagged(a, 1);
+      await tagged(a, 2);
+      await tagged(a, 1);
+      expect(await latest(b)).toBe(manifest(1).digest);
+      // A change that announces nothing (triggers off for this session) is not seen: the answer
+      // comes from memory. Announced, it is.
+      await raw.query('set session_replication_role = replica');
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
+      expect(await latest(b)).toBe(manifest(1).digest);
+      await raw.query("select pg_notify('opencloud_state', '')");
+      expect(await latest(b)).toBe(manifest(2).digest);
+    });
+
+    it('reads from the database while it cannot listen, and listens again', async () => {
+      await tagged(a, 1);
+      await tagged(a, 2);
+      expect(await latest(b)).toBe(manifest(2).digest);
+      await raw.query('set session_replication_role = replica');
+      const listeners =
+        "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'opencloud (changes)'";
+      const cut = await raw.query(listeners);
+      expect(cut.rowCount).toBe(2); // one per node
+      await new Promise((r) => setTimeout(r, 100));
+      // Unannounced, and still seen: nothing is kept while nobody listens.
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(1).digest]);
+      expect(await latest(b)).toBe(manifest(1).digest);
+      const deadline = Date.now() + 10_000;
+      while (
+        (await raw.query("select 1 from pg_stat_activity where application_name = 'opencloud (changes)'"))
+          .rowCount! < 2
+      ) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Listening again: answers are kept (an unannounced change is not seen), announced ones are.
+      expect(await latest(b)).toBe(manifest(1).digest);
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
+      expect(await latest(b)).toBe(manifest(1).digest);
+      await raw.query('set session_replication_role = origin');
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
+      expect(await latest(b)).toBe(manifest(2).digest);
     });
   });
 });

@@ -4,6 +4,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { PgGeneration } from './pg-generation.js';
 import { StateStore } from './store.js';
 
 const POOL_SIZE = 10;
@@ -116,7 +117,8 @@ export async function openPostgresState(url: string): Promise<StateStore> {
     );
   }
 
-  const store = new StateStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const store = new StateStore(kysely, 'postgres');
   try {
     // Held on this one connection while the migrations run on others from the pool: a second
     // node opening the database waits here instead of racing to create the same tables.
@@ -135,5 +137,20 @@ export async function openPostgresState(url: string): Promise<StateStore> {
     );
   }
   client.release();
-  return store;
+  // The read caches listen for other nodes' commits (pg-generation.ts) once the triggers exist.
+  let generation: PgGeneration;
+  try {
+    generation = await PgGeneration.open({
+      connectionString: url,
+      // Told apart from the pool's connections in pg_stat_activity.
+      application_name: 'opencloud (changes)',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw new Error(
+      `cannot listen for changes on the PostgreSQL state database ${where}: ${withoutPassword(reason(err), url)}`,
+    );
+  }
+  return new StateStore(kysely, 'postgres', generation);
 }

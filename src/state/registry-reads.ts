@@ -1,9 +1,10 @@
 // The lookups behind the requests a registry serves most (every pod start, every `pull` that finds
 // nothing new): a manifest by tag or digest, a blob's size in a repository. Each is one statement,
-// compiled once (precompiled.ts). On SQLite the answers are kept until anything is written
-// (read-cache.ts: a write here or a commit by another process empties them before the next read);
-// on PostgreSQL, where other nodes write, they come from the database every time. Either way a push
-// or a delete acknowledged by any node is seen by the next request here.
+// compiled once (precompiled.ts). The answers are kept until anything is written (read-cache.ts):
+// on SQLite a write here or a commit by another process empties them before the next read; on
+// PostgreSQL a commit by any node does, announced by a trigger and seen after one shared round trip
+// (pg-generation.ts). Either way a push or a delete acknowledged by any node is seen by the next
+// request here.
 import type { Kysely } from 'kysely';
 import type { Generation } from './generation.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';

@@ -55,7 +55,7 @@ export class StateStore {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    /** Moves on every write (SQLite); read caches key on it. None on PostgreSQL. */
+    /** Moves on every write by anyone; read caches key on it. */
     readonly generation?: Generation,
   ) {
     this.reads = new RegistryReads(db, generation);
@@ -73,8 +73,9 @@ export class StateStore {
     if (error) throw error;
   }
 
-  close(): Promise<void> {
-    return this.db.destroy();
+  async close(): Promise<void> {
+    await this.generation?.close?.();
+    await this.db.destroy();
   }
 
   // --- coordination ---

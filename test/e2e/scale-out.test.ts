@@ -1,9 +1,10 @@
 // Two registry nodes on loopback sharing real engines: blobs in S3 (SeaweedFS) and state in
 // PostgreSQL, each node with a data dir of its own. A chunked push through one node is pulled
-// byte-identical through the other (and by skopeo); an upload started on one node is finished on
-// the other after the first was killed; a blob sent whole goes straight to its key (a wrong one
-// leaves nothing in the bucket); garbage collection started on both at once reclaims once
-// and loses nothing; a node whose database goes away says so on /readyz.
+// byte-identical through the other (and by skopeo); a tag moved through one is read moved through
+// the other at once; an upload started on one node is finished on the other after the first was
+// killed; a blob sent whole goes straight to its key (a wrong one leaves nothing in the bucket);
+// garbage collection started on both at once reclaims once and loses nothing; a node whose
+// database goes away says so on /readyz.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -153,6 +154,39 @@ describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () 
       expect(createHash('sha256').update(copied).digest('hex')).toBe(d.slice('sha256:'.length));
     }
   }, 180_000);
+
+  it('a tag moved or a manifest deleted through node A is seen at once through node B (which keeps answers)', async () => {
+    const accept = { accept: 'application/vnd.oci.image.manifest.v1+json' };
+    const layer = await client(a).pushBlob('team/moving', randomBytes(1000));
+    const config = await client(a).pushBlob('team/moving', '{}');
+    for (let i = 0; i < 20; i++) {
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 1000 }],
+        annotations: { round: String(i) },
+      });
+      const pushed = await client(a).pushManifest('team/moving', 'latest', manifest, accept.accept);
+      expect(pushed.status).toBe(201);
+      // Asked twice: the second answer comes from B's memory, and still must be the new one.
+      for (let k = 0; k < 2; k++) {
+        const got = await client(b).req('GET', '/v2/team/moving/manifests/latest', { headers: accept });
+        expect(got.headers.get('docker-content-digest')).toBe(sha256(manifest));
+        await got.arrayBuffer();
+      }
+    }
+    const last = (
+      await client(b).req('HEAD', '/v2/team/moving/manifests/latest', { headers: accept })
+    ).headers.get('docker-content-digest') as string;
+    expect((await client(a).req('DELETE', `/v2/team/moving/manifests/${last}`)).status).toBe(202);
+    expect((await client(b).req('GET', '/v2/team/moving/manifests/latest', { headers: accept })).status).toBe(
+      404,
+    );
+    expect(
+      (await client(b).req('HEAD', `/v2/team/moving/manifests/${last}`, { headers: accept })).status,
+    ).toBe(404);
+  }, 60_000);
 
   it('an upload started on node A is finished on node B after A was killed', async () => {
     const part1 = randomBytes(7 * MiB);
