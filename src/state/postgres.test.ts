@@ -10,7 +10,7 @@ import { missing, titled } from '../../test/support/env.js';
 import { createDatabase, databaseUrl, dropDatabase } from '../../test/support/postgres.js';
 import { migrationsFor } from './migrations.js';
 import { openPostgresState } from './postgres.js';
-import { describeStateStoreContract } from './store.contract.js';
+import { describeStateStoreContract, numberedManifest, tagLatest } from './store.contract.js';
 import type { StateStore } from './store.js';
 
 const skip = missing('postgres');
@@ -142,20 +142,6 @@ describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), (
     let a: StateStore;
     let b: StateStore;
     let raw: pg.Client;
-    const manifest = (n: number) => ({
-      digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      artifactType: null,
-      subjectDigest: null,
-      annotations: null,
-      size: 100 + n,
-    });
-    async function tagged(state: StateStore, n: number): Promise<void> {
-      const id = await state.ensureRepository('gen/app');
-      const m = manifest(n);
-      await state.linkBlob(id, m.digest, m.size);
-      await state.putManifest(id, m, [], ['latest']);
-    }
     const latest = async (state: StateStore) =>
       (await state.reads.manifestByTag('gen/app', 'latest'))?.digest;
 
@@ -174,33 +160,35 @@ describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), (
     });
 
     it('a tag moved through another node is read moved at once', async () => {
-      await tagged(a, 1);
-      expect(await latest(b)).toBe(manifest(1).digest);
-      await tagged(a, 2);
-      expect(await latest(b)).toBe(manifest(2).digest);
+      await tagLatest(a, 1);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
+      await tagLatest(a, 2);
+      expect(await latest(b)).toBe(numberedManifest(2).digest);
       const repo = await a.repositoryId('gen/app');
-      await a.deleteManifest(repo!, manifest(2).digest);
+      await a.deleteManifest(repo!, numberedManifest(2).digest);
       expect(await latest(b)).toBeUndefined();
     });
 
     it('keeps answers in memory until a change is announced', async () => {
-      await tagged(a, 1);
-      await tagged(a, 2);
-      await tagged(a, 1);
-      expect(await latest(b)).toBe(manifest(1).digest);
+      await tagLatest(a, 1);
+      await tagLatest(a, 2);
+      await tagLatest(a, 1);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
       // A change that announces nothing (triggers off for this session) is not seen: the answer
       // comes from memory. Announced, it is.
       await raw.query('set session_replication_role = replica');
-      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
-      expect(await latest(b)).toBe(manifest(1).digest);
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [
+        numberedManifest(2).digest,
+      ]);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
       await raw.query("select pg_notify('opencloud_state', '')");
-      expect(await latest(b)).toBe(manifest(2).digest);
+      expect(await latest(b)).toBe(numberedManifest(2).digest);
     });
 
     it('reads from the database while it cannot listen, and listens again', async () => {
-      await tagged(a, 1);
-      await tagged(a, 2);
-      expect(await latest(b)).toBe(manifest(2).digest);
+      await tagLatest(a, 1);
+      await tagLatest(a, 2);
+      expect(await latest(b)).toBe(numberedManifest(2).digest);
       await raw.query('set session_replication_role = replica');
       const listeners =
         "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'opencloud (changes)'";
@@ -208,8 +196,10 @@ describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), (
       expect(cut.rowCount).toBe(2); // one per node
       await new Promise((r) => setTimeout(r, 100));
       // Unannounced, and still seen: nothing is kept while nobody listens.
-      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(1).digest]);
-      expect(await latest(b)).toBe(manifest(1).digest);
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [
+        numberedManifest(1).digest,
+      ]);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
       const deadline = Date.now() + 10_000;
       while (
         (await raw.query("select 1 from pg_stat_activity where application_name = 'opencloud (changes)'"))
@@ -219,12 +209,16 @@ describe.skipIf(skip !== undefined)(titled('state store on PostgreSQL', skip), (
         await new Promise((r) => setTimeout(r, 100));
       }
       // Listening again: answers are kept (an unannounced change is not seen), announced ones are.
-      expect(await latest(b)).toBe(manifest(1).digest);
-      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
-      expect(await latest(b)).toBe(manifest(1).digest);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [
+        numberedManifest(2).digest,
+      ]);
+      expect(await latest(b)).toBe(numberedManifest(1).digest);
       await raw.query('set session_replication_role = origin');
-      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [manifest(2).digest]);
-      expect(await latest(b)).toBe(manifest(2).digest);
+      await raw.query("update tags set manifest_digest = $1 where name = 'latest'", [
+        numberedManifest(2).digest,
+      ]);
+      expect(await latest(b)).toBe(numberedManifest(2).digest);
     });
   });
 });

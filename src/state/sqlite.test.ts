@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openSqliteState } from './sqlite.js';
-import { describeStateStoreContract } from './store.contract.js';
-import type { StateStore } from './store.js';
+import { describeStateStoreContract, numberedManifest, tagLatest } from './store.contract.js';
 
 describeStateStoreContract('state store on SQLite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'opencloud-state-'));
@@ -26,31 +25,15 @@ describeStateStoreContract('state store on SQLite', async () => {
 // connection's commit must be seen by the very next read, from another process (the pragma, once
 // the current callback's microtasks have drained) and from this one (at once, even within them).
 describe('SQLite read caches see every other writer', () => {
-  const manifest = (n: number) => ({
-    digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    artifactType: null,
-    subjectDigest: null,
-    annotations: null,
-    size: 100 + n,
-  });
-
-  async function tagged(state: StateStore, n: number): Promise<void> {
-    const id = await state.ensureRepository('gen/app');
-    const m = manifest(n);
-    await state.linkBlob(id, m.digest, m.size);
-    await state.putManifest(id, m, [], ['latest']);
-  }
-
   it('a tag moved through another connection of this process is read moved at once', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'opencloud-gen-'));
     const a = await openSqliteState(dir);
     const b = await openSqliteState(dir);
     try {
-      await tagged(a, 1);
-      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(manifest(1).digest);
-      await tagged(b, 2);
-      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(manifest(2).digest);
+      await tagLatest(a, 1);
+      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(numberedManifest(1).digest);
+      await tagLatest(b, 2);
+      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(numberedManifest(2).digest);
     } finally {
       await b.close();
       await a.close();
@@ -62,12 +45,12 @@ describe('SQLite read caches see every other writer', () => {
     const dir = await mkdtemp(join(tmpdir(), 'opencloud-gen-'));
     const a = await openSqliteState(dir);
     try {
-      await tagged(a, 1);
-      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(manifest(1).digest);
+      await tagLatest(a, 1);
+      expect((await a.reads.manifestByTag('gen/app', 'latest'))?.digest).toBe(numberedManifest(1).digest);
       // Another process: a plain connection that commits without this process's counters seeing it.
       const other = new Sqlite(join(dir, 'state.db'));
       other.pragma('busy_timeout = 5000');
-      const m = manifest(3);
+      const m = numberedManifest(3);
       const repo = other.prepare('select id from repositories where name = ?').pluck().get('gen/app');
       other
         .prepare(

@@ -31,6 +31,24 @@ import {
 } from './gc-queries.js';
 import { MissingReferenceError, type ManifestRecord, type StateStore } from './store.js';
 
+/** Manifest number `n` of the read-cache tests (sqlite.test.ts, postgres.test.ts): a fixed digest per n. */
+export const numberedManifest = (n: number) => ({
+  digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  artifactType: null,
+  subjectDigest: null,
+  annotations: null,
+  size: 100 + n,
+});
+
+/** Points gen/app:latest at manifest `n`, through `state`. */
+export async function tagLatest(state: StateStore, n: number): Promise<void> {
+  const id = await state.ensureRepository('gen/app');
+  const m = numberedManifest(n);
+  await state.linkBlob(id, m.digest, m.size);
+  await state.putManifest(id, m, [], ['latest']);
+}
+
 export interface ContractBackend {
   state: StateStore;
   /** Another StateStore on the same database, as a second registry node (or process) opens it. */
