@@ -9,6 +9,7 @@ import { OpenCloudError } from '../errors.js';
 import { collectGarbage, type GcReport } from '../registry/gc.js';
 import { closeRegistry, openRegistry } from '../registry/open.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { usableDataDir } from '../doctor/data-dir.js';
 
 interface GcCliOptions extends ConfigOptions {
   dryRun?: boolean;
@@ -82,6 +83,7 @@ async function locally(
   config: Config,
   body: { dryRun: boolean; deleteUntagged: boolean; gracePeriod: number },
 ): Promise<GcReport> {
+  await usableDataDir(config.dataDir);
   const registry = await openRegistry(config);
   try {
     return await collectGarbage(registry, { ...body, uploadTtl: config.registry.uploadTtl });

@@ -5,7 +5,7 @@ import { confirm } from './confirm.js';
 import { reexecAsRoot } from './root.js';
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT, OpenCloudError, UsageError } from '../errors.js';
 import { applySummary, executeApply, prepareApply } from '../ledger/apply.js';
@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.js';
 import { openState as openRegistryState } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { usableDataDir } from '../doctor/data-dir.js';
 
 interface LedgerCliOptions extends ConfigOptions {
   output?: string;
@@ -27,7 +28,7 @@ interface LedgerCliOptions extends ConfigOptions {
 /** The state store of `dataDir`; undefined when it has none and `create` is false. */
 async function openState(dataDir: string, create: boolean): Promise<StateStore | undefined> {
   if (!create && !existsSync(join(dataDir, 'state.db'))) return undefined;
-  await mkdir(dataDir, { recursive: true });
+  await usableDataDir(dataDir);
   const { openStateAsOwner } = await import('../state/ownership.js');
   return openStateAsOwner(dataDir);
 }

@@ -74,10 +74,10 @@ export function installOptions(opts: ServicesCliOptions): InstallOptions {
 }
 
 async function openLedger(dataDir: string) {
-  const { mkdir } = await import('node:fs/promises');
   const { openStateAsOwner } = await import('../state/ownership.js');
   const { Ledger } = await import('../ledger/records.js');
-  await mkdir(dataDir, { recursive: true });
+  const { usableDataDir } = await import('../doctor/data-dir.js');
+  await usableDataDir(dataDir);
   const state = await openStateAsOwner(dataDir);
   return { ledger: new Ledger(state), state, close: () => state.close() };
 }

@@ -3,7 +3,6 @@
 // password or a deleted user signs in no more, and its sessions and registry tokens end). The
 // first admin is made here; there is no default password.
 import { Command, Option } from 'commander';
-import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { AuditTrail } from '../ledger/audit.js';
@@ -13,6 +12,7 @@ import { AuthError, AuthStore, type Scope } from '../auth/store.js';
 import { UsageError } from '../errors.js';
 import { openStateForCommand } from '../state/open.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { usableDataDir } from '../doctor/data-dir.js';
 
 /** Runs `fn` on the data dir's users; a change (`audit`) is recorded in the audit trail. */
 async function withStore<T>(
@@ -21,7 +21,7 @@ async function withStore<T>(
   audit?: { action: string; target: string },
 ): Promise<T> {
   const { config } = configFrom(opts);
-  await mkdir(config.dataDir, { recursive: true });
+  await usableDataDir(config.dataDir);
   const state = await openStateForCommand(config);
   try {
     const result = await fn(new AuthStore(state));

@@ -3,7 +3,6 @@
 // the next event. A generated secret is printed once. A URL is checked as the API checks it
 // (the store refuses internal targets that webhooks.allowedHosts does not open).
 import { Command, Option } from 'commander';
-import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 import { AuditTrail } from '../ledger/audit.js';
@@ -12,6 +11,7 @@ import { EVENT_NAMES } from '../webhooks/events.js';
 import { WebhookError, WebhookStore, type Delivery } from '../webhooks/store.js';
 import { WebhookTargets } from '../webhooks/targets.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { usableDataDir } from '../doctor/data-dir.js';
 
 /** Runs `fn` on the data dir's webhooks; a change (`audit`) is recorded in the audit trail. */
 async function withStore<T>(
@@ -20,7 +20,7 @@ async function withStore<T>(
   audit?: (result: T) => { action: string; target: string },
 ): Promise<T> {
   const { config } = configFrom(opts);
-  await mkdir(config.dataDir, { recursive: true });
+  await usableDataDir(config.dataDir);
   const state = await openStateForCommand(config);
   try {
     const targets = new WebhookTargets(config.webhooks.allowedHosts);

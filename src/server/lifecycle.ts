@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { probeDataDir } from '../doctor/data-dir.js';
-import { ConfigError, DataDirError } from '../errors.js';
+import { usableDataDir } from '../doctor/data-dir.js';
+import { ConfigError } from '../errors.js';
 import { GcRunner } from '../registry/gc-runner.js';
 import { AuthStore } from '../auth/store.js';
 import { closeRegistry, openRegistry } from '../registry/open.js';
@@ -42,14 +42,7 @@ export function isLoopback(host: string): boolean {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const { host, port } = config.listen;
-  try {
-    await probeDataDir(config.dataDir);
-  } catch (err) {
-    throw new DataDirError(`data dir ${config.dataDir} is not writable: ${(err as Error).message}`, {
-      hint: 'pass --data-dir DIR (or OPENCLOUD_DATA_DIR) pointing at a writable directory',
-      cause: err,
-    });
-  }
+  await usableDataDir(config.dataDir);
 
   const tlsFiles =
     config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : undefined;

@@ -208,7 +208,7 @@ describe('opencloud serve refuses a bad configuration before listening', () => {
     writeFileSync(file, '');
     const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--data-dir', join(file, 'data')]);
     expect(r.code).toBe(73);
-    expect(r.stderr).toContain(`data dir ${join(file, 'data')} is not writable`);
+    expect(r.stderr).toContain(`data dir ${join(file, 'data')} cannot be used: a part of the path is a file`);
     expect(r.stderr).toContain('fix: pass --data-dir');
   });
 
@@ -220,7 +220,7 @@ describe('opencloud serve refuses a bad configuration before listening', () => {
       gid: 65534,
     });
     expect(r.code).toBe(73);
-    expect(r.stderr).toContain('EACCES');
+    expect(r.stderr).toContain(`data dir ${owned} cannot be used: permission denied`);
   });
 
   it('listening beyond loopback without authentication, unless --insecure-no-auth', async () => {

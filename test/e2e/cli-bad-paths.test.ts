@@ -1,0 +1,91 @@
+// Every CLI command that keeps state, run against a data dir it cannot use and a config file that
+// does not exist: one message naming the path and the reason, a fix, the documented exit code
+// (73 for the data dir, 78 for the configuration), never a stack trace. `services enable`/`disable`
+// and `install`/`uninstall` change the host and are left out here: they open the same ledger
+// (`services`) or check their paths (install) before acting.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+const work = mkdtempSync(join(tmpdir(), 'opencloud-bad-paths-'));
+const file = join(work, 'a-file');
+writeFileSync(file, '{}');
+/** Works for root too: no permission bit stops root, a file in the path does. */
+const badDataDir = join(file, 'data');
+const missingConfig = join(work, 'no-such-config.yaml');
+
+const COMMANDS: string[][] = [
+  ['gc', '--dry-run'],
+  ['services', 'list'],
+  ['services', 'plan', 'container-registry'],
+  ['services', 'status', 'container-registry'],
+  ['services', 'doctor', 'container-registry'],
+  ['users', 'add', 'alice', '--generate'],
+  ['users', 'passwd', 'alice', '--password-stdin'],
+  ['users', 'delete', 'alice'],
+  ['users', 'list'],
+  ['users', 'grant', 'alice', 'team/*', 'pull'],
+  ['users', 'token', 'create', 'alice', 'ci'],
+  ['users', 'token', 'list'],
+  ['users', 'token', 'revoke', 'tok'],
+  ['webhooks', 'list'],
+  ['webhooks', 'add', 'https://hooks.example.com/x'],
+  ['webhooks', 'delete', '1'],
+  ['webhooks', 'deliveries', '1'],
+];
+
+const noStack = (stderr: string) => expect(stderr).not.toMatch(/^\s+at /m);
+
+describe('CLI commands against paths they cannot use', () => {
+  // A valid ledger document for `ledger apply` and `diff`, exported from an instance made here.
+  beforeAll(async () => {
+    const instance = join(work, 'instance');
+    expect((await runCli(['users', 'list', '--data-dir', instance])).code).toBe(0);
+    const out = await runCli([
+      'ledger',
+      'export',
+      '--data-dir',
+      instance,
+      '--output',
+      join(work, 'ledger.json'),
+    ]);
+    expect(out.code, out.stderr).toBe(0);
+  });
+
+  it.each(COMMANDS.map((c) => [c.join(' '), c]))(
+    '%s: a data dir it cannot use is exit 73 with the path, the reason and a fix',
+    async (_name, args) => {
+      const r = await runCli([...(args as string[]), '--data-dir', badDataDir]);
+      noStack(r.stderr);
+      expect(r.stderr).toContain(
+        `data dir ${badDataDir} cannot be used: a part of the path is a file, not a directory`,
+      );
+      expect(r.stderr).toContain('fix: pass --data-dir');
+      expect(r.code).toBe(73);
+    },
+  );
+
+  it.each(
+    [
+      ...COMMANDS,
+      ['serve'],
+      ['doctor'],
+      ['ledger', 'export'],
+      ['ledger', 'apply', join(work, 'ledger.json'), '--yes'],
+    ].map((c) => [c.join(' '), c]),
+  )('%s: a config file that does not exist is exit 78 naming it', async (_name, args) => {
+    const r = await runCli([...(args as string[]), '--config', missingConfig]);
+    noStack(r.stderr);
+    expect(r.stderr).toContain(`config file ${missingConfig} does not exist`);
+    expect(r.code).toBe(78);
+  });
+
+  it('ledger export of a data dir without state says there is nothing, naming it', async () => {
+    const r = await runCli(['ledger', 'export', '--data-dir', badDataDir]);
+    noStack(r.stderr);
+    expect(r.stderr).toContain(`no OpenCloud state in ${badDataDir}`);
+    expect(r.code).toBe(1);
+  });
+});
