@@ -91,7 +91,9 @@ export async function serviceStatus(
 }
 
 export function formatStatus(r: StatusReport): string {
-  const mark = (ok: boolean) => (ok ? 'ok  ' : 'FAIL');
+  // A daemon that does not answer is a failure only when the service is enabled.
+  const enabled = r.state === 'enabled';
+  const mark = (ok: boolean) => (ok ? 'ok  ' : enabled ? 'FAIL' : '-   ');
   const lines = [
     `${r.service}: ${r.state} (init: ${r.init}${r.lastRunId ? `, last run ${r.lastRunId}` : ''})`,
     `${mark(r.containerd.answers)}  containerd  ${r.containerd.detail}`,
@@ -107,6 +109,12 @@ export function formatStatus(r: StatusReport): string {
     );
     for (const d of r.drift) for (const c of d.changes) lines.push(`  ${d.step}: ${c}`);
   }
-  lines.push(r.healthy ? 'healthy' : 'unhealthy');
+  lines.push(
+    !enabled && r.healthy
+      ? `not enabled: nothing is expected to run (\`opencloud services enable ${r.service}\` installs and starts it)`
+      : r.healthy
+        ? 'healthy'
+        : 'unhealthy',
+  );
   return lines.join('\n') + '\n';
 }
