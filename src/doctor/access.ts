@@ -7,7 +7,7 @@
 // `usermod -aG buildkit opencloud` changes /etc/group, not the running server, which keeps
 // getting EACCES until it is restarted. Comparing both views names that case exactly.
 import type { CheckResult } from './checks.js';
-import { ENABLE_COMMAND } from './messages.js';
+import { ENABLE_COMMAND, notSocketFix } from './messages.js';
 import { EXPECTED_MODE, RW, SEARCH, allGids, grantFor, hasGroup, octal } from './access-grant.js';
 import type { AccessInput, AccessReport, Identity, SocketFacts, SocketReport } from './access-types.js';
 
@@ -191,12 +191,7 @@ function assessBuildkit(
     return r;
   }
   if (!stat.isSocket) {
-    add(
-      'not-socket',
-      'fail',
-      `${path} exists but is not a socket`,
-      `remove ${path} and run \`${ENABLE_COMMAND}\``,
-    );
+    add('not-socket', 'fail', `${path} exists but is not a socket`, notSocketFix('buildkit', path));
     return r;
   }
 

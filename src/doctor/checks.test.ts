@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SocketError } from '../runtime/socket.js';
 import { checkBuildkit, checkContainerd, checkDataDir, checkNode } from './checks.js';
-import { explainDaemonFault } from './messages.js';
+import { explainDaemonFault, notSocketFix } from './messages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opencloud-doctor-'));
 
@@ -59,6 +59,12 @@ describe('doctor checks', () => {
     writeFileSync(plain, '');
     const notSocket = await checkContainerd(plain);
     expect(notSocket.details?.fault).toBe('not-socket');
+    // A configured path that is some other file: fix the configuration, never delete the file.
+    expect(notSocket.fix).toContain('point containerd.socket at');
+    expect(notSocket.fix).not.toContain('remove');
+    expect(notSocketFix('containerd', '/run/containerd/containerd.sock')).toBe(
+      'remove /run/containerd/containerd.sock and run `opencloud services enable container-registry`',
+    );
 
     const stale = join(dir, 'stale.sock');
     await staleSocket(stale);

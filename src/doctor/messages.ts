@@ -1,6 +1,7 @@
 // The user-facing words for an unreachable daemon, shared by `opencloud doctor`, /readyz-style
 // API answers and (later) POST /build-image. The BuildKit "missing" wording is the original
 // system's, kept verbatim so users and scripts recognise it.
+import { BUILDKIT_SOCKET, CONTAINERD_SOCKET } from '../installer/components/buildkit-pins.js';
 import type { SocketError } from '../runtime/socket.js';
 
 export const ENABLE_COMMAND = 'opencloud services enable container-registry';
@@ -8,6 +9,17 @@ export const ENABLE_COMMAND = 'opencloud services enable container-registry';
 export interface Explained {
   message: string;
   fix: string;
+}
+
+/**
+ * What to do about a path that is not a socket. Only at the daemon's own socket path is the file
+ * in the way of the daemon (left there by something else) and safe to remove; any other path was
+ * configured wrongly and may be a file someone needs, so the fix is the configuration.
+ */
+export function notSocketFix(daemon: 'buildkit' | 'containerd', path: string): string {
+  const standard = daemon === 'buildkit' ? BUILDKIT_SOCKET : CONTAINERD_SOCKET;
+  if (path === standard) return `remove ${path} and run \`${ENABLE_COMMAND}\``;
+  return `point ${daemon}.socket at the daemon's socket (${standard} when the installer set it up); ${path} is not one`;
 }
 
 function whoAmI(): string {
@@ -40,7 +52,7 @@ export function explainDaemonFault(daemon: 'buildkit' | 'containerd', err: Socke
     case 'not-socket':
       return {
         message: `${name} socket is broken: ${err.message}`,
-        fix: `remove ${err.path} and run \`${ENABLE_COMMAND}\``,
+        fix: notSocketFix(daemon, err.path),
       };
     case 'timeout':
       return {

@@ -1,6 +1,7 @@
 // Every CLI command that keeps state, run against a data dir it cannot use and a config file that
-// does not exist: one message naming the path and the reason, a fix, the documented exit code
-// (73 for the data dir, 78 for the configuration), never a stack trace. `services enable`/`disable`
+// does not exist, and `doctor` against daemon socket paths that are wrong: one message naming the
+// path and the reason, a fix, the documented exit code (73 for the data dir, 78 for the
+// configuration, 69 for a daemon), never a stack trace. `services enable`/`disable`
 // and `install`/`uninstall` change the host and are left out here: they open the same ledger
 // (`services`) or check their paths (install) before acting.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -87,5 +88,17 @@ describe('CLI commands against paths they cannot use', () => {
     noStack(r.stderr);
     expect(r.stderr).toContain(`no OpenCloud state in ${badDataDir}`);
     expect(r.code).toBe(1);
+  });
+
+  it('doctor with socket paths that are not sockets names each, and never advises deleting a file it was pointed at', async () => {
+    const r = await runCli(['doctor', '--data-dir', join(work, 'doctor')], {
+      env: { OPENCLOUD_BUILDKIT_SOCKET: join(work, 'none', 'bk.sock'), OPENCLOUD_CONTAINERD_SOCKET: file },
+    });
+    noStack(r.stdout + r.stderr);
+    expect(r.stdout).toContain(`buildkit daemon not found at ${join(work, 'none', 'bk.sock')}`);
+    expect(r.stdout).toContain(`${file} exists but is not a socket`);
+    expect(r.stdout).toContain('point containerd.socket at');
+    expect(r.stdout).not.toContain(`remove ${file}`);
+    expect(r.code).toBe(69);
   });
 });
