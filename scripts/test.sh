@@ -2,8 +2,26 @@
 # The whole test suite, from a fresh clone (the README's second command; CI runs it too):
 # installs npm dependencies, brings up real containerd and buildkitd, runs every test, and
 # stops the daemons again even when tests fail. Exit status: the test runner's.
+#
+#   bash scripts/test.sh                 # everything
+#   bash scripts/test.sh test/e2e/x.ts   # some test files (no benchmark run)
+#   bash scripts/test.sh --from-scratch  # everything, after removing every cache the setup keeps
+#
+# --from-scratch is what a machine that never ran the suite sees: it deletes node_modules, npm's
+# cache, Go's module and build caches and /var/cache/opencloud-{test,bench} (tools built from the
+# Go proxy, the systemd host's root file system, the base images, Distribution for the bench), so
+# everything is fetched and built again. It slows every later run on this machine until the caches
+# are back (README: Tests).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = --from-scratch ]; then
+  shift
+  echo "[test] from scratch: removing node_modules, npm's and Go's caches, /var/cache/opencloud-{test,bench}" >&2
+  rm -rf node_modules /var/cache/opencloud-test /var/cache/opencloud-bench
+  npm cache clean --force >/dev/null 2>&1 || true
+  if command -v go >/dev/null 2>&1; then go clean -cache -modcache >/dev/null 2>&1 || true; fi
+fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] npm ci" >&2
