@@ -154,7 +154,7 @@ export async function installTree(
         const { atime, mtime } = await stat(from);
         await utimes(to, atime, mtime);
         // The copy must be what was hashed: a source changing under us fails the install.
-        if ((await hashFile(to)) !== e.sha256) throw new Error(`${join(root, e.path)} changed while copying`);
+        if ((await hashFile(to)) !== e.sha256) throw new Error(`${from} changed while copying`);
       }
     }
     await writeFile(join(staging, MANIFEST_NAME), JSON.stringify(manifest), { mode: 0o644 });

@@ -4,33 +4,40 @@ import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { lazySerializers, lazyValidators } from './lazy-compilers.js';
 
+/**
+ * `eager` as a factory the lazy compilers load: `seen` counts the loads and names each route
+ * compiled (`label`), so a test sees what happened at start-up and what on first use.
+ */
+function counting<X, O, R, C>(
+  eager: (externals: X, options: O) => (route: R) => C,
+  label: (route: R) => string,
+) {
+  const seen = { compiled: [] as string[], loads: 0 };
+  const factory = (externals: X, options: O) => {
+    const compile = eager(externals, options);
+    return (route: R) => {
+      seen.compiled.push(label(route));
+      return compile(route);
+    };
+  };
+  return {
+    seen,
+    load: () => {
+      seen.loads++;
+      return factory as typeof eager;
+    },
+  };
+}
+
 describe('lazyValidators', () => {
   it('compiles a schema on its first use, then validates and reports like the eager compiler', async () => {
-    const compiled: string[] = [];
-    let loads = 0;
-    const eager = AjvCompiler();
-    const counting: typeof eager = (externals, options) => {
-      const compile = eager(externals, options);
-      return (route) => {
-        compiled.push(`${route.url} ${route.httpPart}`);
-        return compile(route);
-      };
-    };
-    const app = Fastify({
-      schemaController: {
-        compilersFactory: {
-          buildValidator: lazyValidators(() => {
-            loads++;
-            return counting;
-          }),
-        },
-      },
-    });
+    const { seen, load } = counting(AjvCompiler(), (route) => `${route.url} ${route.httpPart}`);
+    const app = Fastify({ schemaController: { compilersFactory: { buildValidator: lazyValidators(load) } } });
     const schema = { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } };
     app.post('/a', { schema }, async (req) => req.body);
     app.post('/b', { schema }, async (req) => req.body);
     await app.ready();
-    expect([compiled, loads]).toEqual([[], 0]); // nothing loaded or compiled at start-up
+    expect([seen.compiled, seen.loads]).toEqual([[], 0]); // nothing loaded or compiled at start-up
 
     const ok = await app.inject({ method: 'POST', url: '/a', payload: { n: '5' } });
     expect(ok.json()).toEqual({ n: 5 }); // coerced, as with Fastify's default options
@@ -38,32 +45,16 @@ describe('lazyValidators', () => {
     expect([bad.statusCode, bad.json().message]).toEqual([400, 'body/n must be integer']);
     const missing = await app.inject({ method: 'POST', url: '/a', payload: {} });
     expect(missing.json().message).toBe("body must have required property 'n'");
-    expect(compiled).toEqual(['/a body']); // once, on the first request of /a; /b never called
-    expect(loads).toBe(1);
+    expect(seen.compiled).toEqual(['/a body']); // once, on the first request of /a; /b never called
+    expect(seen.loads).toBe(1);
   });
 });
 
 describe('lazySerializers', () => {
   it('compiles a response schema on its first answer, then serializes like the eager compiler', async () => {
-    const compiled: string[] = [];
-    let loads = 0;
-    const eager = SerializerSelector();
-    const counting: typeof eager = (externals, options) => {
-      const compile = eager(externals, options);
-      return (route) => {
-        compiled.push(`${route.url} ${route.httpStatus}`);
-        return compile(route);
-      };
-    };
+    const { seen, load } = counting(SerializerSelector(), (route) => `${route.url} ${route.httpStatus}`);
     const app = Fastify({
-      schemaController: {
-        compilersFactory: {
-          buildSerializer: lazySerializers(() => {
-            loads++;
-            return counting;
-          }),
-        },
-      },
+      schemaController: { compilersFactory: { buildSerializer: lazySerializers(load) } },
     });
     const schema = {
       response: { 200: { type: 'object', properties: { n: { type: 'integer' }, name: { type: 'string' } } } },
@@ -71,14 +62,14 @@ describe('lazySerializers', () => {
     app.get('/a', { schema }, async () => ({ n: '7', name: 'x', secret: 'not in the schema' }));
     app.get('/b', { schema }, async () => ({ n: 1 }));
     await app.ready();
-    expect([compiled, loads]).toEqual([[], 0]); // nothing loaded or compiled at start-up
+    expect([seen.compiled, seen.loads]).toEqual([[], 0]); // nothing loaded or compiled at start-up
 
     const first = await app.inject({ method: 'GET', url: '/a' });
     // Serialized by the schema: the number coerced, the property it does not name left out.
     expect(first.body).toBe('{"n":7,"name":"x"}');
     expect((await app.inject({ method: 'GET', url: '/a' })).body).toBe('{"n":7,"name":"x"}');
-    expect(compiled).toEqual(['/a 200']); // once, on the first answer of /a; /b never called
-    expect(loads).toBe(1);
+    expect(seen.compiled).toEqual(['/a 200']); // once, on the first answer of /a; /b never called
+    expect(seen.loads).toBe(1);
   });
 });
 

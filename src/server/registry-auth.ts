@@ -68,10 +68,10 @@ export function authContext(
     enabled() {
       const now = Date.now();
       if (now - cached.at > 2000) {
-        const on = store.userCount().then((n) => n > 0);
+        const entry = { at: now, on: store.userCount().then((n) => n > 0) };
         // A failed count is not remembered: the next request asks again.
-        on.catch(() => (cached = { at: 0, on: cached.on }));
-        cached = { at: now, on };
+        entry.on.catch(() => (entry.at = 0));
+        cached = entry;
       }
       return cached.on;
     },

@@ -117,8 +117,29 @@ export async function openPostgresState(url: string): Promise<StateStore> {
     );
   }
 
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const store = new StateStore(kysely, 'postgres');
+  // The read caches listen for every node's commits (pg-generation.ts); the triggers that announce
+  // them come with the migrations below, and nothing is read from a cache before those ran.
+  let generation: PgGeneration;
+  try {
+    generation = await PgGeneration.open({
+      connectionString: url,
+      // Told apart from the pool's connections in pg_stat_activity.
+      application_name: 'opencloud (changes)',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+  } catch (err) {
+    client.release();
+    await pool.end().catch(() => {});
+    throw new Error(
+      `cannot listen for changes on the PostgreSQL state database ${where}: ${withoutPassword(reason(err), url)}`,
+    );
+  }
+
+  const store = new StateStore(
+    new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    'postgres',
+    generation,
+  );
   try {
     // Held on this one connection while the migrations run on others from the pool: a second
     // node opening the database waits here instead of racing to create the same tables.
@@ -137,20 +158,5 @@ export async function openPostgresState(url: string): Promise<StateStore> {
     );
   }
   client.release();
-  // The read caches listen for other nodes' commits (pg-generation.ts) once the triggers exist.
-  let generation: PgGeneration;
-  try {
-    generation = await PgGeneration.open({
-      connectionString: url,
-      // Told apart from the pool's connections in pg_stat_activity.
-      application_name: 'opencloud (changes)',
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    });
-  } catch (err) {
-    await store.close().catch(() => {});
-    throw new Error(
-      `cannot listen for changes on the PostgreSQL state database ${where}: ${withoutPassword(reason(err), url)}`,
-    );
-  }
-  return new StateStore(kysely, 'postgres', generation);
+  return store;
 }

@@ -306,7 +306,7 @@ export class ChunkWriter {
   }
 
   /** Runs an object's final write, conditional when the target wants objects created only once. */
-  private publish<T>(key: string, write: (ifNoneMatch: { IfNoneMatch?: string }) => Promise<T>): Promise<T> {
+  private publish<T>(key: string, write: (condition: { IfNoneMatch?: string }) => Promise<T>): Promise<T> {
     return this.target.createOnly ? createOnly(key, () => write({ IfNoneMatch: '*' })) : write({});
   }
 
