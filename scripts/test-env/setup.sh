@@ -6,7 +6,8 @@
 #   registry clients crane, regctl and oras plus the OCI conformance suite (oci-conformance), each
 #   built once with `go install` into $BIN_CACHE; skopeo and podman come from apt; and the cached root
 #   file system of a systemd host for systemd-nspawn (systemd-host.sh); a private PostgreSQL cluster
-#   (postgres.sh) and a SeaweedFS S3 server built from the Go module proxy (seaweedfs.sh).
+#   (postgres.sh) and a SeaweedFS S3 server built from the Go module proxy (seaweedfs.sh); the Docker
+#   engine (docker.sh) and the stand-ins for the node base images of OpenCloud's Dockerfile (node-base.sh).
 # Writes $RUN_DIR/env.json saying which components are up, and for those that are not, why:
 # the tests skip with that reason instead of passing silently.
 # Usage: setup.sh RUN_DIR
@@ -25,6 +26,8 @@ systemd_host_state=unavailable systemd_host_reason="" systemd_host_rootfs=""
 installer_state=unavailable installer_reason=""
 postgres_state=unavailable postgres_reason="" postgres_url=""
 s3_state=unavailable s3_reason="" s3_json=""
+docker_state=unavailable docker_reason="" docker_socket=""
+node_base_state=unavailable node_base_reason="" node_base_dir=""
 
 # The systemd host's root file system, built on the first run (about a minute) by its own script: a
 # failure makes only this component unavailable, with the reason the script printed.
@@ -51,6 +54,20 @@ start_s3() {
   if out=$(bash "$here/seaweedfs.sh" "$RUN_DIR"); then s3_state=available s3_json=$out
   else s3_reason=${out:-"scripts/test-env/seaweedfs.sh failed"}; fi
   log "s3 (seaweedfs): $s3_state ${s3_reason}"
+}
+
+# The Docker engine (docker.sh: Debian's docker.io, its own dockerd on the installer's containerd)
+# and the stand-ins for the node base images OpenCloud's Dockerfile names (node-base.sh).
+start_docker() {
+  local out
+  if out=$(bash "$here/docker.sh" "$RUN_DIR"); then docker_state=available docker_socket=$out
+  else docker_reason=${out:-"scripts/test-env/docker.sh failed"}; fi
+  log "docker engine: $docker_state ${docker_reason}"
+}
+prepare_node_base() {
+  local out
+  if out=$(bash "$here/node-base.sh" "$RUN_DIR"); then node_base_state=available node_base_dir=$out
+  else node_base_reason=${out:-"scripts/test-env/node-base.sh failed"}; fi
 }
 
 install_apt() {
@@ -163,6 +180,8 @@ if is_root; then
     if podman_works; then podman_state=available; else podman_reason="podman is installed but \`podman --version\` fails"; fi
     # The Go-built binaries in $BIN_CACHE also make the release-shaped tarballs the installer tests use.
     if build_buildkit; then install_runtime; else containerd_reason=$buildkit_reason installer_reason=$buildkit_reason; fi
+    # After the installer: docker.io depends on containerd, which the installer is to install itself.
+    if [ "$containerd_state" = available ]; then start_docker; else docker_reason="containerd is not available: $containerd_reason"; fi
   else
     reason="apt-get install of $APT_PACKAGES failed (see $RUN_DIR/apt.log)"
     containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
@@ -172,10 +191,12 @@ if is_root; then
   start_postgres
   start_s3
   prepare_systemd_host
+  prepare_node_base
 else
   reason="the test setup needs root to install packages and start daemons (running as uid $(id -u))"
   containerd_reason=$reason buildkit_reason=$reason skopeo_reason=$reason podman_reason=$reason
   systemd_host_reason=$reason installer_reason=$reason postgres_reason=$reason s3_reason=$reason
+  docker_reason=$reason node_base_reason=$reason
   command -v skopeo >/dev/null && skopeo_state=available
   podman_works && podman_state=available
   containerd_answers >/dev/null 2>&1 && containerd_state=available
@@ -209,10 +230,13 @@ cat >"$RUN_DIR/env.json" <<JSON
     "installer": { "state": "$installer_state", "reason": "$(json_str "$installer_reason")", "dataDir": "$RUN_DIR/installer-data", "log": "$RUN_DIR/installer.log" },
     "systemd-host": { "state": "$systemd_host_state", "reason": "$(json_str "$systemd_host_reason")", "rootfs": "$(json_str "$systemd_host_rootfs")" },
     "postgres": { "state": "$postgres_state", "reason": "$(json_str "$postgres_reason")", "url": "$(json_str "$postgres_url")" },
+    "docker": { "state": "$docker_state", "reason": "$(json_str "$docker_reason")", "socket": "$(json_str "$docker_socket")" },
+    "node-base": { "state": "$node_base_state", "reason": "$(json_str "$node_base_reason")", "dir": "$(json_str "$node_base_dir")" },
     "s3": $s3_entry
   }
 }
 JSON
 log "components: containerd=$containerd_state buildkit=$buildkit_state skopeo=$skopeo_state podman=$podman_state" \
   "conformance=$conformance_state crane=$crane_state regctl=$regctl_state oras=$oras_state installer=$installer_state" \
-  "systemd-host=$systemd_host_state postgres=$postgres_state s3=$s3_state (env: $RUN_DIR/env.json)"
+  "systemd-host=$systemd_host_state postgres=$postgres_state s3=$s3_state docker=$docker_state" \
+  "node-base=$node_base_state (env: $RUN_DIR/env.json)"

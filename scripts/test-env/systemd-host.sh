@@ -23,42 +23,6 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 result() { printf '%s\n' "$*" >&3; }
 fail() { log "systemd host: $*"; result "$*"; exit 1; }
 
-# apt_uri SUITE: the first URI this machine's apt fetches SUITE's main component from, read from
-# sources.list and sources.list.d (one-line and deb822 files alike; disabled entries skipped).
-apt_uri() {
-  local files=() f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && files+=("$f")
-  done
-  [ ${#files[@]} -gt 0 ] || return 1
-  awk -v suite="$1" '
-    function has(list, word,   n, a, i) { n = split(list, a, /[ \t]+/); for (i = 1; i <= n; i++) if (a[i] == word) return 1; return 0 }
-    function stanza() {
-      if (types != "" && has(types, "deb") && has(suites, suite) && has(comps, "main") && tolower(enabled) != "no" && uris != "") {
-        split(uris, u, /[ \t]+/); print u[1]; found = 1; exit
-      }
-      types = uris = suites = comps = enabled = ""
-    }
-    FNR == 1 { stanza() }
-    FILENAME ~ /\.sources$/ {
-      if ($0 ~ /^[ \t]*$/) { stanza(); next }
-      if ($0 ~ /^#/) next
-      key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val)
-      if (key == "types") types = val; else if (key == "uris") uris = val
-      else if (key == "suites") suites = val; else if (key == "components") comps = val
-      else if (key == "enabled") enabled = val
-      next
-    }
-    {
-      line = $0; sub(/#.*/, "", line); gsub(/\[[^]]*\]/, "", line)
-      n = split(line, w, /[ \t]+/); i = 1; if (w[1] == "") i = 2
-      if (w[i] == "deb" && w[i + 2] == suite) { rest = ""; for (j = i + 3; j <= n; j++) rest = rest " " w[j]
-        if (has(rest, "main")) { print w[i + 1]; found = 1; exit } }
-    }
-    END { if (!found) stanza() }
-  ' "${files[@]}" | head -1 | grep .
-}
-
 is_root || fail "building and booting a systemd host needs root (running as uid $(id -u))"
 [ -d /sys/fs/cgroup ] || fail "/sys/fs/cgroup is missing: systemd-nspawn cannot run containers here"
 # The container gets this machine's whole cgroup tree (--bind=/sys/fs/cgroup, so runc works inside)

@@ -59,3 +59,49 @@ describe('checkDefinition: the JSON context', () => {
     );
   });
 });
+
+describe('checkDefinition: base images standing in for the ones the Dockerfile names', () => {
+  const withBases = (baseImages: Record<string, string>) => {
+    try {
+      checkDefinition({ ...definition({}), baseImages });
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('accepts FROM names with tags, hosts or digests, each replaced by an image of this registry', () => {
+    expect(
+      withBases({
+        'node:20-bookworm-slim': 'base/node:20-slim',
+        'docker.io/library/debian:12': 'base/debian@sha256:' + 'a'.repeat(64),
+      }),
+    ).toBeUndefined();
+  });
+
+  it.each([
+    [
+      { 'Node:20': 'base/node:20' },
+      'base image "Node:20" is not an image name: "Node" is not a valid repository name',
+    ],
+    [
+      { 'node:20': 'base/Node' },
+      'the image standing in for "node:20" is not a reference: "Node" is not a valid',
+    ],
+    [
+      { 'node:20': 'ghcr.io/evil/node:20' },
+      'the image standing in for "node:20" names a registry host ("ghcr.io"); name a repository of this registry',
+    ],
+    [
+      { 'node:20': '' },
+      'the image standing in for "node:20" is not a reference: the image reference is empty',
+    ],
+  ])('refuses %j', (bases, message) => {
+    expect(withBases(bases)).toContain(message);
+  });
+
+  it('refuses more than 16', () => {
+    const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`b${i}`, `base/b${i}`]));
+    expect(withBases(many)).toBe('17 base images replaced; at most 16');
+  });
+});

@@ -40,7 +40,16 @@ export interface BuildDefinition {
   cache?: boolean;
   /** Ids of the secrets the build was given (their values are never stored). */
   secretIds?: string[];
+  /**
+   * Images of this registry standing in for the ones the Dockerfile names: FROM name (as written,
+   * e.g. `node:20-bookworm-slim`) → repository:tag or repository@digest here. What
+   * `docker buildx build --build-context NAME=docker-image://…` does, for mirrors and air-gapped hosts.
+   */
+  baseImages?: Record<string, string>;
 }
+
+/** At most this many base images are replaced in one build. */
+export const MAX_BASE_IMAGES = 16;
 
 /** Secret ids as BuildKit and `RUN --mount=type=secret,id=…` take them. */
 export function checkSecrets(secrets: Record<string, string>): void {
@@ -126,8 +135,34 @@ export function checkDefinition(d: BuildDefinition, limits: ContextLimits = DEFA
   if (d.target !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(d.target)) {
     throw new DefinitionError(`target "${d.target}" is not a stage name`);
   }
+  checkBaseImages(d.baseImages ?? {});
   for (const k of [...Object.keys(d.buildArgs), ...Object.keys(d.labels)]) {
     if (!/^[^=\s,"]+$/.test(k))
       throw new DefinitionError(`"${k}" is not a valid build argument or label name`);
+  }
+}
+
+/** Each FROM name a reference, each stand-in an image of this registry (no other host). */
+function checkBaseImages(images: Record<string, string>): void {
+  const entries = Object.entries(images);
+  if (entries.length > MAX_BASE_IMAGES)
+    throw new DefinitionError(`${entries.length} base images replaced; at most ${MAX_BASE_IMAGES}`);
+  for (const [name, ref] of entries) {
+    const what = (err: unknown) => (err instanceof Error ? err.message : String(err));
+    try {
+      parseReference(name);
+    } catch (err) {
+      throw new DefinitionError(`base image "${name}" is not an image name: ${what(err)}`);
+    }
+    let stand;
+    try {
+      stand = parseReference(ref);
+    } catch (err) {
+      throw new DefinitionError(`the image standing in for "${name}" is not a reference: ${what(err)}`);
+    }
+    if (stand.domain)
+      throw new DefinitionError(
+        `the image standing in for "${name}" names a registry host ("${stand.domain}"); name a repository of this registry`,
+      );
   }
 }

@@ -19,6 +19,8 @@ export interface DriverOptions {
   workDir: string;
   /** Full references to push, e.g. 127.0.0.1:5000/demo/app:1. */
   images: string[];
+  /** This registry's host:port, as the images name it (where base images are pulled from). */
+  registry: string;
   signal: AbortSignal;
   emit: (e: BuildEvent) => void;
   buildctl?: string;
@@ -35,7 +37,7 @@ const csv = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
 
 export function buildctlArgs(
   d: BuildDefinition,
-  o: { endpoint: DaemonEndpoint; dir: string; images: string[]; secretIds?: string[] },
+  o: { endpoint: DaemonEndpoint; dir: string; images: string[]; registry: string; secretIds?: string[] },
 ): string[] {
   const args = [...buildctlConnection(o.endpoint), 'build', '--frontend', 'dockerfile.v0'];
   const extracted = d[CONTEXT_DIR];
@@ -61,6 +63,9 @@ export function buildctlArgs(
   args.push('--progress', 'rawjson', '--metadata-file', join(o.dir, 'metadata.json'));
   for (const [k, v] of Object.entries(d.buildArgs)) args.push('--opt', `build-arg:${k}=${v}`);
   for (const [k, v] of Object.entries(d.labels)) args.push('--opt', `label:${k}=${v}`);
+  // The Dockerfile frontend resolves `FROM name` to a named context of that name when one is given.
+  for (const [name, ref] of Object.entries(d.baseImages ?? {}))
+    args.push('--opt', `context:${name}=docker-image://${o.registry}/${ref}`);
   if (d.target) args.push('--opt', `target=${d.target}`);
   if (d.platforms?.length) args.push('--opt', `platform=${d.platforms.join(',')}`);
   if (d.noCache) args.push('--no-cache');
@@ -122,6 +127,7 @@ export async function runBuild(d: BuildDefinition, o: DriverOptions): Promise<st
         endpoint: o.endpoint,
         dir,
         images: o.images,
+        registry: o.registry,
         secretIds: Object.keys(o.secrets ?? {}),
       }),
       {

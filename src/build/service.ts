@@ -271,6 +271,7 @@ export class BuildService {
           endpoint: placed.endpoint,
           workDir: this.opts.workDir,
           images,
+          registry: this.opts.registryHost(),
           signal,
           emit,
           secrets,

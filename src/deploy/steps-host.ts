@@ -38,11 +38,29 @@ export function preflight(o: DeployOptions, manifest: { value?: TreeManifest }):
         throw new StepError(
           `node ${process.versions.node} at ${o.node} is too old; OpenCloud needs >= 20.19`,
         );
+      const blocker = await notADirectory(o.dataDir);
+      if (blocker)
+        throw new StepError(
+          `data dir ${o.dataDir} cannot be used: ${blocker} is a file, not a directory`,
+          'pass --data-dir naming a directory (it is created when missing)',
+        );
       manifest.value = await sourceManifest(o.source);
       return [];
     },
     apply: async () => 'unchanged',
   };
+}
+
+/** The first part of `path` that exists but is not a directory (read-only: nothing is created). */
+async function notADirectory(path: string): Promise<string | undefined> {
+  let at = '';
+  for (const part of path.split('/').filter(Boolean)) {
+    at += `/${part}`;
+    const s = await stat(at).catch(() => undefined);
+    if (!s) return undefined; // the rest is created by the data-dir step
+    if (!s.isDirectory()) return at;
+  }
+  return undefined;
 }
 
 export function sudoPackage(o: DeployOptions): Step {

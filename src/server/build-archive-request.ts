@@ -6,7 +6,7 @@ import { HttpError } from './envelope.js';
 
 /** Content types of the archive form; gzip is told by its magic bytes whichever is sent. */
 export const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'];
-/** The archive form's query parameters (tag, buildArg, platform and label repeatable). */
+/** The archive form's query parameters (tag, buildArg, platform, label and baseImage repeatable). */
 const ARCHIVE_PARAMS = [
   'repository',
   'tag',
@@ -16,6 +16,7 @@ const ARCHIVE_PARAMS = [
   'platform',
   'noCache',
   'label',
+  'baseImage',
 ];
 export const mediaType = (req: FastifyRequest) =>
   (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -64,6 +65,8 @@ export function archiveQuery(query: unknown): { definition: BuildDefinition; doc
   };
   const target = one('target');
   if (target !== undefined) definition.target = target;
+  const baseImages = pairs('baseImage');
+  if (Object.keys(baseImages).length > 0) definition.baseImages = baseImages;
   const platforms = all('platform').flatMap((p) => p.split(','));
   if (platforms.length) definition.platforms = platforms;
   // "./docker/app.Dockerfile" is what people type: the same path

@@ -14,6 +14,7 @@ import {
   CONTEXT_DIR,
   ContextInvalidError,
   DefinitionError,
+  MAX_BASE_IMAGES,
   MAX_CONTEXT,
   type BuildDefinition,
 } from '../build/definition.js';
@@ -51,6 +52,7 @@ interface BuildBody {
   noCache?: boolean;
   labels?: Record<string, string>;
   cache?: boolean;
+  baseImages?: Record<string, string>;
   /** Passed to BuildKit for `RUN --mount=type=secret,id=…`; never stored or logged. */
   secrets?: Record<string, string>;
 }
@@ -71,6 +73,7 @@ const buildSchema = {
     noCache: { type: 'boolean' },
     labels: stringMap,
     cache: { type: 'boolean' },
+    baseImages: { ...stringMap, maxProperties: MAX_BASE_IMAGES },
     secrets: stringMap,
   },
 } as const;
@@ -101,6 +104,7 @@ function definitionOf(b: BuildBody): BuildDefinition {
   if (b.target !== undefined) d.target = b.target;
   if (b.platforms !== undefined) d.platforms = b.platforms;
   if (b.cache) d.cache = true;
+  if (b.baseImages && Object.keys(b.baseImages).length > 0) d.baseImages = b.baseImages;
   return d;
 }
 

@@ -1,9 +1,8 @@
 // Every CLI command that keeps state, run against a data dir it cannot use and a config file that
 // does not exist, and `doctor` against daemon socket paths that are wrong: one message naming the
 // path and the reason, a fix, the documented exit code (73 for the data dir, 78 for the
-// configuration, 69 for a daemon), never a stack trace. `services enable`/`disable`
-// and `install`/`uninstall` change the host and are left out here: they open the same ledger
-// (`services`) or check their paths (install) before acting.
+// configuration, 69 for a daemon), never a stack trace. `install`, which needs systemd, is refused
+// a data dir under a file by its preflight in test/e2e/install-systemd.test.ts.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +22,9 @@ const COMMANDS: string[][] = [
   ['services', 'plan', 'container-registry'],
   ['services', 'status', 'container-registry'],
   ['services', 'doctor', 'container-registry'],
+  // These two change the host, but only after the ledger in the data dir is open: here they stop first.
+  ['services', 'enable', 'container-registry', '--yes'],
+  ['services', 'disable', 'container-registry', '--yes'],
   ['users', 'add', 'alice', '--generate'],
   ['users', 'passwd', 'alice', '--password-stdin'],
   ['users', 'delete', 'alice'],

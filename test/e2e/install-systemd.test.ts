@@ -123,6 +123,19 @@ describe.skipIf(why)(titled('opencloud install on a systemd host', why), () => {
     expect(existsSync(join(host.root, 'var/lib/opencloud'))).toBe(false);
   }, 180_000);
 
+  it('a data dir under a file is refused by the preflight, naming the path, before anything changes', async () => {
+    const r = await host.exec(['node', CLI, 'install', '--yes', '--data-dir', '/etc/passwd/data'], {
+      timeoutMs: 120_000,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(
+      'data dir /etc/passwd/data cannot be used: /etc/passwd is a file, not a directory',
+    );
+    expect(r.stdout + r.stderr).not.toMatch(/^\s+at /m);
+    expect(lastLine(r.stdout)).toMatch(/^recap: ok=0 changed=0 failed=1 /);
+    expect(await sh('getent passwd opencloud || echo none')).toBe('none');
+  }, 180_000);
+
   it('installs the service: user opencloud, config 0640, program, sudoers, running as opencloud with group buildkit', async () => {
     const r = await install(['--listen', registry]);
     expect(r.code, r.stdout + r.stderr).toBe(0);

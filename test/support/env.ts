@@ -14,7 +14,9 @@ export type Component =
   | 'systemd-host'
   | 'installer'
   | 'postgres'
-  | 's3';
+  | 's3'
+  | 'docker'
+  | 'node-base';
 
 interface EnvFile {
   runDir: string;
@@ -31,6 +33,8 @@ interface EnvFile {
         socket?: string;
         rootfs?: string;
         dataDir?: string;
+        /** node-base: the directory holding {full,slim}.tar.gz and their .diffid files. */
+        dir?: string;
         /** postgres: a superuser URL of the test server, e.g. postgres://postgres@127.0.0.1:55432/postgres */
         url?: string;
         /** s3: the S3-compatible server and a bucket the tests may use (they add their own prefixes). */

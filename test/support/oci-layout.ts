@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ARCH, writeLayoutFiles } from '../../bench/oci-layout.js';
+import { ARCH, writeLayoutFiles, type LayerBlob } from '../../bench/oci-layout.js';
 
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export { ARCH };
@@ -42,19 +42,21 @@ function layerTar(source: LayerSource): Buffer {
   }
 }
 
+/** One layer as the manifest lists it: its blob (gzipped unless told), media type and diff id. */
+export function layerBlob(source: LayerSource, gzip = true): LayerBlob {
+  const tar = layerTar(source);
+  return {
+    blob: gzip ? gzipSync(tar) : tar,
+    diffId: `sha256:${hex(tar)}`,
+    mediaType: gzip
+      ? 'application/vnd.oci.image.layer.v1.tar+gzip'
+      : 'application/vnd.oci.image.layer.v1.tar',
+  };
+}
+
 /** Writes the layout into `out` and returns the image manifest's digest. */
 export function writeImageLayout(out: string, layers: LayerSource[], opts: LayoutOptions = {}): string {
-  const gzip = opts.gzip ?? true;
-  const blobs = layers.map((source) => {
-    const tar = layerTar(source);
-    return {
-      blob: gzip ? gzipSync(tar) : tar,
-      diffId: `sha256:${hex(tar)}`,
-      mediaType: gzip
-        ? 'application/vnd.oci.image.layer.v1.tar+gzip'
-        : 'application/vnd.oci.image.layer.v1.tar',
-    };
-  });
+  const blobs = layers.map((source) => layerBlob(source, opts.gzip ?? true));
   return writeLayoutFiles(out, blobs, {
     tag: opts.tag ?? 'latest',
     ...(opts.runConfig ? { runConfig: opts.runConfig } : {}),
