@@ -8,6 +8,7 @@ import { allowedActions, isAdmin } from '../auth/access.js';
 import { matchesPattern } from '../auth/patterns.js';
 import type { AuthStore, Principal } from '../auth/store.js';
 import type { BuildRecord, BuildRecords } from '../build/records.js';
+import { parseReference } from '../build/reference.js';
 import type { AccessRule } from '../http/access.js';
 import { HttpError } from './envelope.js';
 
@@ -100,15 +101,45 @@ export async function requireBuildRights(store: AuthStore, p: Principal, reposit
 }
 
 /**
- * Starting a build: build and push on the target that `target(req)` computes from the parsed,
- * validated request — the same value the route builds with.
+ * Throws the 403 unless `p` may pull every image a build names in place of a base image. The build
+ * pulls them with its requester's own credential anyway; asking first makes it a clear refusal
+ * before anything runs instead of a failed pull inside BuildKit.
  */
-export function buildTargetRule(store: AuthStore, target: (req: FastifyRequest) => string): AccessRule {
+export async function requireBasePulls(
+  store: AuthStore,
+  p: Principal,
+  baseImages: Record<string, string> | undefined,
+): Promise<void> {
+  for (const ref of Object.values(baseImages ?? {})) {
+    let repository;
+    try {
+      repository = parseReference(ref).repository;
+    } catch {
+      continue; // not a reference: the definition check answers 400
+    }
+    if (!(await allowedActions(store, p, repository)).has('pull'))
+      throw new HttpError(403, 'FORBIDDEN', `${p.name} may not pull ${repository}, named as a base image`);
+  }
+}
+
+/**
+ * Starting a build: build and push on the target that `target(req)` computes from the parsed,
+ * validated request — the same value the route builds with — and pull on the images it names in
+ * place of base images (`bases(req)`).
+ */
+export function buildTargetRule(
+  store: AuthStore,
+  target: (req: FastifyRequest) => string,
+  bases: (req: FastifyRequest) => Record<string, string> | undefined = () => undefined,
+): AccessRule {
   return {
-    who: 'users with build and push on the target repository',
+    who: 'users with build and push on the target repository (and pull on images named as base images)',
     when: 'body',
     signIn: true,
-    check: (req) => requireBuildRights(store, req.principal as Principal, target(req)),
+    async check(req) {
+      await requireBuildRights(store, req.principal as Principal, target(req));
+      await requireBasePulls(store, req.principal as Principal, bases(req));
+    },
   };
 }
 
@@ -116,13 +147,14 @@ export function buildTargetRule(store: AuthStore, target: (req: FastifyRequest) 
 export function repeatRule(store: AuthStore, records: BuildRecords): AccessRule {
   const control = buildRule(store, records, 'control');
   return {
-    who: "the build's requester and admins, with build and push on its repository",
+    who: "the build's requester and admins, with build and push on its repository and pull on its base images",
     when: 'request',
     signIn: true,
     async check(req, reply) {
       await control.check(req, reply);
       const b = (await buildOf(records, req)) as BuildRecord;
       await requireBuildRights(store, req.principal as Principal, b.definition.repository);
+      await requireBasePulls(store, req.principal as Principal, b.definition.baseImages);
     },
   };
 }

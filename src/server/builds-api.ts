@@ -225,6 +225,12 @@ function submittedTarget(req: FastifyRequest): string {
   return (req.body as BuildBody).repository;
 }
 
+/** The images a submitted build names in place of base images, from either form. */
+function submittedBases(req: FastifyRequest): Record<string, string> | undefined {
+  if (ARCHIVE_TYPES.includes(mediaType(req))) return archiveQuery(req.query).definition.baseImages;
+  return (req.body as BuildBody | undefined)?.baseImages;
+}
+
 /** Newest first, only the builds `p` may read: pages of the history until `limit` are found. */
 async function visibleBuilds(
   store: AuthStore,
@@ -350,7 +356,7 @@ export const buildsApi: FastifyPluginAsync<{
   app.post<{ Body: BuildBody }>(
     '/api/v1/builds',
     {
-      config: { access: buildTargetRule(store, submittedTarget) },
+      config: { access: buildTargetRule(store, submittedTarget, submittedBases) },
       schema: { body: { content: { 'application/json': { schema: buildSchema } } } },
       onSend: async (req, reply) => drainUpload(req, reply),
     },

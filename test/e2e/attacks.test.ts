@@ -212,6 +212,32 @@ describe('the attacks of issue 17, refused', () => {
     120_000,
   );
 
+  it('a base image stand-in the requester may not pull is refused before the build starts, in both forms', async () => {
+    const body = (baseImages: Record<string, string>, repository = 'alice/x') =>
+      JSON.stringify({ dockerfile: 'FROM node:20\n', repository, baseImages });
+    const post = (user: string | undefined, b: string) =>
+      api('/api/v1/builds', user, { method: 'POST', body: b });
+    expect((await post(undefined, body({ 'node:20': 'library/node:20' }))).status).toBe(401);
+    const nobody = await post('nobody', body({ 'node:20': 'library/node:20' }));
+    expect(nobody.status).toBe(403);
+    expect(await nobody.text()).toContain('nobody may not build into alice/x');
+    const json = await post('alice', body({ 'node:20': 'bob/base:1' }));
+    expect(json.status).toBe(403);
+    expect(await json.text()).toContain('alice may not pull bob/base, named as a base image');
+    // The archive form, its query percent-encoded as a client may send it.
+    const archive = await api(
+      '/api/v1/builds?repository=alice%2Fx&baseImage=node%3A20%3Dbob%2Fbase%40sha256%3A' + 'a'.repeat(64),
+      'alice',
+      { method: 'POST', headers: { 'content-type': 'application/x-tar' }, body: Buffer.alloc(1024) },
+    );
+    expect(archive.status).toBe(403);
+    expect(await archive.text()).toContain('alice may not pull bob/base, named as a base image');
+    const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`b${i}`, 'library/node:20']));
+    const tooMany = await post('alice', body(many));
+    expect(tooMany.status).toBe(400);
+    expect(await tooMany.text()).toMatch(/baseImages.*fewer than 16|must NOT have more than 16/);
+  });
+
   it('13: a build argument in the archive form never reaches the request log', async () => {
     const secret = `npm_${process.pid}_secret_value`;
     const res = await api(`/api/v1/builds?repository=alice/app&buildArg=NPM_TOKEN%3D${secret}`, 'alice', {
