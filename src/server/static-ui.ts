@@ -1,5 +1,6 @@
-// The web UI (built by Vite into dist/web) at `/`: files as they are, hashed assets under
-// /assets/ cached for a year, index.html revalidated every time, and index.html for any other
+// The web UI (built by Vite into dist/web) at `/`: files as they are, or their brotli / gzip copy
+// made by the build when the request accepts one; hashed assets under /assets/ cached for a year,
+// index.html revalidated every time, and index.html for any other
 // path that is not a missing file, so the UI's own routes load on a reload or a deep link. Paths
 // that belong to the server (/v2, /api/, /auth/, probes, /metrics, the original endpoints) are never
 // answered here: they go to the not-found handler with their own error envelope.
@@ -77,22 +78,67 @@ async function fileAt(path: string | undefined) {
   return st?.isFile() ? { path, size: st.size, mtimeMs: st.mtimeMs } : undefined;
 }
 
-function send(
+type Encoding = 'br' | 'gzip';
+/** The precompressed copies the UI's build writes beside a file (web/vite.config.ts), best first. */
+const ENCODINGS: [Encoding, string][] = [
+  ['br', '.br'],
+  ['gzip', '.gz'],
+];
+const COMPRESSIBLE = new Set(['.html', '.js', '.css', '.json', '.map', '.svg', '.txt']);
+
+/**
+ * The encodings Accept-Encoding allows, best first: q=0 refuses one, `*` stands for those not
+ * named, and among equal weights brotli goes first (smaller).
+ */
+export function acceptedEncodings(header: string | undefined): Encoding[] {
+  const q = new Map<string, number>();
+  for (const part of (header ?? '').split(',')) {
+    const [first, ...params] = part.toLowerCase().split(';');
+    const name = first?.trim();
+    if (!name) continue;
+    // A malformed weight makes the element count for nothing, as if it were q=0.
+    const given = params.find((p) => /^\s*q=/.test(p));
+    const value = given === undefined ? 1 : Number(/^\s*q=([0-9.]+)\s*$/.exec(given)?.[1] ?? NaN);
+    q.set(name, Number.isFinite(value) ? Math.min(Math.max(value, 0), 1) : 0);
+  }
+  const weightOf = (e: Encoding) => q.get(e) ?? q.get('*') ?? 0;
+  return ENCODINGS.map(([e]) => e)
+    .filter((e) => weightOf(e) > 0)
+    .sort((a, b) => weightOf(b) - weightOf(a));
+}
+
+/** The best precompressed copy of `file` the request accepts, if there is one. */
+async function encodedCopy(req: FastifyRequest, file: { path: string }) {
+  if (!COMPRESSIBLE.has(extname(file.path))) return undefined;
+  for (const encoding of acceptedEncodings(req.headers['accept-encoding'])) {
+    const suffix = ENCODINGS.find(([e]) => e === encoding)?.[1] as string;
+    const copy = await fileAt(file.path + suffix);
+    if (copy) return { encoding, copy };
+  }
+  return undefined;
+}
+
+async function send(
   req: FastifyRequest,
   reply: FastifyReply,
   file: { path: string; size: number; mtimeMs: number },
   cache: string,
 ) {
-  const etag = `W/"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`;
+  const type = TYPES[extname(file.path)] ?? 'application/octet-stream';
+  const encoded = await encodedCopy(req, file);
+  const body = encoded?.copy ?? file;
+  const etag = `W/"${body.size.toString(16)}-${Math.floor(body.mtimeMs).toString(16)}${encoded ? `-${encoded.encoding}` : ''}"`;
   reply
     .header('cache-control', cache)
     .header('etag', etag)
     .header('x-content-type-options', 'nosniff')
-    .type(TYPES[extname(file.path)] ?? 'application/octet-stream');
+    .type(type);
+  if (COMPRESSIBLE.has(extname(file.path))) reply.header('vary', 'accept-encoding');
+  if (encoded) reply.header('content-encoding', encoded.encoding);
   if (extname(file.path) === '.html')
     reply.header('content-security-policy', CSP).header('referrer-policy', 'same-origin');
   if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-  return reply.header('content-length', file.size).send(createReadStream(file.path));
+  return reply.header('content-length', body.size).send(createReadStream(body.path));
 }
 
 export const staticUi: FastifyPluginAsync<{ root?: string }> = async (app, opts) => {

@@ -28,7 +28,7 @@ import {
   SCREENSHOTS,
   watchPage,
 } from '../support/browser.js';
-import { ROOT, runCli, startServe, type ServeHandle } from '../support/cli.js';
+import { runCli, startServe, type ServeHandle } from '../support/cli.js';
 import { RegistryClient, sha256 } from '../support/registry-client.js';
 import { missing, testEnv, titled } from '../support/env.js';
 
@@ -159,8 +159,7 @@ async function stop(server: ServeHandle | undefined): Promise<void> {
 
 beforeAll(async () => {
   if (noBrowser) return;
-  // The server serves dist/web: build it as a user's `npm ci` would.
-  await exec('npm', ['run', '-s', 'build'], { cwd: ROOT });
+  // The server serves dist/web as `npm ci` (or scripts/test.sh's rebuild) made it: tested as shipped.
   mkdirSync(SCREENSHOTS, { recursive: true });
   browser = await launchBrowser();
 }, 180_000);
@@ -171,6 +170,52 @@ afterAll(async () => {
 
 afterEach(() => {
   expect(pageErrors.splice(0), 'errors thrown in the page').toEqual([]);
+});
+
+describe('the UI bundle as the server serves it', () => {
+  let server: ServeHandle;
+  beforeAll(async () => {
+    server = await startServe([
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      mkdtempSync(join(tmpdir(), 'opencloud-ui-')),
+    ]);
+  }, 60_000);
+  afterAll(() => stop(server), 60_000);
+  const get = (path: string, encoding: string) =>
+    fetch(`${server.url}${path}`, { headers: { 'accept-encoding': encoding } });
+
+  it("is React's production build, precompressed by Accept-Encoding, hashed assets cached for a year", async () => {
+    const index = await get('/', 'identity');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    expect(index.headers.get('content-encoding')).toBeNull();
+    const script = /<script[^>]+src="(\/assets\/[^"]+\.js)"/.exec(await index.text())?.[1] as string;
+    expect(script).toMatch(/^\/assets\/index-[\w-]+\.js$/);
+    const plain = await get(script, 'identity');
+    expect(plain.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(plain.headers.get('vary')).toBe('accept-encoding');
+    const code = await plain.text();
+    // Production React says "Minified React error"; the development build carries its warnings
+    // and JSX's development runtime (jsxDEV).
+    expect(code).toContain('Minified React error');
+    expect(code).not.toContain('Each child in a list');
+    expect(code).not.toContain('jsxDEV');
+    for (const [accept, encoding] of [
+      ['gzip, deflate, br', 'br'],
+      ['gzip', 'gzip'],
+      ['br;q=0, gzip', 'gzip'],
+      ['*', 'br'],
+    ] as const) {
+      const res = await get(script, accept);
+      expect(res.headers.get('content-encoding'), accept).toBe(encoding);
+      expect(Number(res.headers.get('content-length'))).toBeLessThan(code.length / 2);
+      expect(res.headers.get('etag')).toMatch(new RegExp(`-${encoding}"$`));
+      expect(await res.text()).toBe(code); // fetch decodes it: the same bytes
+    }
+    expect((await get(script, 'br;q=0, gzip;q=0')).headers.get('content-encoding')).toBeNull();
+    expect((await get('/', 'br')).headers.get('content-encoding')).toBe('br');
+  });
 });
 
 describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
@@ -310,6 +355,26 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       await page.close();
     },
   );
+
+  it('each page asks for each API resource once as it loads', async () => {
+    for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users']) {
+      const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });
+      watchPage(page, pageErrors);
+      const asked: string[] = [];
+      page.on('request', (r) => {
+        const u = new URL(r.url());
+        if (/^\/(api|v2|auth)\//.test(u.pathname)) asked.push(`${r.method()} ${u.pathname}${u.search}`);
+      });
+      await page.goto(`${server.url}${path}`);
+      await page.waitForLoadState('networkidle');
+      expect(asked.length, path).toBeGreaterThan(0);
+      expect(
+        asked.filter((a, i) => asked.indexOf(a) !== i),
+        `${path} asked twice: ${asked.join(', ')}`,
+      ).toEqual([]);
+      await page.close();
+    }
+  });
 
   it('the manifest view lists a referrer attached through the registry API, as the referrers API answers', async () => {
     const client = new RegistryClient(server.url);
