@@ -16,6 +16,7 @@ import type { StateStore } from '../state/store.js';
 import { WorkerPool, workerEndpoints } from '../build/workers.js';
 import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
+import { tagsApi } from './tags-api.js';
 import { apiGate, callerIsAdmin } from './api-auth.js';
 import { enforceAccess, requireAccessDeclarations } from '../http/access.js';
 import { lazySerializers, lazyValidators } from '../http/lazy-compilers.js';
@@ -152,6 +153,7 @@ export async function buildApp({
   });
   await app.register(imagesApi, { config });
   await app.register(registrySummaryApi, { state: registry.state, auth });
+  await app.register(tagsApi, { registry, auth });
   const workers = new WorkerPool(workerEndpoints(config.buildkit), {
     intervalMs: config.buildkit.healthInterval * 1000,
   });

@@ -467,6 +467,64 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
       });
     });
 
+    describe('tag details', () => {
+      it("lists each tag with its manifest, push time, bytes (an index: its children's) and referrers by type", async () => {
+        const { id, manifest: image } = await pushed('td/app', ['v1', 'latest']);
+        const kids: string[] = [];
+        for (const bytes of [2000, 3000]) {
+          const layer = digest();
+          const config = digest();
+          await state.linkBlob(id, layer, bytes);
+          await state.linkBlob(id, config, 10);
+          const m = manifest();
+          await state.linkBlob(id, m.digest, m.size);
+          await state.putManifest(id, m, [
+            { digest: config, kind: 'blob' },
+            { digest: layer, kind: 'blob' },
+          ]);
+          kids.push(m.digest);
+        }
+        const index = manifest({ mediaType: 'application/vnd.oci.image.index.v1+json', size: 300 });
+        await state.linkBlob(id, index.digest, index.size);
+        await state.putManifest(
+          id,
+          index,
+          kids.map((d) => ({ digest: d, kind: 'manifest' as const })),
+          ['multi'],
+        );
+        for (const artifactType of ['application/vnd.sig', 'application/vnd.sig', 'application/vnd.sbom']) {
+          const r = manifest({ subjectDigest: image.digest, artifactType });
+          await state.linkBlob(id, r.digest, r.size);
+          await state.putManifest(id, r, []);
+        }
+        const byName = Object.fromEntries((await state.tagDetails(id)).map((d) => [d.name, d]));
+        expect(Object.keys(byName).sort()).toEqual(['latest', 'multi', 'v1']);
+        expect(byName.v1).toMatchObject({
+          digest: image.digest,
+          mediaType: MANIFEST,
+          size: 1000,
+          manifestSize: 512,
+          referrers: [
+            { artifactType: 'application/vnd.sbom', count: 1 },
+            { artifactType: 'application/vnd.sig', count: 2 },
+          ],
+        });
+        expect(byName.v1?.children).toBeUndefined();
+        expect(Date.parse(byName.v1?.pushedAt as string)).toBeGreaterThan(Date.now() - 60_000);
+        expect(byName.multi).toMatchObject({
+          digest: index.digest,
+          size: 5020,
+          manifestSize: 300,
+          referrers: [],
+        });
+        expect(byName.multi?.children?.sort((a, b) => a.size - b.size)).toEqual([
+          { digest: kids[0], size: 2010 },
+          { digest: kids[1], size: 3010 },
+        ]);
+        expect(await state.tagDetails(await state.ensureRepository('td/empty'))).toEqual([]);
+      });
+    });
+
     describe('referrers', () => {
       it('lists manifests whose subject is a digest, oldest first, optionally of one artifact type', async () => {
         const { id, layer, manifest: subject } = await pushed('ref/a', ['latest']);

@@ -9,8 +9,10 @@ import { migrationsFor, type Dialect } from './migrations.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
 import { RegistryReads } from './registry-reads.js';
 import type { Database } from './schema.js';
+import { tagDetails, type TagDetail } from './tag-details.js';
 
 export type { ManifestRecord } from './manifest-record.js';
+export type { TagDetail } from './tag-details.js';
 
 export interface ManifestReference {
   digest: string;
@@ -492,6 +494,11 @@ export class StateStore {
       .limit(limit);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.execute()).map((r) => r.name);
+  }
+
+  /** Every tag of the repository with its manifest, push time, bytes and referrers (tag lists). */
+  tagDetails(repositoryId: number): Promise<TagDetail[]> {
+    return tagDetails(this.db, repositoryId);
   }
 
   /** Manifests in the repository whose subject is `digest`, optionally of one artifact type. */

@@ -214,6 +214,7 @@ function instances(route: RouteRecord): Instance[] {
   if (key in bodies) return [one(path, bodies[key])];
   if (['POST', 'PUT', 'PATCH'].includes(method)) return [one(path, {})];
   if (url === '/get-service-status') return [one(`${path}?service=container-registry`)];
+  if (url === '/api/v1/registry/tags') return [one(`${path}?repository=canary/app`)];
   return [one(path)];
 }
 

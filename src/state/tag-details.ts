@@ -1,0 +1,108 @@
+// Every tag of one repository with what a tag list shows: the manifest it points at, when it was
+// pushed (last moved), the bytes it pulls, the manifests it indexes, and the referrers
+// (signatures, SBOMs, attestations) attached to it by type. Four statements whatever the tag
+// count: tags with their manifests, blob bytes per manifest, index children, referrer counts.
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface TagDetail {
+  name: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  /** When the tag last moved (a push or a re-tag), ISO 8601. */
+  pushedAt: string;
+  /** The manifest's own bytes. */
+  manifestSize: number;
+  /**
+   * What a pull of this tag downloads for one image: its config and layers. For an index, the sum
+   * over the manifests it lists (every platform), each child's config and layers.
+   */
+  size: number;
+  /** For an index: the manifests it lists (in no particular order), each with its own `size`. */
+  children?: { digest: string; size: number }[];
+  /** Referrers whose subject is this manifest, counted by artifact type (null: none given). */
+  referrers: { artifactType: string | null; count: number }[];
+}
+
+export async function tagDetails(db: Kysely<Database>, repositoryId: number): Promise<TagDetail[]> {
+  const tagged = await db
+    .selectFrom('tags')
+    .innerJoin('manifests', (j) =>
+      j
+        .onRef('manifests.repository_id', '=', 'tags.repository_id')
+        .onRef('manifests.digest', '=', 'tags.manifest_digest'),
+    )
+    .select([
+      'tags.name as name',
+      'tags.updated_at as pushedAt',
+      'manifests.digest as digest',
+      'manifests.media_type as mediaType',
+      'manifests.artifact_type as artifactType',
+      'manifests.size as manifestSize',
+    ])
+    .where('tags.repository_id', '=', repositoryId)
+    .execute();
+  if (tagged.length === 0) return [];
+
+  const blobBytes = new Map<string, number>();
+  const bytes = await db
+    .selectFrom('manifest_references')
+    .innerJoin('blobs', 'blobs.digest', 'manifest_references.child_digest')
+    .select([
+      'manifest_references.manifest_digest as digest',
+      (eb) => eb.fn.sum<string>('blobs.size').as('bytes'),
+    ])
+    .where('manifest_references.repository_id', '=', repositoryId)
+    .where('manifest_references.kind', '=', 'blob')
+    .groupBy('manifest_references.manifest_digest')
+    .execute();
+  for (const r of bytes) blobBytes.set(r.digest, Number(r.bytes));
+
+  const children = new Map<string, string[]>();
+  const listed = await db
+    .selectFrom('manifest_references')
+    .select(['manifest_digest as digest', 'child_digest as child'])
+    .where('repository_id', '=', repositoryId)
+    .where('kind', '=', 'manifest')
+    .execute();
+  for (const r of listed) children.set(r.digest, [...(children.get(r.digest) ?? []), r.child]);
+
+  const referrers = new Map<string, TagDetail['referrers']>();
+  const attached = await db
+    .selectFrom('manifests')
+    .select([
+      'subject_digest as subject',
+      'artifact_type as artifactType',
+      (eb) => eb.fn.countAll<string>().as('count'),
+    ])
+    .where('repository_id', '=', repositoryId)
+    .where('subject_digest', 'is not', null)
+    .groupBy(['subject_digest', 'artifact_type'])
+    .execute();
+  for (const r of attached) {
+    const list = referrers.get(r.subject as string) ?? [];
+    list.push({ artifactType: r.artifactType, count: Number(r.count) });
+    referrers.set(r.subject as string, list);
+  }
+
+  return tagged.map((t) => {
+    const kids = children.get(t.digest);
+    const detail: TagDetail = {
+      name: t.name,
+      digest: t.digest,
+      mediaType: t.mediaType,
+      artifactType: t.artifactType,
+      pushedAt: t.pushedAt,
+      manifestSize: Number(t.manifestSize),
+      size: kids
+        ? kids.reduce((n, child) => n + (blobBytes.get(child) ?? 0), 0)
+        : (blobBytes.get(t.digest) ?? 0),
+      referrers: (referrers.get(t.digest) ?? []).sort((a, b) =>
+        String(a.artifactType).localeCompare(String(b.artifactType)),
+      ),
+    };
+    if (kids) detail.children = kids.map((digest) => ({ digest, size: blobBytes.get(digest) ?? 0 }));
+    return detail;
+  });
+}

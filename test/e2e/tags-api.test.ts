@@ -1,0 +1,208 @@
+// GET /api/v1/registry/tags against a real server: a repository of 40 tags, one of them a
+// two-platform index and one with referrers, read in one request per page: version order puts
+// 0.0.2 before 0.0.10, newest push comes first by default, the filter and the pages add up, sizes
+// are what a pull downloads. With authentication on: anonymous is a 401, a user who may not pull
+// gets the same 404 as for a repository that does not exist (encoded or not), and oversized or
+// unknown parameters are 400s.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, startServe, type ServeHandle } from '../support/cli.js';
+import { RegistryClient, sha256 } from '../support/registry-client.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-tags-api-'));
+const PW = 'tags-api-password-1';
+let server: ServeHandle;
+let image: { digest: string; layerBytes: number };
+let index: { digest: string; sizes: number[] };
+
+interface TagRow {
+  name: string;
+  digest: string;
+  mediaType: string;
+  pushedAt: string;
+  size: number;
+  platforms?: { os: string; architecture: string; digest: string; size: number }[];
+  referrers: { artifactType: string | null; count: number }[];
+}
+interface TagPage {
+  repository: string;
+  total: number;
+  offset: number;
+  tags: TagRow[];
+}
+
+const cli = (args: string[], input = '') => {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dataDir], { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`opencloud ${args.join(' ')}: ${r.stderr}`);
+};
+/** `user` null: no credentials at all. */
+const as = (user: string | null): Record<string, string> =>
+  user ? { authorization: `Basic ${Buffer.from(`${user}:${PW}`).toString('base64')}` } : {};
+const list = async (query: string, user: string | null = 'dev') => {
+  const res = await fetch(`${server.url}/api/v1/registry/tags?${query}`, { headers: as(user) });
+  return {
+    status: res.status,
+    body: (await res.json()) as TagPage & { error?: { code: string; message: string } },
+  };
+};
+
+beforeAll(async () => {
+  // Pushed while authentication is off (no users yet), then served again with users.
+  const open = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  const reg = new RegistryClient(open.url);
+  const layers = ['layer-one-of-the-tag-list-image', 'layer-two'];
+  const pushed = await reg.pushImage('team/app', '0.0.1', {}, layers);
+  image = { digest: pushed.digest, layerBytes: layers.reduce((n, l) => n + l.length, 0) };
+  const config = JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: [] },
+  });
+  // 0.0.1 … 0.0.12, 0.1.0 … 0.1.9, 1.0.0-rc.1, 1.0.0-rc.2, 1.0.0, and more: 40 tags in all.
+  const names = [
+    ...Array.from({ length: 12 }, (_, i) => `0.0.${i + 1}`),
+    ...Array.from({ length: 10 }, (_, i) => `0.1.${i}`),
+    '1.0.0-rc.1',
+    '1.0.0-rc.2',
+    '1.0.0',
+    ...Array.from({ length: 14 }, (_, i) => `build-${i}`),
+    'latest',
+  ];
+  for (const name of names.slice(1))
+    expect(
+      (await reg.pushManifest('team/app', name, pushed.body, 'application/vnd.oci.image.manifest.v1+json'))
+        .status,
+    ).toBe(201);
+  // A two-platform index, tagged multi.
+  const kids = [];
+  for (const [arch, layer] of [
+    ['amd64', 'amd64-layer-bytes'],
+    ['arm64', 'arm64-layer-bytes-longer'],
+  ] as const) {
+    const kid = await reg.pushImage('team/app', `plat-${arch}`, {}, [layer]);
+    kids.push({
+      arch,
+      digest: kid.digest,
+      size: Buffer.byteLength(kid.body),
+      bytes: layer.length + config.length,
+    });
+  }
+  const indexBody = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: kids.map((k) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: k.digest,
+      size: k.size,
+      platform: { os: 'linux', architecture: k.arch },
+    })),
+  });
+  expect(
+    (await reg.pushManifest('team/app', 'multi', indexBody, 'application/vnd.oci.image.index.v1+json'))
+      .status,
+  ).toBe(201);
+  index = { digest: sha256(indexBody), sizes: kids.map((k) => k.bytes) };
+  // A signature attached to 0.0.1's manifest.
+  await reg.pushImage(
+    'team/app',
+    'sig',
+    {
+      artifactType: 'application/vnd.example.sig',
+      subject: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: image.digest,
+        size: Buffer.byteLength(pushed.body),
+      },
+    },
+    ['sig'],
+  );
+  open.child.kill('SIGTERM');
+  await open.exited;
+  cli(['users', 'add', 'admin', '--admin', '--password-stdin'], `${PW}\n`);
+  cli(['users', 'add', 'dev', '--password-stdin'], `${PW}\n`);
+  cli(['users', 'add', 'nobody', '--password-stdin'], `${PW}\n`);
+  cli(['users', 'grant', 'dev', 'team/*', 'pull']);
+  server = await startServe(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+}, 120_000);
+
+afterAll(async () => {
+  server?.child.kill('SIGTERM');
+  await server?.exited;
+});
+
+describe('GET /api/v1/registry/tags', () => {
+  it('answers a page with each tag’s digest, size, push time and referrers, newest push first', async () => {
+    const { status, body } = await list('repository=team/app&limit=5');
+    expect(status).toBe(200);
+    expect(body.total).toBe(44); // 40 tags, multi, plat-amd64, plat-arm64, sig
+    expect(body.tags).toHaveLength(5);
+    const times = body.tags.map((t) => t.pushedAt);
+    expect([...times].sort().reverse()).toEqual(times);
+    const first = (await list('repository=team/app&filter=0.0.1&sort=name&limit=1')).body.tags[0] as TagRow;
+    expect(first).toMatchObject({ name: '0.0.1', digest: image.digest, size: expect.any(Number) });
+    // Config and layers: what a pull downloads.
+    expect(first.size).toBeGreaterThan(image.layerBytes);
+    expect(first.referrers).toEqual([{ artifactType: 'application/vnd.example.sig', count: 1 }]);
+  });
+
+  it('version order puts 0.0.2 before 0.0.10 and a release after its candidates; filter and pages add up', async () => {
+    const all = (await list('repository=team/app&sort=version&filter=0.&limit=500')).body;
+    const names = all.tags.map((t) => t.name);
+    expect(names.slice(0, 3)).toEqual(['1.0.0', '1.0.0-rc.2', '1.0.0-rc.1']);
+    expect(names.indexOf('0.0.10')).toBeLessThan(names.indexOf('0.0.2'));
+    expect(names.indexOf('0.0.2')).toBeLessThan(names.indexOf('0.0.1'));
+    expect(all.total).toBe(25);
+    const pages = [];
+    for (let offset = 0; offset < all.total; offset += 10)
+      pages.push(
+        ...(await list(`repository=team/app&sort=version&filter=0.&limit=10&offset=${offset}`)).body.tags,
+      );
+    expect(pages.map((t) => t.name)).toEqual(names);
+    expect((await list('repository=team/app&filter=BUILD-1')).body.tags.map((t) => t.name).sort()).toEqual([
+      'build-1',
+      'build-10',
+      'build-11',
+      'build-12',
+      'build-13',
+    ]);
+  });
+
+  it('an index lists its platforms, each with its own size, and their sum', async () => {
+    const multi = (await list('repository=team/app&filter=multi')).body.tags[0] as TagRow;
+    expect(multi.digest).toBe(index.digest);
+    expect(multi.platforms?.map((p) => [p.architecture, p.size])).toEqual([
+      ['amd64', index.sizes[0]],
+      ['arm64', index.sizes[1]],
+    ]);
+    expect(multi.size).toBe((index.sizes[0] as number) + (index.sizes[1] as number));
+  });
+
+  it('refuses anonymous callers, hides repositories a user may not pull, and rejects bad parameters', async () => {
+    expect((await list('repository=team/app', null)).status).toBe(401);
+    const hidden = await list('repository=team/app', 'nobody');
+    const missing = await list('repository=team/nothing', 'dev');
+    expect(hidden.status).toBe(404);
+    expect(missing.status).toBe(404);
+    expect(hidden.body.error?.code).toBe('REPOSITORY_UNKNOWN');
+    expect(hidden.body.error?.message).toBe(missing.body.error?.message.replace('team/nothing', 'team/app'));
+    // Encoded spellings are the same name to the check and to the query.
+    expect((await list('repository=team%2Fapp', 'nobody')).status).toBe(404);
+    expect((await list('repository=team%2Fapp&limit=1', 'dev')).status).toBe(200);
+    expect((await list('repository=team/../team/app', 'dev')).status).toBe(404);
+    expect((await list('repository=team/app', 'admin')).status).toBe(200);
+    for (const bad of [
+      'repository=team/app&limit=501',
+      'repository=team/app&limit=0',
+      'repository=team/app&offset=-1',
+      'repository=team/app&sort=random',
+      `repository=team/app&filter=${'x'.repeat(129)}`,
+      `repository=${'a'.repeat(256)}`,
+      'repository=team/app&extra=1',
+      '',
+    ])
+      expect((await list(bad)).status, bad).toBe(400);
+  });
+});
