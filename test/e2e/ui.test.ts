@@ -356,6 +356,77 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     },
   );
 
+  it('500 tags: the first page in one API request, version order, the filter, pull commands copied', async () => {
+    const reg = new RegistryClient(server.url);
+    const first = await reg.pushImage('ui/many', '0.0.1', {}, ['ui-many-layer']);
+    const names = [
+      ...Array.from({ length: 11 }, (_, i) => `0.0.${i + 2}`),
+      ...Array.from({ length: 488 }, (_, i) => `build-${i}`),
+    ];
+    for (let i = 0; i < names.length; i += 25)
+      await Promise.all(
+        names.slice(i, i + 25).map(async (n) => {
+          const r = await reg.pushManifest(
+            'ui/many',
+            n,
+            first.body,
+            'application/vnd.oci.image.manifest.v1+json',
+          );
+          expect(r.status).toBe(201);
+        }),
+      );
+    const context = await (browser as Browser).newContext({
+      viewport: { width: 1280, height: 800 },
+      permissions: ['clipboard-read', 'clipboard-write'],
+    });
+    const page = await context.newPage();
+    watchPage(page, pageErrors);
+    const asked: string[] = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (/^\/(api|v2|auth)\//.test(u.pathname)) asked.push(`${r.method()} ${u.pathname}`);
+    });
+    const started = performance.now();
+    await page.goto(`${server.url}/repositories/ui/many`);
+    await page.getByTestId('tag-pager').getByText('1–50 of 500').waitFor();
+    const shownMs = performance.now() - started;
+    await page.waitForLoadState('networkidle');
+    console.log(
+      `[ui] first page of 500 tags shown after ${shownMs.toFixed(0)} ms; API requests: ${asked.join(', ')}`,
+    );
+    expect(asked.filter((a) => a.includes('/registry/tags'))).toEqual(['GET /api/v1/registry/tags']);
+    expect(asked.length, asked.join(', ')).toBeLessThanOrEqual(3);
+    expect(await page.getByTestId('tag-row').count()).toBe(50);
+
+    // Version order: digit runs as numbers (text order would put 0.0.9 first).
+    await page.getByLabel('Filter tags').fill('0.0.');
+    await page.getByLabel('Sort').selectOption('version');
+    await page.locator('[data-testid=tag-row]:first-child[data-tag="0.0.12"]').waitFor();
+    const order = await page
+      .getByTestId('tag-row')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tag')));
+    expect(order).toEqual(Array.from({ length: 12 }, (_, i) => `0.0.${12 - i}`));
+    expect(await page.getByTestId('tag-pager').count()).toBe(0);
+
+    // The filter finds one tag among 500.
+    await page.getByLabel('Filter tags').fill('build-487');
+    await page.locator('[data-testid=tag-row][data-tag="build-487"]').waitFor();
+    await page.waitForFunction("document.querySelectorAll('[data-testid=tag-row]').length === 1");
+
+    // Copy buttons put the exact pull commands on the clipboard.
+    const row = page.locator('[data-testid=tag-row][data-tag="build-487"]');
+    await row.getByTestId('copy-tag').click();
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(
+      `docker pull ${host}/ui/many:build-487`,
+    );
+    await row.getByTestId('copy-digest').click();
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(
+      `docker pull ${host}/ui/many@${first.digest}`,
+    );
+    await shoot(page, 'tags');
+    await context.close();
+  });
+
   it('each page asks for each API resource once as it loads', async () => {
     for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users']) {
       const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });

@@ -98,3 +98,37 @@ export async function referrers(name: string, digest: string): Promise<Descripto
   );
   return index.manifests ?? [];
 }
+
+/** One row of GET /api/v1/registry/tags. */
+export interface TagRow {
+  name: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  pushedAt: string;
+  /** Config and layers; an index: the sum of its platforms'. */
+  size: number;
+  platforms?: { os: string; architecture: string; variant?: string; digest: string; size: number }[];
+  referrers: { artifactType: string | null; count: number }[];
+}
+export type TagOrder = 'newest' | 'version' | 'name';
+export interface TagPage {
+  total: number;
+  offset: number;
+  tags: TagRow[];
+}
+
+/** A page of a repository's tags, sorted and filtered by the server: one request. */
+export function tagPage(
+  name: string,
+  o: { sort: TagOrder; filter: string; offset: number; limit: number },
+): Promise<TagPage> {
+  const q = new URLSearchParams({
+    repository: name,
+    sort: o.sort,
+    limit: String(o.limit),
+    offset: String(o.offset),
+    ...(o.filter ? { filter: o.filter } : {}),
+  });
+  return getJson<TagPage>(`/api/v1/registry/tags?${q.toString()}`);
+}

@@ -1,16 +1,16 @@
-// The registry's repositories (/v2/_catalog, filtered as you type) and one repository's tags
-// (/v2/<name>/tags/list), each with its manifest's digest, size and age, a link to the manifest
-// view and a delete asked twice (DELETE /v2/<name>/manifests/<tag> removes only the tag).
-import { useState } from 'react';
-import { catalog, deleteManifest, imageConfig, imageSize, manifest, tags } from '../api/registry';
+// The registry's repositories (/v2/_catalog, filtered as you type) and one repository's tags, a
+// page at a time from GET /api/v1/registry/tags (one request: sorted, filtered and paged by the
+// server), each with its digest, size (an index: its platforms'), push time, referrers as badges,
+// pull commands to copy, a link to the manifest view and a delete asked twice (DELETE
+// /v2/<name>/manifests/<tag> removes only the tag).
+import { useEffect, useState } from 'react';
+import { catalog, deleteManifest, tagPage, type TagOrder, type TagRow } from '../api/registry';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
 import { ErrorNote } from '../components/error-note';
 import { age, bytes, shortDigest } from '../format';
 import { Link, repoPath } from '../router';
-
-const IMAGE_CONFIG = /^application\/vnd\.(oci\.image\.config|docker\.container\.image)\.v1\+json$/;
 
 export function Repositories() {
   const list = useLoad(catalog, []);
@@ -57,43 +57,75 @@ export function Repositories() {
   );
 }
 
-/** A tag's manifest: digest, size (config + layers, or the platforms of an index) and age. */
-function TagFacts({ name, tag }: { name: string; tag: string }) {
-  const m = useLoad(async () => {
-    const d = await manifest(name, tag);
-    const created =
-      d.config && IMAGE_CONFIG.test(d.config.mediaType)
-        ? await imageConfig(name, d.config.digest).then(
-            (c) => c.created,
-            () => undefined,
-          )
-        : undefined;
-    return { ...d, created };
-  }, [name, tag]);
-  if (m.error) {
-    return (
-      <td colSpan={3} className="error">
-        {m.error.message}
-      </td>
-    );
-  }
-  const d = m.data;
-  const size = d && imageSize(d);
+const PAGE = 50;
+const ORDERS: [TagOrder, string][] = [
+  ['newest', 'Newest push'],
+  ['version', 'Version'],
+  ['name', 'Name'],
+];
+
+/** The last part of an artifact type, as a badge says it: application/vnd.dev.sigstore.bundle.v0.3+json → sigstore.bundle. */
+function badge(type: string | null): string {
+  if (!type) return 'artifact';
+  const tail = type.split('/').pop() ?? type;
+  return tail.replace(/^vnd\./, '').replace(/\.v\d.*$|\+json$|\.json$/g, '');
+}
+
+/** A short button that copies `text` (the clipboard API, or a prompt to copy from where there is none). */
+function CopyButton({ text, label, testId }: { text: string; label: string; testId: string }) {
+  const [copied, setCopied] = useState(false);
   return (
-    <>
-      <td className="mono" data-testid="tag-digest" title={d?.digest}>
-        {d ? shortDigest(d.digest) : '…'}
-      </td>
-      <td data-testid="tag-size">
-        {d && (size !== undefined ? bytes(size) : `index: ${d.manifests?.length ?? 0} platforms`)}
-      </td>
-      <td title={d?.created}>{d?.created ? age(d.created) : ''}</td>
-    </>
+    <button
+      type="button"
+      data-testid={testId}
+      data-copy={text}
+      title={text}
+      onClick={() =>
+        void navigator.clipboard.writeText(text).then(
+          () => {
+            setCopied(true);
+            setTimeout(() => setCopied(false), 1500);
+          },
+          () => window.prompt('Copy this command', text),
+        )
+      }
+    >
+      {copied ? 'copied' : label}
+    </button>
+  );
+}
+
+function TagSize({ tag }: { tag: TagRow }) {
+  if (!tag.platforms) return <>{bytes(tag.size)}</>;
+  const each = tag.platforms
+    .map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}: ${bytes(p.size)}`)
+    .join('\n');
+  return (
+    <span title={each}>
+      {bytes(tag.size)} <span className="muted">({tag.platforms.length} platforms)</span>
+    </span>
   );
 }
 
 export function Repository({ name }: { name: string }) {
-  const list = useLoad(() => tags(name), [name]);
+  const [sort, setSort] = useState<TagOrder>('newest');
+  const [typed, setTyped] = useState('');
+  const [filter, setFilter] = useState('');
+  const [offset, setOffset] = useState(0);
+  // The filter is asked for once typing pauses, not on every key.
+  useEffect(() => {
+    const t = setTimeout(() => {
+      setFilter(typed.trim());
+      setOffset(0);
+    }, 250);
+    return () => clearTimeout(t);
+  }, [typed]);
+  const list = useLoad(
+    () => tagPage(name, { sort, filter, offset, limit: PAGE }),
+    [name, sort, filter, offset],
+  );
+  const page = list.data;
+  const host = location.host;
   return (
     <section className="card">
       <p className="crumbs">
@@ -103,13 +135,43 @@ export function Repository({ name }: { name: string }) {
         {name} <button onClick={list.reload}>Refresh</button>
       </h2>
       <ErrorNote error={list.error} />
-      {list.data?.length === 0 && (
+      {page?.total === 0 && !filter && (
         <div className="empty" data-testid="empty">
           <p>No tags left in {name}. Push one, or build into it on the Builds page:</p>
-          <CopyLine text={`docker push ${location.host}/${name}:latest`} />
+          <CopyLine text={`docker push ${host}/${name}:latest`} />
         </div>
       )}
-      {!!list.data?.length && (
+      {(!!page?.total || filter) && (
+        <div className="filters">
+          <input
+            type="search"
+            name="tag-filter"
+            aria-label="Filter tags"
+            placeholder="Filter tags"
+            value={typed}
+            onChange={(e) => setTyped(e.target.value)}
+          />
+          <label className="inline">
+            Sort
+            <select
+              name="tag-sort"
+              value={sort}
+              onChange={(e) => {
+                setSort(e.target.value as TagOrder);
+                setOffset(0);
+              }}
+            >
+              {ORDERS.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+      )}
+      {page?.total === 0 && filter && <p className="muted">No tag name contains “{filter}”.</p>}
+      {!!page?.tags.length && (
         <div className="table-wrap">
           <table data-testid="tags">
             <thead>
@@ -117,27 +179,59 @@ export function Repository({ name }: { name: string }) {
                 <th>Tag</th>
                 <th>Digest</th>
                 <th>Size</th>
-                <th>Created</th>
+                <th>Pushed</th>
+                <th>Pull</th>
                 <th>
                   <span className="sr-only">Actions</span>
                 </th>
               </tr>
             </thead>
             <tbody>
-              {list.data.map((tag) => (
-                <tr key={tag} data-testid="tag-row" data-tag={tag}>
-                  <td>
-                    <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(tag)}`}>{tag}</Link>
+              {page.tags.map((tag) => (
+                <tr key={tag.name} data-testid="tag-row" data-tag={tag.name}>
+                  <td className="name">
+                    <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(tag.name)}`}>
+                      {tag.name}
+                    </Link>
+                    {tag.referrers.map((r) => (
+                      <span
+                        key={String(r.artifactType)}
+                        className="badge"
+                        data-testid="referrer-badge"
+                        title={r.artifactType ?? ''}
+                      >
+                        {badge(r.artifactType)}
+                        {r.count > 1 ? ` ×${r.count}` : ''}
+                      </span>
+                    ))}
                   </td>
-                  <TagFacts name={name} tag={tag} />
+                  <td className="mono" data-testid="tag-digest" title={tag.digest}>
+                    {shortDigest(tag.digest)}
+                  </td>
+                  <td data-testid="tag-size">
+                    <TagSize tag={tag} />
+                  </td>
+                  <td title={tag.pushedAt}>{age(tag.pushedAt)}</td>
+                  <td className="pull">
+                    <CopyButton
+                      testId="copy-tag"
+                      label="by tag"
+                      text={`docker pull ${host}/${name}:${tag.name}`}
+                    />
+                    <CopyButton
+                      testId="copy-digest"
+                      label="by digest"
+                      text={`docker pull ${host}/${name}@${tag.digest}`}
+                    />
+                  </td>
                   <td className="row-actions">
                     <ConfirmButton
                       label="Delete"
-                      ariaLabel={`Delete tag ${tag}`}
-                      question={`Delete tag ${tag}? Its manifest stays, by digest, until garbage collection.`}
+                      ariaLabel={`Delete tag ${tag.name}`}
+                      question={`Delete tag ${tag.name}? Its manifest stays, by digest, until garbage collection.`}
                       confirmLabel="Delete tag"
                       onConfirm={async () => {
-                        await deleteManifest(name, tag);
+                        await deleteManifest(name, tag.name);
                         list.reload();
                       }}
                     />
@@ -147,6 +241,23 @@ export function Repository({ name }: { name: string }) {
             </tbody>
           </table>
         </div>
+      )}
+      {!!page && page.total > PAGE && (
+        <p className="pager" data-testid="tag-pager">
+          <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+            Previous
+          </button>
+          <span>
+            {offset + 1}–{Math.min(offset + PAGE, page.total)} of {page.total}
+          </span>
+          <button
+            type="button"
+            disabled={offset + PAGE >= page.total}
+            onClick={() => setOffset(offset + PAGE)}
+          >
+            Next
+          </button>
+        </p>
       )}
     </section>
   );
