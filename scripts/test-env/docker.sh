@@ -42,9 +42,11 @@ fi
 SOCK="$DIR/docker.sock"
 stop_pid dockerd "$DIR/dockerd.pid"
 log "starting dockerd $(/usr/sbin/dockerd --version | cut -d' ' -f3 | tr -d ,) (log: $DIR/dockerd.log)"
+# 3>&-: the daemon must not hold the pipe our caller reads the result from (setup.sh's $(…)
+# would wait for it to close, that is forever).
 setsid /usr/sbin/dockerd --host "unix://$SOCK" --data-root "$DIR/data" --exec-root "$DIR/exec" \
   --pidfile "$DIR/dockerd.pid" --containerd "$CONTAINERD_SOCK" --bridge none --iptables=false \
-  --ip-masq=false --storage-driver overlay2 >"$DIR/dockerd.log" 2>&1 </dev/null &
+  --ip-masq=false --storage-driver overlay2 >"$DIR/dockerd.log" 2>&1 </dev/null 3>&- &
 wait_for "dockerd on $SOCK" 60 /usr/bin/docker --host "unix://$SOCK" version \
   || { tail -5 "$DIR/dockerd.log"; fail "dockerd did not answer on $SOCK within 60 s (see $DIR/dockerd.log)"; }
 result "$SOCK"
