@@ -87,3 +87,18 @@ apt_uri() {
     END { if (!found) stanza() }
   ' "${files[@]}" | head -1 | grep .
 }
+
+# remove_build_dir DIR: removes a debootstrap target. debootstrap mounts /proc and /sys inside it
+# and may leave them when it fails: everything under DIR is unmounted first, deepest first, and
+# nothing is removed while a mount remains.
+remove_build_dir() {
+  local dir=$1 m
+  awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
+  done
+  if awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+    log "mounts remain under $dir: not removing it"
+  else
+    rm -rf "$dir"
+  fi
+}

@@ -51,17 +51,7 @@ flock -w 900 9 || fail "another run has held $OPENCLOUD_TEST_CACHE/node-base/.lo
 if cached; then log "node base images cached: $OUT"; result "$OUT"; exit 0; fi
 
 build=$(mktemp -d "$OPENCLOUD_TEST_CACHE/node-base/.build.XXXXXX") || fail "cannot create a build dir"
-# debootstrap mounts /proc and /sys inside the target and may leave them when it fails.
-cleanup() {
-  local m
-  awk -v d="$build/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  awk -v d="$build/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts \
-    && { log "mounts remain under $build: not removing it"; return; }
-  rm -rf "$build"
-}
-trap cleanup EXIT
+trap 'remove_build_dir "$build"' EXIT
 
 # one NAME INCLUDE: debootstrap, Node where the official images put it, packed as $build/NAME.tar.gz
 # with the uncompressed tar's sha256 in $build/NAME.diffid.
@@ -84,7 +74,7 @@ one() {
   tar -C "$root" --numeric-owner --sort=name -cpf "$build/$name.tar" . \
     && sha256sum "$build/$name.tar" | cut -d' ' -f1 >"$build/$name.diffid" \
     && gzip -6 "$build/$name.tar" || fail "packing $root failed"
-  rm -rf "$root"
+  remove_build_dir "$root"
   log "built the $name node base image ($(du -h "$build/$name.tar.gz" | cut -f1) gzipped) in $((SECONDS - started)) s"
 }
 one full "$FULL_INCLUDE"

@@ -64,20 +64,7 @@ flock -w 900 9 || fail "another run has held $OPENCLOUD_TEST_CACHE/.systemd-host
 if cached; then log "systemd host root file system cached: $TARBALL"; result "$TARBALL"; exit 0; fi
 
 build=$(mktemp -d "$OPENCLOUD_TEST_CACHE/.systemd-host-build.XXXXXX") || fail "cannot create a build dir in $OPENCLOUD_TEST_CACHE"
-# debootstrap mounts /proc and /sys inside the target and may leave them when it fails: unmount
-# everything under the build dir, deepest first, and remove nothing while a mount remains.
-cleanup() {
-  local m
-  awk -v d="$build/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null
-  done
-  if awk -v d="$build/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
-    log "mounts remain under $build: not removing it"
-  else
-    rm -rf "$build"
-  fi
-}
-trap cleanup EXIT
+trap 'remove_build_dir "$build"' EXIT
 root="$build/root"
 build_log="$RUN_DIR/systemd-host-debootstrap.log"
 
