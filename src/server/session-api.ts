@@ -1,7 +1,8 @@
 // Signing in to the UI: POST /api/v1/session with {username, password} sets the session cookie
 // (HttpOnly, SameSite=Strict, Secure under TLS) and returns the CSRF token the UI sends back on
-// every change; GET says who is signed in (and the token again, after a reload); DELETE signs
-// out, ending the session on the server.
+// every change; GET says who is signed in (and the token again, after a reload), with the grants
+// that apply to them, so the UI offers only what they may do; DELETE signs out, ending the
+// session on the server.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyAttempts } from '../auth/credentials.js';
 import { cookie, SESSION_COOKIE } from '../auth/sessions.js';
@@ -18,6 +19,8 @@ function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, maxA
 }
 
 export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
+  /** What the user may do where: their own grants and everyone's (the UI offers only that). */
+  const grantsOf = (name: string) => ctx.store.grantsFor(['anonymous', `user:${name}`]);
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/session',
     {
@@ -51,6 +54,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
       return {
         user: principal.name,
         admin: principal.admin,
+        grants: await grantsOf(principal.name),
         csrfToken: s.csrf,
         expiresAt: s.expiresAt.toISOString(),
       };
@@ -64,11 +68,12 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
     if (!s) {
       const on = await ctx.enabled();
       if (on) throw new HttpError(401, 'UNAUTHORIZED', 'not signed in');
-      return { user: null, admin: true, authentication: false };
+      return { user: null, admin: true, grants: [], authentication: false };
     }
     return {
       user: s.principal.name,
       admin: s.principal.admin,
+      grants: await grantsOf(s.principal.name),
       csrfToken: s.csrf,
       expiresAt: s.expiresAt,
       authentication: true,

@@ -5,6 +5,7 @@
 // repository get the same 404 as for a repository that does not exist.
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
+import { ACTIONS } from '../auth/patterns.js';
 import { ANONYMOUS, type Principal } from '../auth/store.js';
 import type { AccessRule } from '../http/access.js';
 import { readManifest, type Registry } from '../registry/context.js';
@@ -142,9 +143,14 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
         response: {
           200: {
             type: 'object',
-            required: ['repository', 'total', 'offset', 'tags'],
+            required: ['repository', 'total', 'offset', 'actions', 'tags'],
             properties: {
               repository: { type: 'string' },
+              actions: {
+                type: 'array',
+                items: { type: 'string', enum: [...ACTIONS] },
+                description: 'What the caller may do in this repository (the UI offers only those)',
+              },
               total: { type: 'integer', description: 'Tags matching the filter, on every page' },
               offset: { type: 'integer' },
               tags: { type: 'array', items: tagSchema },
@@ -172,7 +178,12 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
           return platforms ? { ...t, platforms } : t;
         }),
       );
-      return { repository, total: all.length, offset, tags };
+      const p: Principal = req.principal ?? ANONYMOUS;
+      const actions =
+        !(await auth.enabled()) || isAdmin(p)
+          ? [...ACTIONS]
+          : [...(await allowedActions(auth.store, p, repository))];
+      return { repository, total: all.length, offset, actions, tags };
     },
   );
 };

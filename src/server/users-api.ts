@@ -3,8 +3,8 @@
 // the web session: a token cannot mint tokens). A generated password and a new token are shown once.
 import type { FastifyPluginAsync } from 'fastify';
 import { generatePassword } from '../auth/passwords.js';
-import { ACTIONS, type Action } from '../auth/patterns.js';
-import { AuthError, type Principal, type Scope } from '../auth/store.js';
+import { ACTIONS, patternCovers, type Action } from '../auth/patterns.js';
+import { AuthError, type AuthStore, type Principal, type Scope } from '../auth/store.js';
 import { isAdmin } from '../auth/access.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
@@ -53,6 +53,26 @@ const tokensOfUser: AccessRule = {
     );
   },
 };
+
+/**
+ * A token narrows its user's rights and can never widen them; a scope naming more than the user's
+ * grants give is refused rather than silently worth less than it says.
+ */
+async function requireWithinGrants(store: AuthStore, name: string, scopes: Scope[]): Promise<void> {
+  const user = await store.user(name);
+  if (!user || user.admin) return; // an unknown user is the creation's own 404
+  const grants = await store.grantsFor(['anonymous', `user:${name}`]);
+  for (const scope of scopes) {
+    for (const action of scope.actions) {
+      if (!grants.some((g) => g.actions.includes(action) && patternCovers(g.pattern, scope.pattern)))
+        throw new HttpError(
+          403,
+          'FORBIDDEN',
+          `${name} may not ${action} on all of ${scope.pattern}: a token cannot hold more than its user's grants`,
+        );
+    }
+  }
+}
 
 export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
   /** Admins, or the owner of token `:id` signed in with a password or session. */
@@ -149,6 +169,7 @@ export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { 
         throw new HttpError(400, 'AUTH_INVALID', 'admin and scopes exclude each other');
       if (b.admin && req.principal && !isAdmin(req.principal))
         throw new HttpError(403, 'FORBIDDEN', 'only an admin may make an admin token');
+      if (b.scopes) await requireWithinGrants(store, req.params.name, b.scopes);
       const expires = b.expiresDays ? new Date(Date.now() + b.expiresDays * 86_400_000) : null;
       const t = await asClientError(() =>
         store.createToken(req.params.name, b.name, b.admin ? 'admin' : (b.scopes ?? null), expires),

@@ -238,6 +238,35 @@ describe('the attacks of issue 17, refused', () => {
     expect(await tooMany.text()).toMatch(/baseImages.*fewer than 16|must NOT have more than 16/);
   });
 
+  it("an API token asking for more than its user's grants is refused, whatever the spelling", async () => {
+    const create = (user: string | undefined, scopes: unknown) =>
+      api(`/api/v1/users/alice/tokens`, user, {
+        method: 'POST',
+        body: JSON.stringify({ name: 'scoped', scopes }),
+      });
+    expect((await create(undefined, [{ pattern: 'alice/app', actions: ['pull'] }])).status).toBe(401);
+    expect((await create('nobody', [{ pattern: 'alice/app', actions: ['pull'] }])).status).toBe(403);
+    for (const scopes of [
+      [{ pattern: 'alice/**', actions: ['delete'] }],
+      [{ pattern: '**', actions: ['pull'] }],
+      [{ pattern: 'bob/app', actions: ['pull'] }],
+      [{ pattern: 'alice%2F**', actions: ['pull'] }],
+      [
+        { pattern: 'alice/app', actions: ['pull'] },
+        { pattern: 'library/*', actions: ['push'] },
+      ],
+    ]) {
+      const r = await create('alice', scopes);
+      expect(r.status, JSON.stringify(scopes)).toBe(403);
+      expect(await r.text()).toContain("a token cannot hold more than its user's grants");
+    }
+    const ok = await create('alice', [
+      { pattern: 'alice/app', actions: ['pull', 'push'] },
+      { pattern: 'library/*', actions: ['pull'] },
+    ]);
+    expect(ok.status).toBe(201);
+  });
+
   it('13: a build argument in the archive form never reaches the request log', async () => {
     const secret = `npm_${process.pid}_secret_value`;
     const res = await api(`/api/v1/builds?repository=alice/app&buildArg=NPM_TOKEN%3D${secret}`, 'alice', {

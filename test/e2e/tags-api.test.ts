@@ -29,6 +29,7 @@ interface TagRow {
 }
 interface TagPage {
   repository: string;
+  actions: string[];
   total: number;
   offset: number;
   tags: TagRow[];
@@ -192,7 +193,14 @@ describe('GET /api/v1/registry/tags', () => {
     expect((await list('repository=team%2Fapp', 'nobody')).status).toBe(404);
     expect((await list('repository=team%2Fapp&limit=1', 'dev')).status).toBe(200);
     expect((await list('repository=team/../team/app', 'dev')).status).toBe(404);
-    expect((await list('repository=team/app', 'admin')).status).toBe(200);
+    expect((await list('repository=team/app', 'admin')).body.actions).toEqual([
+      'pull',
+      'push',
+      'delete',
+      'build',
+    ]);
+    // What the caller may do there, so the UI offers nothing else.
+    expect((await list('repository=team/app', 'dev')).body.actions).toEqual(['pull']);
     for (const bad of [
       'repository=team/app&limit=501',
       'repository=team/app&limit=0',

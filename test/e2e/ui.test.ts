@@ -1168,6 +1168,89 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
     await page.close();
     expect((await asAdmin('/api/v1/users/viewer', 'DELETE', undefined)).status).toBe(204);
   });
+
+  it('a pull-only user is offered no Services, Delete or Build; My account makes a token a registry client signs in with', async () => {
+    const adminAuth = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+    const asAdmin = (path: string, method: string, body: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: adminAuth, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (await asAdmin('/api/v1/users', 'POST', { name: 'puller', password: 'puller-password-1' })).status,
+    ).toBe(201);
+    expect(
+      (await asAdmin('/api/v1/users/puller/grants', 'PUT', { pattern: 'shared/*', actions: ['pull'] }))
+        .status,
+    ).toBe(200);
+    class AdminClient extends RegistryClient {
+      override req(
+        method: string,
+        path: string,
+        init: { body?: Buffer | string; headers?: Record<string, string> } = {},
+      ) {
+        return super.req(method, path, { ...init, headers: { ...init.headers, authorization: adminAuth } });
+      }
+    }
+    const pushed = await new AdminClient(server.url).pushImage('shared/app', '1', {}, ['shared-layer']);
+
+    // 403: the token refused below, on purpose.
+    const page = await openPage(`${server.url}/`, [401, 403]);
+    await signInAs(page, 'puller', 'puller-password-1');
+    expect(await page.locator('header nav a').allInnerTexts()).toEqual([
+      'Dashboard',
+      'Repositories',
+      'Builds',
+    ]);
+    // The tag list: no Delete where the user may only pull; the manifest page neither.
+    await page.goto(`${server.url}/repositories/shared/app`);
+    await page.locator('[data-testid=tag-row][data-tag="1"]').waitFor();
+    expect(await page.getByRole('button', { name: /Delete/ }).count()).toBe(0);
+    await page.goto(`${server.url}/repositories/shared/app/-/1`);
+    await page.getByTestId('media-type').waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(await page.getByRole('button', { name: /Delete/ }).count()).toBe(0);
+    // Builds: the history, no form.
+    await page.goto(`${server.url}/builds`);
+    await page.waitForLoadState('networkidle');
+    expect(await page.getByTestId('build-form').count()).toBe(0);
+
+    // My account, from the user name in the header.
+    await page.getByTestId('user').getByRole('link', { name: 'puller' }).click();
+    await page.getByTestId('account').waitFor();
+    expect(await page.getByTestId('account-grants').innerText()).toBe('You may: pull on shared/*.');
+    expect(await page.getByTestId('copy-line').first().innerText()).toBe(
+      `docker login ${new URL(server.url).host} -u puller`,
+    );
+    // A scope beyond the user's grants is refused, saying why.
+    const form = page.getByTestId('create-token');
+    await form.getByLabel('Token name').fill('too-much');
+    await form.getByLabel('Rights').selectOption('scoped');
+    await form.getByLabel('Token pattern').fill('shared/*');
+    await form.locator('input[name=token-push]').check();
+    await form.getByRole('button', { name: /create/i }).click();
+    await form.getByText('puller may not push on all of shared/*').waitFor();
+    // Its own rights: shown once, and a registry client signs in and pulls with it.
+    await form.getByLabel('Token name').fill('laptop');
+    await form.getByLabel('Rights').selectOption('user');
+    await form.getByRole('button', { name: /create/i }).click();
+    const token = (await page.getByTestId('new-token').getByTestId('copy-line').innerText()).trim();
+    expect(token).toMatch(/^oc_/);
+    const host = new URL(server.url).host;
+    const { stdout } = await exec('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      '--format',
+      '{{.Digest}}',
+      '--creds',
+      `puller:${token}`,
+      `docker://${host}/shared/app:1`,
+    ]);
+    expect(stdout.trim()).toBe(pushed.digest);
+    await shoot(page, 'account');
+    await page.close();
+  });
 });
 
 // Enabling for real, on a host where it is already done: a server on the ledger of the test

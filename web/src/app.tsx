@@ -3,6 +3,7 @@
 // any 401 later brings the sign-in form back.
 import { useEffect, useState } from 'react';
 import { checkSession, signOut, useAuth } from './api/auth';
+import { Account } from './pages/account';
 import { BuildView } from './pages/build-view';
 import { Builds } from './pages/builds';
 import { Dashboard } from './pages/dashboard';
@@ -14,12 +15,13 @@ import { SignIn } from './pages/sign-in';
 import { Users, UserView } from './pages/users';
 import { Link, segments, usePath } from './router';
 
+// Pages whose every call needs an admin are not offered to others (the server refuses them anyway).
 const NAV = [
   { to: '/', label: 'Dashboard' },
   { to: '/repositories', label: 'Repositories' },
   { to: '/builds', label: 'Builds' },
-  { to: '/images', label: 'Images' },
-  { to: '/services', label: 'Services' },
+  { to: '/images', label: 'Images', admin: true },
+  { to: '/services', label: 'Services', admin: true },
   { to: '/users', label: 'Users', admin: true },
 ];
 
@@ -30,6 +32,7 @@ function Page({ path }: { path: string }) {
   if (path === '/services') return <Services />;
   if (path === '/images') return <Images />;
   if (path === '/users') return <Users />;
+  if (path === '/account') return <Account />;
   if (path.startsWith('/users/')) return <UserView name={segments(path, '/users/')[0] ?? ''} />;
   if (path === '/repositories') return <Repositories />;
   if (path.startsWith('/repositories/')) {
@@ -62,7 +65,7 @@ function UserMenu({ user }: { user: string }) {
   };
   return (
     <span className="user" data-testid="user">
-      {user}{' '}
+      <Link to="/account">{user}</Link>{' '}
       <button type="button" className="link" onClick={leave} disabled={busy}>
         Sign out
       </button>

@@ -5,6 +5,7 @@
 // it once. A 401 from the server brings the sign-in form back; components follow with useAuth().
 import { useSyncExternalStore } from 'react';
 import { errorOf } from './errors';
+import type { Action, Grant } from './types';
 
 export const CSRF_HEADER = 'x-csrf-token';
 const SESSION = '/api/v1/session';
@@ -15,6 +16,8 @@ export interface AuthState {
   /** The signed-in user's name; null when signed out or when the server has no users. */
   user: string | null;
   admin: boolean;
+  /** The grants that apply to the user (their own and everyone's): the UI offers only those. */
+  grants: Grant[];
   /** The server has users (sign-in is on); false while it has none and everything is open. */
   authentication: boolean;
   /** Authentication is on and there is no session: show the sign-in form. */
@@ -26,6 +29,7 @@ export interface AuthState {
 interface SessionAnswer {
   user: string | null;
   admin: boolean;
+  grants?: Grant[];
   csrfToken?: string;
   expiresAt?: string;
   authentication?: boolean;
@@ -35,6 +39,7 @@ let state: AuthState = {
   checked: false,
   user: null,
   admin: false,
+  grants: [],
   authentication: false,
   signInNeeded: false,
   expired: false,
@@ -55,6 +60,7 @@ function apply(answer: SessionAnswer): void {
     checked: true,
     user: answer.user,
     admin: answer.admin,
+    grants: answer.grants ?? [],
     authentication: answer.authentication ?? answer.user !== null,
     signInNeeded: false,
     expired: false,
@@ -77,7 +83,15 @@ export function signInRequired(sentIn: number = generation): void {
   if (sentIn !== generation || state.signInNeeded) return;
   const expired = state.user !== null;
   csrfToken = undefined;
-  set({ checked: true, user: null, admin: false, authentication: true, signInNeeded: true, expired });
+  set({
+    checked: true,
+    user: null,
+    admin: false,
+    grants: [],
+    authentication: true,
+    signInNeeded: true,
+    expired,
+  });
 }
 
 /** GET /api/v1/session: the session's user and CSRF token; null for 401 (not signed in). */
@@ -140,7 +154,15 @@ export async function signOut(): Promise<void> {
   if (!res.ok) throw await errorOf(res);
   generation++;
   csrfToken = undefined;
-  set({ checked: true, user: null, admin: false, authentication: true, signInNeeded: true, expired: false });
+  set({
+    checked: true,
+    user: null,
+    admin: false,
+    grants: [],
+    authentication: true,
+    signInNeeded: true,
+    expired: false,
+  });
 }
 
 export function useAuth(): AuthState {
@@ -151,4 +173,9 @@ export function useAuth(): AuthState {
     },
     () => state,
   );
+}
+
+/** Whether the signed-in user may do `action` on some repository (an admin: anywhere). */
+export function mayAnywhere(auth: AuthState, action: Action): boolean {
+  return auth.admin || auth.grants.some((g) => g.actions.includes(action));
 }

@@ -114,6 +114,8 @@ export interface TagRow {
 export type TagOrder = 'newest' | 'version' | 'name';
 export interface TagPage {
   total: number;
+  /** What the caller may do in the repository. */
+  actions: string[];
   offset: number;
   tags: TagRow[];
 }
@@ -131,4 +133,9 @@ export function tagPage(
     ...(o.filter ? { filter: o.filter } : {}),
   });
   return getJson<TagPage>(`/api/v1/registry/tags?${q.toString()}`);
+}
+
+/** What the caller may do in a repository: the `actions` the tag list answers with (one tag asked for). */
+export async function repositoryActions(name: string): Promise<string[]> {
+  return (await tagPage(name, { sort: 'name', filter: '', offset: 0, limit: 1 })).actions;
 }

@@ -8,6 +8,7 @@ import { ErrorNote } from '../components/error-note';
 import { StateBadge } from '../components/state-badge';
 import { duration, when } from '../format';
 import { Link } from '../router';
+import { mayAnywhere, useAuth } from '../api/auth';
 import { BuildForm } from './build-form';
 
 const PAGE = 25;
@@ -129,9 +130,11 @@ function History() {
 }
 
 export function Builds() {
+  // The form only for users who may build somewhere; everyone sees the builds they may read.
+  const canBuild = mayAnywhere(useAuth(), 'build');
   return (
     <div className="stack">
-      <BuildForm />
+      {canBuild && <BuildForm />}
       <History />
     </div>
   );

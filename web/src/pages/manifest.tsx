@@ -8,6 +8,7 @@ import {
   imageConfig,
   manifest,
   referrers,
+  repositoryActions,
   type Descriptor,
   type Manifest,
 } from '../api/registry';
@@ -182,6 +183,8 @@ function Referrers({ name, digest }: { name: string; digest: string }) {
 
 export function ManifestView({ name, reference }: { name: string; reference: string }) {
   const m = useLoad(() => manifest(name, reference), [name, reference]);
+  const rights = useLoad(() => repositoryActions(name), [name]);
+  const mayDelete = !!rights.data?.includes('delete');
   const d = m.data;
   const sep = reference.includes(':') ? '@' : ':';
   return (
@@ -216,7 +219,7 @@ export function ManifestView({ name, reference }: { name: string; reference: str
             )}
           </dl>
           <div className="actions">
-            {sep === ':' && (
+            {mayDelete && sep === ':' && (
               <ConfirmButton
                 label="Delete tag"
                 question={`Delete tag ${reference}? The manifest stays, by digest.`}
@@ -227,7 +230,7 @@ export function ManifestView({ name, reference }: { name: string; reference: str
                 }}
               />
             )}
-            {d.digest && (
+            {mayDelete && d.digest && (
               <ConfirmButton
                 label="Delete manifest"
                 question={`Delete manifest ${shortDigest(d.digest)} and every tag on it?`}

@@ -126,6 +126,8 @@ export function Repository({ name }: { name: string }) {
   );
   const page = list.data;
   const host = location.host;
+  // Delete is offered only where the server says the caller may delete.
+  const mayDelete = !!page?.actions.includes('delete');
   return (
     <section className="card">
       <p className="crumbs">
@@ -225,16 +227,18 @@ export function Repository({ name }: { name: string }) {
                     />
                   </td>
                   <td className="row-actions">
-                    <ConfirmButton
-                      label="Delete"
-                      ariaLabel={`Delete tag ${tag.name}`}
-                      question={`Delete tag ${tag.name}? Its manifest stays, by digest, until garbage collection.`}
-                      confirmLabel="Delete tag"
-                      onConfirm={async () => {
-                        await deleteManifest(name, tag.name);
-                        list.reload();
-                      }}
-                    />
+                    {mayDelete && (
+                      <ConfirmButton
+                        label="Delete"
+                        ariaLabel={`Delete tag ${tag.name}`}
+                        question={`Delete tag ${tag.name}? Its manifest stays, by digest, until garbage collection.`}
+                        confirmLabel="Delete tag"
+                        onConfirm={async () => {
+                          await deleteManifest(name, tag.name);
+                          list.reload();
+                        }}
+                      />
+                    )}
                   </td>
                 </tr>
               ))}
