@@ -427,6 +427,35 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await context.close();
   });
 
+  it('each page names itself in the tab title and a level-1 heading; a request with no answer says what failed', async () => {
+    const page = await openPage(`${server.url}/`);
+    for (const [path, title] of [
+      ['/', 'Dashboard'],
+      ['/repositories', 'Repositories'],
+      ['/repositories/library/busybox', 'library/busybox'],
+      ['/builds', 'Builds'],
+      ['/images', 'Images'],
+      ['/services', 'Services'],
+      ['/users', 'Users'],
+      ['/nowhere', 'Not found'],
+    ] as const) {
+      await page.goto(`${server.url}${path}`);
+      await page.waitForFunction(`document.title === ${JSON.stringify(`${title} · OpenCloud Registry`)}`);
+      expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe(title);
+    }
+    // No answer at all (the connection refused): the page says which request and what to do.
+    await page.route('**/api/v1/registry/tags?*', (route) => route.abort('connectionrefused'));
+    await page.goto(`${server.url}/repositories/library/busybox`);
+    await page
+      .getByRole('alert')
+      .getByText(
+        'The server did not answer (GET /api/v1/registry/tags): it may be stopped or unreachable from here.',
+      )
+      .waitFor();
+    pageErrors.splice(0); // the aborted request's console line is this test's doing
+    await page.close();
+  });
+
   it('each page asks for each API resource once as it loads', async () => {
     for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users']) {
       const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });

@@ -51,6 +51,21 @@ function Page({ path }: { path: string }) {
   );
 }
 
+/** The page's name, for the tab title and the page's heading. */
+function titleOf(path: string): string {
+  if (path === '/') return 'Dashboard';
+  if (path.startsWith('/repositories/')) {
+    const parts = segments(path, '/repositories/');
+    const cut = parts.indexOf('-');
+    return cut < 0 ? parts.join('/') : `${parts.slice(0, cut).join('/')}:${parts.slice(cut + 1).join('/')}`;
+  }
+  if (path.startsWith('/builds/')) return `Build ${(segments(path, '/builds/')[0] ?? '').slice(0, 8)}`;
+  if (path.startsWith('/users/')) return `User ${segments(path, '/users/')[0] ?? ''}`;
+  const nav = NAV.find((n) => n.to === path);
+  if (nav) return nav.label;
+  return path === '/account' ? 'My account' : 'Not found';
+}
+
 /** The signed-in user and the Sign out control (which says so if the server could not end it). */
 function UserMenu({ user }: { user: string }) {
   const [problem, setProblem] = useState<string>();
@@ -85,6 +100,10 @@ export function App() {
   useEffect(() => {
     void checkSession();
   }, []);
+  const title = auth.signInNeeded ? 'Sign in' : titleOf(path);
+  useEffect(() => {
+    document.title = `${title} · OpenCloud Registry`;
+  }, [title]);
   const current = (to: string) => (to === '/' ? path === '/' : path === to || path.startsWith(`${to}/`));
   return (
     <>
@@ -102,6 +121,8 @@ export function App() {
         {auth.user && <UserMenu user={auth.user} />}
       </header>
       <main>
+        {/* The page's level-1 heading for assistive technology; each card keeps its own visible h2. */}
+        <h1 className="sr-only">{title}</h1>
         {auth.signInNeeded ? (
           <SignIn expired={auth.expired} />
         ) : (

@@ -6,6 +6,11 @@ import { errorOf } from './errors';
 
 export { ApiError } from './errors';
 
+/** No answer at all: the server is down, or the network between here and it. */
+export class NetworkError extends Error {
+  override name = 'NetworkError';
+}
+
 /** A 403 for a missing or stale CSRF token (the API says CSRF, the registry DENIED). */
 const csrfRefused = (err: { status: number; code: string; message: string }) =>
   err.status === 403 && (err.code === 'CSRF' || err.message.includes('x-csrf-token'));
@@ -18,6 +23,12 @@ export async function request(path: string, init: RequestInit = {}): Promise<Res
       ...init,
       credentials: 'same-origin',
       headers: { ...csrfHeaders(method), ...(init.headers as Record<string, string> | undefined) },
+    }).catch((err: Error) => {
+      // fetch says only "Failed to fetch": say what failed and what to do.
+      if (err.name === 'AbortError') throw err;
+      throw new NetworkError(
+        `The server did not answer (${method} ${path.split('?')[0]}): it may be stopped or unreachable from here. Check that it runs, then retry.`,
+      );
     });
   const sentIn = currentGeneration();
   let res = await send();
