@@ -424,6 +424,15 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       `docker pull ${host}/ui/many@${first.digest}`,
     );
     await shoot(page, 'tags');
+    // At phone width each row is a block of labelled lines: nothing scrolls sideways, Delete in view.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const fit = await page.evaluate(`(() => {
+      const wrap = document.querySelector('.table-wrap');
+      const del = document.querySelector('[data-testid=tag-row] .row-actions button');
+      return { inner: wrap.scrollWidth - wrap.clientWidth, right: del.getBoundingClientRect().right };
+    })()`);
+    expect(fit).toEqual({ inner: 0, right: expect.any(Number) });
+    expect((fit as { right: number }).right).toBeLessThanOrEqual(390);
     await context.close();
   });
 

@@ -47,7 +47,7 @@ function ImageList() {
       )}
       {!!shown?.length && (
         <div className="table-wrap">
-          <table data-testid="image-table">
+          <table className="stacked" data-testid="image-table">
             <thead>
               <tr>
                 <th>Name</th>
@@ -61,18 +61,28 @@ function ImageList() {
             <tbody>
               {shown.map((i) => (
                 <tr key={`${i.namespace}/${i.name}`} data-testid="image-row" data-name={i.name}>
-                  <td className="mono name" data-testid="image-name">
+                  <td className="mono name" data-label="Name" data-testid="image-name">
                     {i.name}
                   </td>
-                  <td>{i.namespace}</td>
-                  <td className="mono" data-testid="image-digest" data-digest={i.digest} title={i.digest}>
+                  <td data-label="Namespace">{i.namespace}</td>
+                  <td
+                    className="mono"
+                    data-label="Digest"
+                    data-testid="image-digest"
+                    data-digest={i.digest}
+                    title={i.digest}
+                  >
                     {shortDigest(i.digest)}
                   </td>
-                  <td>{i.platforms.map((p) => p.platform).join(', ') || <span className="muted">—</span>}</td>
-                  <td data-testid="image-size">
+                  <td data-label="Platforms">
+                    {i.platforms.map((p) => p.platform).join(', ') || <span className="muted">—</span>}
+                  </td>
+                  <td data-label="Size" data-testid="image-size">
                     {i.size === null ? <span className="muted">unknown</span> : bytes(i.size)}
                   </td>
-                  <td title={i.createdAt ?? undefined}>{age(i.createdAt)}</td>
+                  <td data-label="Created" title={i.createdAt ?? undefined}>
+                    {age(i.createdAt)}
+                  </td>
                 </tr>
               ))}
             </tbody>

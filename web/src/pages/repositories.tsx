@@ -175,7 +175,7 @@ export function Repository({ name }: { name: string }) {
       {page?.total === 0 && filter && <p className="muted">No tag name contains “{filter}”.</p>}
       {!!page?.tags.length && (
         <div className="table-wrap">
-          <table data-testid="tags">
+          <table className="stacked" data-testid="tags">
             <thead>
               <tr>
                 <th>Tag</th>
@@ -191,7 +191,7 @@ export function Repository({ name }: { name: string }) {
             <tbody>
               {page.tags.map((tag) => (
                 <tr key={tag.name} data-testid="tag-row" data-tag={tag.name}>
-                  <td className="name">
+                  <td className="name" data-label="Tag">
                     <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(tag.name)}`}>
                       {tag.name}
                     </Link>
@@ -207,14 +207,16 @@ export function Repository({ name }: { name: string }) {
                       </span>
                     ))}
                   </td>
-                  <td className="mono" data-testid="tag-digest" title={tag.digest}>
+                  <td className="mono" data-label="Digest" data-testid="tag-digest" title={tag.digest}>
                     {shortDigest(tag.digest)}
                   </td>
-                  <td data-testid="tag-size">
+                  <td data-label="Size" data-testid="tag-size">
                     <TagSize tag={tag} />
                   </td>
-                  <td title={tag.pushedAt}>{age(tag.pushedAt)}</td>
-                  <td className="pull">
+                  <td data-label="Pushed" title={tag.pushedAt}>
+                    {age(tag.pushedAt)}
+                  </td>
+                  <td className="pull" data-label="Pull">
                     <CopyButton
                       testId="copy-tag"
                       label="by tag"
