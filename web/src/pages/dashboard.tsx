@@ -52,8 +52,7 @@ function Info() {
   );
 }
 
-function Health() {
-  const report = useLoad(() => getJson<DoctorReport>('/api/v1/system/doctor'), []);
+function Health({ report }: { report: Loaded<DoctorReport | undefined> }) {
   return (
     <section className="card" data-testid="health">
       <h2>
@@ -176,7 +175,12 @@ function RecentPushes({ summary }: { summary: Loaded<RegistrySummary> }) {
   );
 }
 
-function Services() {
+/** Whether the doctor found both daemons answering (whoever installed them). */
+const runtimeAnswers = (report: DoctorReport | undefined) =>
+  !!report &&
+  ['containerd', 'buildkit'].every((n) => report.checks.find((c) => c.name === n)?.status === 'ok');
+
+function Services({ doctor }: { doctor: DoctorReport | undefined }) {
   const services = useLoad(() => getJson<ServiceSummary[]>('/api/v1/services'), []);
   return (
     <section className="card">
@@ -188,6 +192,12 @@ function Services() {
         {services.data?.map((s) => (
           <li key={s.name} data-testid="dashboard-service">
             {s.name} <StateBadge state={s.state} />
+            {s.name === 'container-registry' && s.state !== 'enabled' && runtimeAnswers(doctor) && (
+              <div className="muted" data-testid="runtime-elsewhere">
+                containerd and BuildKit answer, installed by other means: builds work; enabling the service
+                would let OpenCloud manage them.
+              </div>
+            )}
           </li>
         ))}
       </ul>
@@ -221,13 +231,18 @@ function RecentBuilds() {
 export function Dashboard() {
   const { admin } = useAuth();
   const summary = useLoad(() => getJson<RegistrySummary>('/api/v1/registry/summary'), []);
+  // The doctor's report, asked once for the two cards that show it, and only by admins.
+  const doctor = useLoad(
+    () => (admin ? getJson<DoctorReport>('/api/v1/system/doctor') : Promise.resolve(undefined)),
+    [admin],
+  );
   return (
     <div className="grid" data-testid="dashboard">
-      {admin ? <Health /> : <HealthForAdmins />}
+      {admin ? <Health report={doctor} /> : <HealthForAdmins />}
       <Storage summary={summary} />
       <RecentPushes summary={summary} />
       <RecentBuilds />
-      {admin && <Services />}
+      {admin && <Services doctor={doctor.data} />}
       <Info />
     </div>
   );
