@@ -366,6 +366,14 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       await page.getByTestId('layer').first().waitFor();
       expect(page.url()).toContain(encodeURIComponent(index.manifests[0]!.digest as string));
       await page.close();
+      // A tag that is not there: the registry's error, and no pull command for it.
+      const missingTag = await openPage(`${server.url}/repositories/library/busybox/-/nope`, [404]);
+      await missingTag
+        .getByRole('alert')
+        .getByText(/MANIFEST_UNKNOWN/)
+        .waitFor();
+      expect(await missingTag.getByTestId('copy-line').count()).toBe(0);
+      await missingTag.close();
     },
   );
 

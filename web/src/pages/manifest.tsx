@@ -198,7 +198,8 @@ export function ManifestView({ name, reference }: { name: string; reference: str
         {sep}
         {reference}
       </h2>
-      <CopyLine text={`docker pull ${location.host}/${name}${sep}${reference}`} />
+      {/* A pull command only for what is there to pull. */}
+      {d && <CopyLine text={`docker pull ${location.host}/${name}${sep}${reference}`} />}
       <ErrorNote error={m.error} />
       {d && (
         <>
