@@ -486,6 +486,21 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await page.close();
   });
 
+  it('the build history filter lives in the URL: a link or a reload shows the same builds', async () => {
+    const page = await openPage(`${server.url}/builds?state=failed&repository=team%2Fapp`);
+    const asked = page.waitForRequest((r) => r.url().includes('/api/v1/builds?'));
+    expect(new URL((await asked).url()).searchParams.get('state')).toBe('failed');
+    await page.getByTestId('build-filters').waitFor();
+    expect(await page.getByLabel('Show states').inputValue()).toBe('3');
+    expect(await page.getByLabel('Show builds of').inputValue()).toBe('team/app');
+    await page.getByLabel('Show states').selectOption({ label: 'Canceled' });
+    await page.waitForURL(/\/builds\?state=canceled&repository=team%2Fapp$/);
+    await page.reload();
+    await page.getByTestId('build-filters').waitFor();
+    expect(await page.getByLabel('Show states').inputValue()).toBe('4');
+    await page.close();
+  });
+
   it('each page asks for each API resource once as it loads', async () => {
     for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users']) {
       const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });

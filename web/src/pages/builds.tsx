@@ -1,6 +1,7 @@
 // The builds page: the form for a new build and the history (GET /api/v1/builds), newest first,
-// filtered by state and repository, a page at a time ("Older" follows the server's cursor).
-import { useState } from 'react';
+// filtered by state and repository (kept in the page's URL), a page at a time ("Older" follows the
+// server's cursor).
+import { useEffect, useState } from 'react';
 import { getJson } from '../api/client';
 import type { BuildRecord, BuildState } from '../api/types';
 import { useLoad } from '../api/use-api';
@@ -29,10 +30,34 @@ export function historyPath(states: BuildState[], repository: string, before?: s
   return `/api/v1/builds?${q.toString()}`;
 }
 
+/** The filter the page's URL names (?state=failed&repository=team/app), so it survives a reload or a link. */
+function filterInUrl(): { filter: number; repository: string } {
+  const q = new URLSearchParams(location.search);
+  const states = q.get('state') ?? '';
+  return {
+    filter: Math.max(
+      0,
+      STATE_FILTERS.findIndex((f) => f.states.join(',') === states),
+    ),
+    repository: q.get('repository') ?? '',
+  };
+}
+
+function keepInUrl(filter: number, repository: string): void {
+  const q = new URLSearchParams();
+  const states = STATE_FILTERS[filter]?.states ?? [];
+  if (states.length) q.set('state', states.join(','));
+  if (repository.trim()) q.set('repository', repository.trim());
+  const search = q.toString();
+  history.replaceState(null, '', `${location.pathname}${search ? `?${search}` : ''}`);
+}
+
 function History() {
-  const [filter, setFilter] = useState(0);
-  const [repository, setRepository] = useState('');
-  const [applied, setApplied] = useState('');
+  const [initial] = useState(filterInUrl);
+  const [filter, setFilter] = useState(initial.filter);
+  const [repository, setRepository] = useState(initial.repository);
+  const [applied, setApplied] = useState(initial.repository);
+  useEffect(() => keepInUrl(filter, applied), [filter, applied]);
   const [cursors, setCursors] = useState<string[]>([]); // the `before` of each page shown after the first
   const states = STATE_FILTERS[filter]?.states ?? [];
   const before = cursors.at(-1);
