@@ -725,9 +725,11 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       expect(await failed.getByTestId('step-log').innerText()).toContain('ui-about-to-fail');
       // The steps before it succeeded; the build's error names the step.
       expect(await page.locator('[data-testid=build-step][data-status=failed]').count()).toBe(1);
-      expect(await page.getByTestId('build-error').innerText()).toContain(
-        'step "[2/2] RUN echo ui-about-to-fail && exit 3" failed',
-      );
+      const buildError = await page.getByTestId('build-error').innerText();
+      expect(buildError).toContain('step "[2/2] RUN echo ui-about-to-fail && exit 3" failed');
+      // Said once: one line naming the step; the command's output is at the step, not run into it.
+      expect(buildError).toMatch(/\(its output is at the step below\)$/);
+      expect(buildError).not.toContain('\n');
       expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
       await shoot(page, 'build-failed');
       await page.close();

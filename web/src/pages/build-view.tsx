@@ -51,6 +51,7 @@ function Step({ step }: { step: StepView }) {
 
 function Summary({ record, progress }: { record: BuildRecord; progress: BuildProgress }) {
   const state = progress.state ?? record.state;
+  const failedStep = progress.steps.some((s) => s.status === 'failed');
   return (
     <dl className="facts">
       <dt>State</dt>
@@ -101,7 +102,14 @@ function Summary({ record, progress }: { record: BuildRecord; progress: BuildPro
         <>
           <dt>Error</dt>
           <dd className="error" data-testid="build-error">
-            {record.error}
+            {failedStep ? (
+              // The failing step below shows the rest (BuildKit's message and the output) once.
+              <>
+                {record.error.split('\n')[0]} <span className="muted">(its output is at the step below)</span>
+              </>
+            ) : (
+              <pre className="log">{record.error}</pre>
+            )}
           </dd>
         </>
       )}
