@@ -457,7 +457,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await context.close();
   });
 
-  it('each page names itself in the tab title and a level-1 heading; a request with no answer says what failed', async () => {
+  it('each page names itself in the tab title and a level-1 heading; a slow answer says what it waits for, none says what failed', async () => {
     const page = await openPage(`${server.url}/`);
     for (const [path, title] of [
       ['/', 'Dashboard'],
@@ -484,6 +484,18 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       .waitFor();
     pageErrors.splice(0); // the aborted request's console line is this test's doing
     await page.close();
+
+    // A slow answer: the card says what it is waiting for, then shows the data.
+    const slow = await openPage('about:blank');
+    await slow.route('**/api/v1/registry/tags?*', async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await slow.goto(`${server.url}/repositories/library/busybox`);
+    await slow.getByRole('status').getByText('Loading tags…').waitFor();
+    await slow.locator('[data-testid=tag-row]').first().waitFor();
+    expect(await slow.getByTestId('loading').count()).toBe(0);
+    await slow.close();
   });
 
   it('the build history filter lives in the URL: a link or a reload shows the same builds', async () => {

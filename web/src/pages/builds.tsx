@@ -5,7 +5,7 @@ import { useEffect, useState } from 'react';
 import { getJson } from '../api/client';
 import type { BuildRecord, BuildState } from '../api/types';
 import { useLoad } from '../api/use-api';
-import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { duration, when } from '../format';
 import { Link } from '../router';
@@ -104,7 +104,7 @@ function History() {
         />
         <button type="submit">Filter</button>
       </form>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="builds" />
       {list.data?.builds.length === 0 && (
         <p className="muted">{states.length || applied ? 'No build matches.' : 'No builds yet.'}</p>
       )}

@@ -8,6 +8,7 @@ import { getJson } from '../api/client';
 import type { BuildRecord, DoctorReport, RegistrySummary, ServiceSummary, SystemInfo } from '../api/types';
 import { useLoad, type Loaded } from '../api/use-api';
 import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { age, bytes, shortDigest, when } from '../format';
 import { Link, repoPath } from '../router';
@@ -25,7 +26,7 @@ function Info() {
   return (
     <section className="card">
       <h2>Server</h2>
-      <ErrorNote error={info.error} />
+      <LoadNote loaded={info} what="version information" />
       {d && (
         <dl className="facts">
           <dt>Version</dt>
@@ -112,7 +113,7 @@ function Storage({ summary }: { summary: Loaded<RegistrySummary> }) {
       <h2>
         <Link to="/repositories">Storage used</Link>
       </h2>
-      <ErrorNote error={summary.error} />
+      <LoadNote loaded={summary} what="storage" />
       {d && (
         <>
           <dl className="counts">
@@ -187,7 +188,7 @@ function Services({ doctor }: { doctor: DoctorReport | undefined }) {
       <h2>
         <Link to="/services">Services</Link>
       </h2>
-      <ErrorNote error={services.error} />
+      <LoadNote loaded={services} what="services" />
       <ul className="plain">
         {services.data?.map((s) => (
           <li key={s.name} data-testid="dashboard-service">
@@ -212,7 +213,7 @@ function RecentBuilds() {
       <h2>
         <Link to="/builds">Recent builds</Link>
       </h2>
-      <ErrorNote error={builds.error} />
+      <LoadNote loaded={builds} what="recent builds" />
       {builds.data?.builds.length === 0 && <p className="muted">No builds yet.</p>}
       <ul className="plain">
         {builds.data?.builds.map((b) => (

@@ -7,7 +7,7 @@ import { getJson, postJson } from '../api/client';
 import type { CacheUsage, ContainerdImage } from '../api/types';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
-import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { age, bytes, shortDigest } from '../format';
 import { Link } from '../router';
 
@@ -21,7 +21,7 @@ function ImageList() {
       <h2>
         Images in containerd <button onClick={list.reload}>Refresh</button>
       </h2>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="images" />
       {list.data?.length === 0 && (
         <p className="muted" data-testid="empty">
           containerd holds no images in the namespaces this server reads. A build stores its image here (in
@@ -140,7 +140,7 @@ function BuilderCache() {
       <h2>
         Builder cache <button onClick={usage.reload}>Refresh</button>
       </h2>
-      <ErrorNote error={usage.error} />
+      <LoadNote loaded={usage} what="the build cache" />
       {u && (
         <dl className="facts">
           <dt>Total</dt>

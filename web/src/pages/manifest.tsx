@@ -15,7 +15,7 @@ import {
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
-import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { bytes, shortDigest } from '../format';
 import { Link, navigate, repoPath } from '../router';
 
@@ -104,7 +104,7 @@ function Config({ name, digest }: { name: string; digest: string }) {
   return (
     <div data-testid="image-config">
       <h3>Config</h3>
-      <ErrorNote error={cfg.error} />
+      <LoadNote loaded={cfg} what="the image configuration" />
       {cfg.data && (
         <dl className="facts">
           <dt>Platform</dt>
@@ -140,7 +140,7 @@ function Referrers({ name, digest }: { name: string; digest: string }) {
   return (
     <div data-testid="referrers">
       <h3>Referrers</h3>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="referrers" />
       {list.data?.length === 0 && (
         <p className="muted empty" data-testid="no-referrers">
           No referrers. Signatures, SBOMs and attestations pushed with this manifest as their subject (for
@@ -200,7 +200,7 @@ export function ManifestView({ name, reference }: { name: string; reference: str
       </h2>
       {/* A pull command only for what is there to pull. */}
       {d && <CopyLine text={`docker pull ${location.host}/${name}${sep}${reference}`} />}
-      <ErrorNote error={m.error} />
+      <LoadNote loaded={m} what="the manifest" />
       {d && (
         <>
           <dl className="facts">

@@ -8,7 +8,7 @@ import { catalog, deleteManifest, tagPage, type TagOrder, type TagRow } from '..
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
-import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { age, bytes, shortDigest } from '../format';
 import { Link, repoPath } from '../router';
 
@@ -21,7 +21,7 @@ export function Repositories() {
       <h2>
         Repositories <button onClick={list.reload}>Refresh</button>
       </h2>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="repositories" />
       {list.data?.length === 0 && (
         <div className="empty" data-testid="empty">
           <p>Nothing pushed yet. Push an image to this registry, or build one on the Builds page:</p>
@@ -136,7 +136,7 @@ export function Repository({ name }: { name: string }) {
       <h2>
         {name} <button onClick={list.reload}>Refresh</button>
       </h2>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="tags" />
       {page?.total === 0 && !filter && (
         <div className="empty" data-testid="empty">
           <p>No tags left in {name}. Push one, or build into it on the Builds page:</p>

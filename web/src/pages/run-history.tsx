@@ -2,7 +2,7 @@
 // what was done, when, how it ended and its recap; "Show" opens the run's steps and output.
 import { getJson } from '../api/client';
 import { useLoad } from '../api/use-api';
-import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { duration, when } from '../format';
 
@@ -35,7 +35,7 @@ export function RunHistory({
   return (
     <details className="history" data-testid="run-history">
       <summary>Runs</summary>
-      <ErrorNote error={runs.error} />
+      <LoadNote loaded={runs} what="runs" />
       {runs.data?.runs.length === 0 && (
         <p className="muted">No run yet: Plan shows what Enable would change.</p>
       )}

@@ -8,6 +8,7 @@ import type { ServiceSummary } from '../api/types';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { defaultRunOptions, runBody, RunOptionsForm } from './run-options';
 import { RunHistory } from './run-history';
@@ -78,7 +79,7 @@ function Service({ s, onRun }: { s: ServiceSummary; onRun: () => void }) {
       <h2>
         {s.name} <StateBadge state={s.state} />
       </h2>
-      <ErrorNote error={status.error} />
+      <LoadNote loaded={status} what="the status" />
       <dl className="facts">
         {status.data && <Daemon name="containerd" h={status.data.containerd} />}
         {status.data && <Daemon name="BuildKit" h={status.data.buildkit} />}
@@ -121,7 +122,7 @@ export function Services() {
   const list = useLoad(() => getJson<ServiceSummary[]>('/api/v1/services'), []);
   return (
     <div className="stack">
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="services" />
       {list.data?.map((s) => (
         <Service key={s.name} s={s} onRun={list.reload} />
       ))}

@@ -8,6 +8,7 @@ import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
 import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { age, when } from '../format';
 import { grantSummary } from './grants';
@@ -179,7 +180,7 @@ export function Tokens({ user, admin }: { user: string; admin: boolean }) {
         API tokens <button onClick={list.reload}>Refresh</button>
       </h2>
       <p className="muted">For scripts and registry clients; the web UI signs in with the password.</p>
-      <ErrorNote error={list.error} />
+      <LoadNote loaded={list} what="tokens" />
       {created && <NewToken created={created} user={user} onDone={() => setCreated(undefined)} />}
       {tokens?.length === 0 && (
         <p className="muted" data-testid="no-tokens">

@@ -11,6 +11,7 @@ import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
 import { ErrorNote } from '../components/error-note';
+import { LoadNote } from '../components/load-note';
 import { StateBadge } from '../components/state-badge';
 import { age, when } from '../format';
 import { Link } from '../router';
@@ -128,7 +129,7 @@ export function Users() {
         <h2>
           Users <button onClick={list.reload}>Refresh</button>
         </h2>
-        <ErrorNote error={list.error} />
+        <LoadNote loaded={list} what="users" />
         {users?.length === 0 && (
           <p className="muted" data-testid="no-users">
             No users yet, so sign-in is off: anyone who reaches this server may do everything. Add the first
@@ -216,7 +217,7 @@ export function UserView({ name }: { name: string }) {
         <h2>
           {name} {user && <StateBadge state={user.admin ? 'admin' : 'user'} />}
         </h2>
-        <ErrorNote error={list.error} />
+        <LoadNote loaded={list} what="users" />
         {list.data && !user && (
           <p className="error" role="alert">
             There is no user {name}. <Link to="/users">Back to the users</Link>
