@@ -11,15 +11,25 @@ export async function allowedActions(
   p: Principal,
   repository: string,
 ): Promise<Set<Action>> {
-  let allowed: Set<Action>;
-  if (p.admin) allowed = new Set(ACTIONS);
-  else {
-    const subjects = p.kind === 'user' ? ['anonymous', `user:${p.name}`] : ['anonymous'];
-    allowed = union(await store.grantsFor(subjects), repository);
-  }
-  if (p.tokenScopes === undefined || p.tokenScopes === 'admin') return allowed;
-  const scoped = union(p.tokenScopes, repository);
-  return new Set([...allowed].filter((a) => scoped.has(a)));
+  return (await actionsOf(store, p))(repository);
+}
+
+/**
+ * What `p` may do, as a function of the repository: the grants are read once, for lists that ask
+ * about many repositories.
+ */
+export async function actionsOf(
+  store: AuthStore,
+  p: Principal,
+): Promise<(repository: string) => Set<Action>> {
+  const subjects = p.kind === 'user' ? ['anonymous', `user:${p.name}`] : ['anonymous'];
+  const grants = p.admin ? [] : await store.grantsFor(subjects);
+  return (repository) => {
+    const allowed = p.admin ? new Set<Action>(ACTIONS) : union(grants, repository);
+    if (p.tokenScopes === undefined || p.tokenScopes === 'admin') return allowed;
+    const scoped = union(p.tokenScopes, repository);
+    return new Set([...allowed].filter((a) => scoped.has(a)));
+  };
 }
 
 /** Admin rights: an admin user, not through a token narrowed to repositories. */

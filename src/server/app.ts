@@ -16,6 +16,7 @@ import type { StateStore } from '../state/store.js';
 import { WorkerPool, workerEndpoints } from '../build/workers.js';
 import { imagesApi } from './images-api.js';
 import { registrySummaryApi } from './registry-summary-api.js';
+import { repositoriesApi } from './repositories-api.js';
 import { tagsApi } from './tags-api.js';
 import { apiGate, callerIsAdmin } from './api-auth.js';
 import { enforceAccess, requireAccessDeclarations } from '../http/access.js';
@@ -154,6 +155,7 @@ export async function buildApp({
   await app.register(imagesApi, { config });
   await app.register(registrySummaryApi, { state: registry.state, auth });
   await app.register(tagsApi, { registry, auth });
+  await app.register(repositoriesApi, { state: registry.state, auth });
   const workers = new WorkerPool(workerEndpoints(config.buildkit), {
     intervalMs: config.buildkit.healthInterval * 1000,
   });

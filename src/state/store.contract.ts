@@ -467,6 +467,26 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
       });
     });
 
+    describe('repository details', () => {
+      it('lists each repository with its tag count, bytes (each blob once) and last push', async () => {
+        const before = new Map((await state.repositoryDetails()).map((r) => [r.name, r]));
+        expect(before.has('rd/app')).toBe(false);
+        const { id } = await pushed('rd/app', ['1', '2']);
+        await sleep(3);
+        await pushed('rd/app', ['3']);
+        await state.ensureRepository('rd/empty');
+        const byName = new Map((await state.repositoryDetails()).map((r) => [r.name, r]));
+        // Two pushes: each a 1000-byte layer and a 512-byte manifest, all linked into rd/app.
+        expect(byName.get('rd/app')).toMatchObject({ name: 'rd/app', tags: 3, size: 2 * (1000 + 512) });
+        const latest = (await state.tagDetails(id))
+          .map((t) => t.pushedAt)
+          .sort()
+          .at(-1);
+        expect(byName.get('rd/app')?.pushedAt).toBe(latest);
+        expect(byName.get('rd/empty')).toEqual({ name: 'rd/empty', tags: 0, size: 0, pushedAt: null });
+      });
+    });
+
     describe('tag details', () => {
       it("lists each tag with its manifest, push time, bytes (an index: its children's) and referrers by type", async () => {
         const { id, manifest: image } = await pushed('td/app', ['v1', 'latest']);

@@ -9,10 +9,12 @@ import { migrationsFor, type Dialect } from './migrations.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
 import { RegistryReads } from './registry-reads.js';
 import type { Database } from './schema.js';
+import { repositoryDetails, type RepositoryDetail } from './repository-details.js';
 import { tagDetails, type TagDetail } from './tag-details.js';
 
 export type { ManifestRecord } from './manifest-record.js';
 export type { TagDetail } from './tag-details.js';
+export type { RepositoryDetail } from './repository-details.js';
 
 export interface ManifestReference {
   digest: string;
@@ -494,6 +496,11 @@ export class StateStore {
       .limit(limit);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.execute()).map((r) => r.name);
+  }
+
+  /** Every repository with its tag count, bytes and last push (repository lists). */
+  repositoryDetails(): Promise<RepositoryDetail[]> {
+    return repositoryDetails(this.db);
   }
 
   /** Every tag of the repository with its manifest, push time, bytes and referrers (tag lists). */

@@ -318,6 +318,23 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
       await page.getByRole('link', { name: 'Repositories' }).click();
       const repoLink = page.getByTestId('repositories').getByRole('link', { name: 'library/busybox' });
       await repoLink.waitFor();
+      // Each row: tag count, size and last push, as the server lists them; sorted by size there too.
+      const listed = (await (await fetch(`${server.url}/api/v1/registry/repositories?sort=size`)).json()) as {
+        repositories: { name: string; tags: number }[];
+      };
+      const busybox = page.locator('[data-testid=repository-row][data-repository="library/busybox"]');
+      expect(await busybox.locator('[data-label=Tags]').innerText()).toBe(
+        String(listed.repositories.find((r) => r.name === 'library/busybox')?.tags),
+      );
+      expect(await busybox.locator('[data-label=Size]').innerText()).toMatch(SIZE);
+      await page.getByLabel('Sort').selectOption('size');
+      await expect
+        .poll(() =>
+          page
+            .getByTestId('repository-row')
+            .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-repository'))),
+        )
+        .toEqual(listed.repositories.map((r) => r.name));
       // The search narrows the list as one types.
       await page.getByLabel('Search').fill('no-such-repository');
       await page.getByText('No repository name contains').waitFor();

@@ -139,3 +139,22 @@ export function tagPage(
 export async function repositoryActions(name: string): Promise<string[]> {
   return (await tagPage(name, { sort: 'name', filter: '', offset: 0, limit: 1 })).actions;
 }
+
+export type RepositoryOrder = 'name' | 'size' | 'pushed';
+export interface RepositoryPage {
+  total: number;
+  offset: number;
+  repositories: { name: string; tags: number; size: number; pushedAt: string | null }[];
+}
+
+/** A page of the repositories the caller may pull, sorted and filtered by the server. */
+export function repositoryPage(o: {
+  sort: RepositoryOrder;
+  filter: string;
+  offset: number;
+  limit: number;
+}): Promise<RepositoryPage> {
+  const q = new URLSearchParams({ sort: o.sort, limit: String(o.limit), offset: String(o.offset) });
+  if (o.filter) q.set('filter', o.filter);
+  return getJson<RepositoryPage>(`/api/v1/registry/repositories?${q.toString()}`);
+}

@@ -1,10 +1,18 @@
-// The registry's repositories (/v2/_catalog, filtered as you type) and one repository's tags, a
-// page at a time from GET /api/v1/registry/tags (one request: sorted, filtered and paged by the
+// The repositories the user may pull (GET /api/v1/registry/repositories: tag count, size, last push;
+// sorted, filtered and paged by the server) and one repository's tags, a page at a time from
+// GET /api/v1/registry/tags (one request: sorted, filtered and paged by the
 // server), each with its digest, size (an index: its platforms'), push time, referrers as badges,
 // pull commands to copy, a link to the manifest view and a delete asked twice (DELETE
 // /v2/<name>/manifests/<tag> removes only the tag).
-import { useEffect, useState } from 'react';
-import { catalog, deleteManifest, tagPage, type TagOrder, type TagRow } from '../api/registry';
+import { useEffect, useRef, useState } from 'react';
+import {
+  deleteManifest,
+  repositoryPage,
+  tagPage,
+  type RepositoryOrder,
+  type TagOrder,
+  type TagRow,
+} from '../api/registry';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
@@ -12,48 +20,135 @@ import { LoadNote } from '../components/load-note';
 import { age, bytes, shortDigest } from '../format';
 import { Link, repoPath } from '../router';
 
-export function Repositories() {
-  const list = useLoad(catalog, []);
+const REPOSITORY_ORDERS: [RepositoryOrder, string][] = [
+  ['name', 'Name'],
+  ['size', 'Size'],
+  ['pushed', 'Last push'],
+];
+
+/** Text typed into a filter, asked for once typing pauses; `onChange` runs then (back to page 1). */
+function useTypedFilter(onChange: () => void): [string, string, (t: string) => void] {
+  const [typed, setTyped] = useState('');
   const [filter, setFilter] = useState('');
-  const shown = list.data?.filter((n) => n.includes(filter.trim().toLowerCase()));
+  const changed = useRef(onChange);
+  changed.current = onChange;
+  useEffect(() => {
+    const t = setTimeout(() => {
+      setFilter(typed.trim().toLowerCase());
+      changed.current();
+    }, 250);
+    return () => clearTimeout(t);
+  }, [typed]);
+  return [typed, filter, setTyped];
+}
+
+export function Repositories() {
+  const [sort, setSort] = useState<RepositoryOrder>('name');
+  const [offset, setOffset] = useState(0);
+  const [typed, filter, setTyped] = useTypedFilter(() => setOffset(0));
+  const list = useLoad(() => repositoryPage({ sort, filter, offset, limit: PAGE }), [sort, filter, offset]);
+  const page = list.data;
   return (
     <section className="card">
       <h2>
         Repositories <button onClick={list.reload}>Refresh</button>
       </h2>
       <LoadNote loaded={list} what="repositories" />
-      {list.data?.length === 0 && (
+      {page?.total === 0 && !filter && (
         <div className="empty" data-testid="empty">
           <p>Nothing pushed yet. Push an image to this registry, or build one on the Builds page:</p>
           <CopyLine text={`docker push ${location.host}/team/app:1`} />
           <Link to="/builds">Start a build</Link>
         </div>
       )}
-      {!!list.data?.length && (
-        <label className="search">
-          Search
+      {(!!page?.total || filter) && (
+        <div className="filters">
           <input
             type="search"
             name="search"
+            aria-label="Search"
             placeholder="team/app"
-            value={filter}
-            onChange={(e) => setFilter(e.target.value)}
+            value={typed}
+            onChange={(e) => setTyped(e.target.value)}
           />
-        </label>
+          <label className="inline">
+            Sort
+            <select
+              name="repository-sort"
+              value={sort}
+              onChange={(e) => {
+                setSort(e.target.value as RepositoryOrder);
+                setOffset(0);
+              }}
+            >
+              {REPOSITORY_ORDERS.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
       )}
-      {!!list.data?.length && shown?.length === 0 && (
-        <p className="muted">
-          No repository name contains “{filter}”. Clear the search to see all {list.data.length}.
-        </p>
+      {page?.total === 0 && filter && <p className="muted">No repository name contains “{filter}”.</p>}
+      {!!page?.repositories.length && (
+        <div className="table-wrap">
+          <table className="stacked" data-testid="repositories">
+            <thead>
+              <tr>
+                <th>Repository</th>
+                <th>Tags</th>
+                <th>Size</th>
+                <th>Last push</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.repositories.map((r) => (
+                <tr key={r.name} data-testid="repository-row" data-repository={r.name}>
+                  <td className="name" data-label="Repository">
+                    <Link to={`/repositories/${repoPath(r.name)}`}>{r.name}</Link>
+                  </td>
+                  <td data-label="Tags">{r.tags}</td>
+                  <td data-label="Size">{bytes(r.size)}</td>
+                  <td data-label="Last push" title={r.pushedAt ?? ''}>
+                    {r.pushedAt ? age(r.pushedAt) : '—'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
-      <ul className="plain" data-testid="repositories">
-        {shown?.map((name) => (
-          <li key={name}>
-            <Link to={`/repositories/${repoPath(name)}`}>{name}</Link>
-          </li>
-        ))}
-      </ul>
+      {!!page && <Pager page={page} offset={offset} setOffset={setOffset} testId="repository-pager" />}
     </section>
+  );
+}
+
+/** Previous / Next over a list the server pages, PAGE rows at a time. */
+function Pager({
+  page,
+  offset,
+  setOffset,
+  testId,
+}: {
+  page: { total: number };
+  offset: number;
+  setOffset: (n: number) => void;
+  testId: string;
+}) {
+  if (page.total <= PAGE) return null;
+  return (
+    <p className="pager" data-testid={testId}>
+      <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+        Previous
+      </button>
+      <span>
+        {offset + 1}–{Math.min(offset + PAGE, page.total)} of {page.total}
+      </span>
+      <button type="button" disabled={offset + PAGE >= page.total} onClick={() => setOffset(offset + PAGE)}>
+        Next
+      </button>
+    </p>
   );
 }
 
@@ -109,17 +204,8 @@ function TagSize({ tag }: { tag: TagRow }) {
 
 export function Repository({ name }: { name: string }) {
   const [sort, setSort] = useState<TagOrder>('newest');
-  const [typed, setTyped] = useState('');
-  const [filter, setFilter] = useState('');
   const [offset, setOffset] = useState(0);
-  // The filter is asked for once typing pauses, not on every key.
-  useEffect(() => {
-    const t = setTimeout(() => {
-      setFilter(typed.trim());
-      setOffset(0);
-    }, 250);
-    return () => clearTimeout(t);
-  }, [typed]);
+  const [typed, filter, setTyped] = useTypedFilter(() => setOffset(0));
   const list = useLoad(
     () => tagPage(name, { sort, filter, offset, limit: PAGE }),
     [name, sort, filter, offset],
@@ -248,23 +334,7 @@ export function Repository({ name }: { name: string }) {
           </table>
         </div>
       )}
-      {!!page && page.total > PAGE && (
-        <p className="pager" data-testid="tag-pager">
-          <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-            Previous
-          </button>
-          <span>
-            {offset + 1}–{Math.min(offset + PAGE, page.total)} of {page.total}
-          </span>
-          <button
-            type="button"
-            disabled={offset + PAGE >= page.total}
-            onClick={() => setOffset(offset + PAGE)}
-          >
-            Next
-          </button>
-        </p>
-      )}
+      {!!page && <Pager page={page} offset={offset} setOffset={setOffset} testId="tag-pager" />}
     </section>
   );
 }

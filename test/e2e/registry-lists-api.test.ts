@@ -1,4 +1,7 @@
-// GET /api/v1/registry/tags against a real server: a repository of 40 tags, one of them a
+// The UI's list APIs against a real server. GET /api/v1/registry/repositories: the repositories a
+// caller may pull with tag count, bytes and last push, sorted, filtered, paged (401 anonymous, an
+// empty list for a user without grants, 400 for bad parameters).
+// GET /api/v1/registry/tags: a repository of 40 tags, one of them a
 // two-platform index and one with referrers, read in one request per page: version order puts
 // 0.0.2 before 0.0.10, newest push comes first by default, the filter and the pages add up, sizes
 // are what a pull downloads. With authentication on: anonymous is a 401, a user who may not pull
@@ -120,6 +123,8 @@ beforeAll(async () => {
     },
     ['sig'],
   );
+  await reg.pushImage('team/small', '1', {}, ['s']);
+  await reg.pushImage('secret/x', '1', {}, ['a secret layer of some size']);
   open.child.kill('SIGTERM');
   await open.exited;
   cli(['users', 'add', 'admin', '--admin', '--password-stdin'], `${PW}\n`);
@@ -212,5 +217,52 @@ describe('GET /api/v1/registry/tags', () => {
       '',
     ])
       expect((await list(bad)).status, bad).toBe(400);
+  });
+});
+
+describe('GET /api/v1/registry/repositories', () => {
+  interface RepoPage {
+    total: number;
+    offset: number;
+    repositories: { name: string; tags: number; size: number; pushedAt: string | null }[];
+  }
+  const repos = async (query: string, user: string | null = 'dev') => {
+    const res = await fetch(`${server.url}/api/v1/registry/repositories?${query}`, { headers: as(user) });
+    return { status: res.status, body: (await res.json()) as RepoPage };
+  };
+  const names = (p: RepoPage) => p.repositories.map((r) => r.name);
+
+  it('lists what the caller may pull, with tag count, bytes and last push, in each order', async () => {
+    const mine = (await repos('')).body;
+    expect(mine.total).toBe(2);
+    expect(names(mine)).toEqual(['team/app', 'team/small']);
+    const app = mine.repositories[0];
+    expect(app?.tags).toBe(44);
+    expect(app?.size).toBeGreaterThan((mine.repositories[1]?.size as number) * 2);
+    expect(Date.parse(app?.pushedAt as string)).toBeGreaterThan(0);
+    expect(names((await repos('sort=size')).body)).toEqual(['team/app', 'team/small']);
+    expect(names((await repos('sort=pushed')).body)).toEqual(['team/small', 'team/app']);
+    expect(names((await repos('filter=small')).body)).toEqual(['team/small']);
+    const page2 = (await repos('limit=1&offset=1')).body;
+    expect([page2.total, names(page2)]).toEqual([2, ['team/small']]);
+    expect(names((await repos('', 'admin')).body)).toEqual(['secret/x', 'team/app', 'team/small']);
+  });
+
+  it('refuses anonymous callers, shows a user without grants nothing, and rejects bad parameters', async () => {
+    expect((await repos('', null)).status).toBe(401);
+    const none = await repos('', 'nobody');
+    expect([none.status, none.body.total, none.body.repositories]).toEqual([200, 0, []]);
+    // Encoded, the filter is the same text; a hidden repository stays hidden under any spelling.
+    expect(names((await repos('filter=secret%2Fx')).body)).toEqual([]);
+    expect(names((await repos('filter=team%2Fsm')).body)).toEqual(['team/small']);
+    for (const bad of [
+      'limit=501',
+      'limit=0',
+      'offset=-1',
+      'sort=random',
+      `filter=${'x'.repeat(256)}`,
+      'extra=1',
+    ])
+      expect((await repos(bad)).status, bad).toBe(400);
   });
 });
