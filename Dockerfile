@@ -3,8 +3,9 @@
 #   docker build -t opencloud --build-arg VERSION=$(node -p 'require("./package.json").version') \
 #     --build-arg REVISION=$(git rev-parse HEAD) .
 #
-# The program lands where `opencloud install` puts it (/usr/lib/opencloud), runs as the system user
-# opencloud, and keeps blobs and state in the volume /var/lib/opencloud. An optional config file is
+# The program lands where `opencloud install` puts it (/usr/lib/opencloud, with the `opencloud`
+# command on PATH), runs as the user opencloud (uid 10001), and keeps blobs and state in the volume
+# /var/lib/opencloud. An optional config file is
 # read from /etc/opencloud/config.yaml; every key can also come as an OPENCLOUD_* variable.
 # Air-gapped or mirrored: replace the images it starts from (node:20-bookworm, node:20-bookworm-slim,
 # moby/buildkit:v0.16.0) with `--build-context node:20-bookworm=docker-image://…`
@@ -42,6 +43,7 @@ LABEL org.opencontainers.image.title="OpenCloud Container Registry" \
 RUN groupadd --gid 10001 opencloud \
  && useradd --uid 10001 --gid opencloud --no-create-home --no-log-init --home-dir /var/lib/opencloud \
       --shell /usr/sbin/nologin opencloud \
+ && ln -s /usr/lib/opencloud/bin/opencloud.js /usr/local/bin/opencloud \
  && mkdir -p /var/lib/opencloud /etc/opencloud \
  && chown opencloud:opencloud /var/lib/opencloud \
  && chmod 0750 /var/lib/opencloud
@@ -49,8 +51,7 @@ COPY --from=buildkit /usr/bin/buildctl /usr/local/bin/buildctl
 COPY --from=build /out /usr/lib/opencloud
 ENV NODE_ENV=production \
     OPENCLOUD_LISTEN=0.0.0.0:5000 \
-    OPENCLOUD_DATA_DIR=/var/lib/opencloud \
-    PATH=/usr/lib/opencloud/bin:$PATH
+    OPENCLOUD_DATA_DIR=/var/lib/opencloud
 USER opencloud
 WORKDIR /var/lib/opencloud
 VOLUME /var/lib/opencloud

@@ -219,6 +219,8 @@ describe.skipIf(why)(titled('OpenCloud as a container image', why), () => {
         expect(v2.status).toBe(401);
         expect(v2.headers.get('www-authenticate')).toContain(`realm="http://127.0.0.1:${port}/auth/token"`);
         expect((await e(['exec', ctr, 'id', '-u'])).trim()).toBe('10001');
+        // The command is on PATH inside, for an administrator's `exec`.
+        expect(await e(['exec', ctr, 'opencloud', 'users', 'list'])).toContain('admin');
         expect((await e(['exec', ctr, 'stat', '-c', '%u', '/var/lib/opencloud/state.db'])).trim()).toBe(
           '10001',
         );
