@@ -22,14 +22,18 @@ export async function actionsOf(
   store: AuthStore,
   p: Principal,
 ): Promise<(repository: string) => Set<Action>> {
-  const subjects = p.kind === 'user' ? ['anonymous', `user:${p.name}`] : ['anonymous'];
-  const grants = p.admin ? [] : await store.grantsFor(subjects);
+  const grants = p.admin ? [] : await grantsOf(store, p.kind === 'user' ? p.name : undefined);
   return (repository) => {
     const allowed = p.admin ? new Set<Action>(ACTIONS) : union(grants, repository);
     if (p.tokenScopes === undefined || p.tokenScopes === 'admin') return allowed;
     const scoped = union(p.tokenScopes, repository);
     return new Set([...allowed].filter((a) => scoped.has(a)));
   };
+}
+
+/** The grants that apply to a user (theirs and everyone's), or to anonymous callers (`undefined`). */
+export function grantsOf(store: AuthStore, user: string | undefined): Promise<Scope[]> {
+  return store.grantsFor(user === undefined ? ['anonymous'] : ['anonymous', `user:${user}`]);
 }
 
 /** Admin rights: an admin user, not through a token narrowed to repositories. */

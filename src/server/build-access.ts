@@ -4,7 +4,7 @@
 // build and push on the repository the build will actually push to, computed by the same
 // function the route hands to the build service.
 import type { FastifyRequest } from 'fastify';
-import { allowedActions, isAdmin } from '../auth/access.js';
+import { actionsOf, allowedActions, isAdmin } from '../auth/access.js';
 import { matchesPattern } from '../auth/patterns.js';
 import type { AuthStore, Principal } from '../auth/store.js';
 import type { BuildRecord, BuildRecords } from '../build/records.js';
@@ -110,14 +110,17 @@ export async function requireBasePulls(
   p: Principal,
   baseImages: Record<string, string> | undefined,
 ): Promise<void> {
-  for (const ref of Object.values(baseImages ?? {})) {
+  const refs = Object.values(baseImages ?? {});
+  if (refs.length === 0) return;
+  const may = await actionsOf(store, p);
+  for (const ref of refs) {
     let repository;
     try {
       repository = parseReference(ref).repository;
     } catch {
       continue; // not a reference: the definition check answers 400
     }
-    if (!(await allowedActions(store, p, repository)).has('pull'))
+    if (!may(repository).has('pull'))
       throw new HttpError(403, 'FORBIDDEN', `${p.name} may not pull ${repository}, named as a base image`);
   }
 }

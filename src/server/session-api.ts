@@ -4,6 +4,7 @@
 // that apply to them, so the UI offers only what they may do; DELETE signs out, ending the
 // session on the server.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { grantsOf } from '../auth/access.js';
 import { TooManyAttempts } from '../auth/credentials.js';
 import { cookie, SESSION_COOKIE } from '../auth/sessions.js';
 import { HttpError } from './envelope.js';
@@ -19,8 +20,6 @@ function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, maxA
 }
 
 export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
-  /** What the user may do where: their own grants and everyone's (the UI offers only that). */
-  const grantsOf = (name: string) => ctx.store.grantsFor(['anonymous', `user:${name}`]);
   app.post<{ Body: { username: string; password: string } }>(
     '/api/v1/session',
     {
@@ -54,7 +53,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
       return {
         user: principal.name,
         admin: principal.admin,
-        grants: await grantsOf(principal.name),
+        grants: await grantsOf(ctx.store, principal.name),
         csrfToken: s.csrf,
         expiresAt: s.expiresAt.toISOString(),
       };
@@ -73,7 +72,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
     return {
       user: s.principal.name,
       admin: s.principal.admin,
-      grants: await grantsOf(s.principal.name),
+      grants: await grantsOf(ctx.store, s.principal.name),
       csrfToken: s.csrf,
       expiresAt: s.expiresAt,
       authentication: true,

@@ -5,7 +5,7 @@
 // repository get the same 404 as for a repository that does not exist.
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
-import { ACTIONS } from '../auth/patterns.js';
+import { ACTIONS, type Action } from '../auth/patterns.js';
 import { ANONYMOUS, type Principal } from '../auth/store.js';
 import type { AccessRule } from '../http/access.js';
 import { readManifest, type Registry } from '../registry/context.js';
@@ -38,6 +38,25 @@ type TagRow = Omit<TagDetail, 'children'> & { platforms?: Platform[] };
 const unknown = (name: string) =>
   new HttpError(404, 'REPOSITORY_UNKNOWN', `no repository ${name} (or you may not pull it)`);
 
+const asked = new WeakMap<FastifyRequest, Promise<Action[]>>();
+
+/**
+ * What the caller may do in the repository named by `?repository=` (everything with authentication
+ * off), read once per request: the access rule and the answer's `actions` share it.
+ */
+function callerActions(auth: AuthContext, req: FastifyRequest): Promise<Action[]> {
+  let actions = asked.get(req);
+  if (!actions) {
+    actions = (async () => {
+      const p: Principal = req.principal ?? ANONYMOUS;
+      if (!(await auth.enabled()) || isAdmin(p)) return [...ACTIONS];
+      return [...(await allowedActions(auth.store, p, (req.query as { repository: string }).repository))];
+    })();
+    asked.set(req, actions);
+  }
+  return actions;
+}
+
 /** Pull on the repository named by `?repository=` (everyone, with authentication off). */
 function pullRule(auth: AuthContext): AccessRule {
   return {
@@ -46,10 +65,8 @@ function pullRule(auth: AuthContext): AccessRule {
     when: 'body',
     signIn: true,
     async check(req: FastifyRequest) {
-      const name = (req.query as { repository?: string }).repository ?? '';
-      const p: Principal = req.principal ?? ANONYMOUS;
-      if (!(await auth.enabled()) || isAdmin(p)) return;
-      if (!(await allowedActions(auth.store, p, name)).has('pull')) throw unknown(name);
+      if (!(await callerActions(auth, req)).includes('pull'))
+        throw unknown((req.query as { repository: string }).repository);
     },
   };
 }
@@ -178,11 +195,7 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
           return platforms ? { ...t, platforms } : t;
         }),
       );
-      const p: Principal = req.principal ?? ANONYMOUS;
-      const actions =
-        !(await auth.enabled()) || isAdmin(p)
-          ? [...ACTIONS]
-          : [...(await allowedActions(auth.store, p, repository))];
+      const actions = await callerActions(auth, req);
       return { repository, total: all.length, offset, actions, tags };
     },
   );

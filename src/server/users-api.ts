@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { generatePassword } from '../auth/passwords.js';
 import { ACTIONS, patternCovers, type Action } from '../auth/patterns.js';
 import { AuthError, type AuthStore, type Principal, type Scope } from '../auth/store.js';
-import { isAdmin } from '../auth/access.js';
+import { grantsOf, isAdmin } from '../auth/access.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
 import { ADMINS, type AccessRule } from '../http/access.js';
@@ -61,7 +61,7 @@ const tokensOfUser: AccessRule = {
 async function requireWithinGrants(store: AuthStore, name: string, scopes: Scope[]): Promise<void> {
   const user = await store.user(name);
   if (!user || user.admin) return; // an unknown user is the creation's own 404
-  const grants = await store.grantsFor(['anonymous', `user:${name}`]);
+  const grants = await grantsOf(store, name);
   for (const scope of scopes) {
     for (const action of scope.actions) {
       if (!grants.some((g) => g.actions.includes(action) && patternCovers(g.pattern, scope.pattern)))

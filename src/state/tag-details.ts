@@ -66,7 +66,11 @@ export async function tagDetails(db: Kysely<Database>, repositoryId: number): Pr
     .where('repository_id', '=', repositoryId)
     .where('kind', '=', 'manifest')
     .execute();
-  for (const r of listed) children.set(r.digest, [...(children.get(r.digest) ?? []), r.child]);
+  for (const r of listed) {
+    const kids = children.get(r.digest);
+    if (kids) kids.push(r.child);
+    else children.set(r.digest, [r.child]);
+  }
 
   const referrers = new Map<string, TagDetail['referrers']>();
   const attached = await db

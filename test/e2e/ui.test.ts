@@ -1219,16 +1219,7 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
       (await asAdmin('/api/v1/users/viewer/grants', 'PUT', { pattern: 'team/*', actions: ['pull'] })).status,
     ).toBe(200);
     // Pushed as the admin: one repository the viewer may pull, one it may not (pushed last: the newest).
-    class AdminClient extends RegistryClient {
-      override req(
-        method: string,
-        path: string,
-        init: { body?: Buffer | string; headers?: Record<string, string> } = {},
-      ) {
-        return super.req(method, path, { ...init, headers: { ...init.headers, authorization: adminAuth } });
-      }
-    }
-    const client = new AdminClient(server.url);
+    const client = new RegistryClient(server.url, adminAuth);
     const visible = await client.pushImage('team/app', '1', {}, ['team-layer']);
     await client.pushImage('secret/app', '1', {}, ['secret-layer', 'another-secret-layer']);
     const viewerAuth = `Basic ${Buffer.from('viewer:viewer-password-1').toString('base64')}`;
@@ -1289,16 +1280,9 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
       (await asAdmin('/api/v1/users/puller/grants', 'PUT', { pattern: 'shared/*', actions: ['pull'] }))
         .status,
     ).toBe(200);
-    class AdminClient extends RegistryClient {
-      override req(
-        method: string,
-        path: string,
-        init: { body?: Buffer | string; headers?: Record<string, string> } = {},
-      ) {
-        return super.req(method, path, { ...init, headers: { ...init.headers, authorization: adminAuth } });
-      }
-    }
-    const pushed = await new AdminClient(server.url).pushImage('shared/app', '1', {}, ['shared-layer']);
+    const pushed = await new RegistryClient(server.url, adminAuth).pushImage('shared/app', '1', {}, [
+      'shared-layer',
+    ]);
 
     // 403: the token refused below, on purpose.
     const page = await openPage(`${server.url}/`, [401, 403]);

@@ -8,11 +8,16 @@ export interface OciErrorBody {
 }
 
 export class RegistryClient {
-  constructor(readonly base: string) {}
+  /** `authorization`: a header value sent with every request (e.g. an admin's Basic credentials). */
+  constructor(
+    readonly base: string,
+    private readonly authorization?: string,
+  ) {}
 
   req(method: string, path: string, init: { body?: Buffer | string; headers?: Record<string, string> } = {}) {
     const url = path.startsWith('http') ? path : this.base + path;
-    return fetch(url, { method, body: init.body ?? null, headers: init.headers ?? {}, redirect: 'manual' });
+    const headers = { ...init.headers, ...(this.authorization ? { authorization: this.authorization } : {}) };
+    return fetch(url, { method, body: init.body ?? null, headers, redirect: 'manual' });
   }
 
   async errorCode(res: Response): Promise<string | undefined> {

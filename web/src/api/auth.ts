@@ -81,7 +81,11 @@ export function currentGeneration(): number {
 /** The server answered 401 to a request sent in `sentIn`: the session is gone. */
 export function signInRequired(sentIn: number = generation): void {
   if (sentIn !== generation || state.signInNeeded) return;
-  const expired = state.user !== null;
+  signedOut(state.user !== null);
+}
+
+/** No session any more: the sign-in form, saying so when the session ended under us (`expired`). */
+function signedOut(expired: boolean): void {
   csrfToken = undefined;
   set({
     checked: true,
@@ -153,16 +157,7 @@ export async function signOut(): Promise<void> {
   });
   if (!res.ok) throw await errorOf(res);
   generation++;
-  csrfToken = undefined;
-  set({
-    checked: true,
-    user: null,
-    admin: false,
-    grants: [],
-    authentication: true,
-    signInNeeded: true,
-    expired: false,
-  });
+  signedOut(false);
 }
 
 export function useAuth(): AuthState {

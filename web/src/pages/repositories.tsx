@@ -4,7 +4,7 @@
 // server), each with its digest, size (an index: its platforms'), push time, referrers as badges,
 // pull commands to copy, a link to the manifest view and a delete asked twice (DELETE
 // /v2/<name>/manifests/<tag> removes only the tag).
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import {
   deleteManifest,
   repositoryPage,
@@ -26,26 +26,76 @@ const REPOSITORY_ORDERS: [RepositoryOrder, string][] = [
   ['pushed', 'Last push'],
 ];
 
-/** Text typed into a filter, asked for once typing pauses; `onChange` runs then (back to page 1). */
-function useTypedFilter(onChange: () => void): [string, string, (t: string) => void] {
+/** Sort, filter and page of a list the server sorts, filters and pages; a new sort or filter goes back to page 1. */
+interface ServerList<O extends string> {
+  sort: O;
+  setSort: (o: O) => void;
+  /** As typed; `filter` follows once typing pauses (not a request per key). */
+  typed: string;
+  setTyped: (t: string) => void;
+  filter: string;
+  offset: number;
+  setOffset: (n: number) => void;
+}
+
+function useServerList<O extends string>(initial: O): ServerList<O> {
+  const [sort, setSortOnly] = useState<O>(initial);
+  const [offset, setOffset] = useState(0);
   const [typed, setTyped] = useState('');
   const [filter, setFilter] = useState('');
-  const changed = useRef(onChange);
-  changed.current = onChange;
   useEffect(() => {
     const t = setTimeout(() => {
       setFilter(typed.trim().toLowerCase());
-      changed.current();
+      setOffset(0);
     }, 250);
     return () => clearTimeout(t);
   }, [typed]);
-  return [typed, filter, setTyped];
+  const setSort = (o: O) => {
+    setSortOnly(o);
+    setOffset(0);
+  };
+  return { sort, setSort, typed, setTyped, filter, offset, setOffset };
+}
+
+/** The search box and the sort menu above a server-side list. */
+function ListControls<O extends string>({
+  list,
+  orders,
+  search,
+  sortName,
+}: {
+  list: ServerList<O>;
+  orders: [O, string][];
+  search: { name: string; label: string; placeholder: string };
+  sortName: string;
+}) {
+  return (
+    <div className="filters">
+      <input
+        type="search"
+        name={search.name}
+        aria-label={search.label}
+        placeholder={search.placeholder}
+        value={list.typed}
+        onChange={(e) => list.setTyped(e.target.value)}
+      />
+      <label className="inline">
+        Sort
+        <select name={sortName} value={list.sort} onChange={(e) => list.setSort(e.target.value as O)}>
+          {orders.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </div>
+  );
 }
 
 export function Repositories() {
-  const [sort, setSort] = useState<RepositoryOrder>('name');
-  const [offset, setOffset] = useState(0);
-  const [typed, filter, setTyped] = useTypedFilter(() => setOffset(0));
+  const controls = useServerList<RepositoryOrder>('name');
+  const { sort, filter, offset, setOffset } = controls;
   const list = useLoad(() => repositoryPage({ sort, filter, offset, limit: PAGE }), [sort, filter, offset]);
   const page = list.data;
   return (
@@ -62,33 +112,12 @@ export function Repositories() {
         </div>
       )}
       {(!!page?.total || filter) && (
-        <div className="filters">
-          <input
-            type="search"
-            name="search"
-            aria-label="Search"
-            placeholder="team/app"
-            value={typed}
-            onChange={(e) => setTyped(e.target.value)}
-          />
-          <label className="inline">
-            Sort
-            <select
-              name="repository-sort"
-              value={sort}
-              onChange={(e) => {
-                setSort(e.target.value as RepositoryOrder);
-                setOffset(0);
-              }}
-            >
-              {REPOSITORY_ORDERS.map(([value, label]) => (
-                <option key={value} value={value}>
-                  {label}
-                </option>
-              ))}
-            </select>
-          </label>
-        </div>
+        <ListControls
+          list={controls}
+          orders={REPOSITORY_ORDERS}
+          search={{ name: 'search', label: 'Search', placeholder: 'team/app' }}
+          sortName="repository-sort"
+        />
       )}
       {page?.total === 0 && filter && <p className="muted">No repository name contains “{filter}”.</p>}
       {!!page?.repositories.length && (
@@ -203,9 +232,8 @@ function TagSize({ tag }: { tag: TagRow }) {
 }
 
 export function Repository({ name }: { name: string }) {
-  const [sort, setSort] = useState<TagOrder>('newest');
-  const [offset, setOffset] = useState(0);
-  const [typed, filter, setTyped] = useTypedFilter(() => setOffset(0));
+  const controls = useServerList<TagOrder>('newest');
+  const { sort, filter, offset, setOffset } = controls;
   const list = useLoad(
     () => tagPage(name, { sort, filter, offset, limit: PAGE }),
     [name, sort, filter, offset],
@@ -230,33 +258,12 @@ export function Repository({ name }: { name: string }) {
         </div>
       )}
       {(!!page?.total || filter) && (
-        <div className="filters">
-          <input
-            type="search"
-            name="tag-filter"
-            aria-label="Filter tags"
-            placeholder="Filter tags"
-            value={typed}
-            onChange={(e) => setTyped(e.target.value)}
-          />
-          <label className="inline">
-            Sort
-            <select
-              name="tag-sort"
-              value={sort}
-              onChange={(e) => {
-                setSort(e.target.value as TagOrder);
-                setOffset(0);
-              }}
-            >
-              {ORDERS.map(([value, label]) => (
-                <option key={value} value={value}>
-                  {label}
-                </option>
-              ))}
-            </select>
-          </label>
-        </div>
+        <ListControls
+          list={controls}
+          orders={ORDERS}
+          search={{ name: 'tag-filter', label: 'Filter tags', placeholder: 'Filter tags' }}
+          sortName="tag-sort"
+        />
       )}
       {page?.total === 0 && filter && <p className="muted">No tag name contains “{filter}”.</p>}
       {!!page?.tags.length && (
