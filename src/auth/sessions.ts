@@ -69,3 +69,12 @@ export function cookie(header: string | undefined, name: string): string | undef
   }
   return undefined;
 }
+
+/**
+ * The Set-Cookie value that hands a browser its session (an empty value with 0 seconds ends it):
+ * HttpOnly, SameSite=Strict, and Secure when served over HTTPS.
+ */
+export function sessionCookie(value: string, maxAgeS: number, https: boolean): string {
+  const secure = https ? '; Secure' : '';
+  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`;
+}

@@ -7,6 +7,7 @@ import { OciError } from './errors.js';
 import type { KeyedLocks } from '../state/pg-locks.js';
 import type { ManifestBytes } from './manifest-bytes.js';
 import type { PresentBlobs } from './present-blobs.js';
+import type { PullTimes } from './pull-times.js';
 
 export interface RegistryOptions {
   /** Accept manifests that reference blobs or child manifests the repository does not have. */
@@ -35,6 +36,8 @@ export interface Registry {
   manifestBytes?: ManifestBytes;
   /** Blobs found in the blob store in the last seconds; without it every check asks the store. */
   presentBlobs?: PresentBlobs;
+  /** Where manifest GETs are noted as pulls (the server's); without it pulls are not recorded. */
+  pullTimes?: PullTimes;
 }
 
 /** The stored size of a blob's content, or undefined when the blob store does not have it. */

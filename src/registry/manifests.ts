@@ -184,6 +184,8 @@ export async function getManifest(
     etag: `"${manifest.digest}"`,
   });
   if (head) return reply.send();
+  // The web UI showing a manifest says so (OpenCloud-View): someone looking is not a pull.
+  if (req.headers['opencloud-view'] === undefined) reg.pullTimes?.pulled(name, manifest.digest);
   return reply.send(body ?? (await readManifest(reg, manifest.digest)));
 }
 

@@ -24,6 +24,7 @@ import { lazySerializers, lazyValidators } from '../http/lazy-compilers.js';
 import { logRequests } from '../http/request-log.js';
 import { schemaError } from '../http/schema-errors.js';
 import { auditHook } from './audit-hook.js';
+import { accountApi } from './account-api.js';
 import { sessionApi } from './session-api.js';
 import { usersApi } from './users-api.js';
 import { AuditTrail } from '../ledger/audit.js';
@@ -122,6 +123,7 @@ export async function buildApp({
   auditHook(app, audit, () => auth.enabled());
   await app.register(sessionApi, { ctx: auth });
   await app.register(usersApi, { ctx: auth });
+  await app.register(accountApi, { ctx: auth });
   app.decorate('inFlight', trackInFlight(app));
   // While draining, answer on a closing connection: a keep-alive socket would hold shutdown open.
   app.addHook('onSend', (_req, reply, payload, done) => {

@@ -53,6 +53,7 @@ const ROUTES: Record<string, Classifier> = {
     target: 'web',
   }),
   'DELETE /api/v1/session': fixed('sign-out', () => 'web'),
+  'PUT /api/v1/account/password': fixed('password-change', (r) => r.principal?.name ?? ''),
   'PUT /api/v1/users/:name/grants': fixed('grant', (r) => param(r, 'name')),
   'PUT /api/v1/system/log-level': fixed('log-level', (r) => field(r, 'level')),
   'POST /api/v1/webhooks': fixed('webhook-add', (r) => originOf(field(r, 'url'))),

@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import { GcRunner } from '../registry/gc-runner.js';
 import { AuthStore } from '../auth/store.js';
 import { closeRegistry, openRegistry } from '../registry/open.js';
+import { PullTimes } from '../registry/pull-times.js';
 import { openSqliteState } from '../state/sqlite.js';
 import { buildApp } from './app.js';
 import { listenMetrics } from './metrics-listener.js';
@@ -75,6 +76,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       hint: 'create one with `opencloud users add --admin NAME`, listen on 127.0.0.1, or pass --insecure-no-auth if the network is trusted',
     });
   }
+  registry.pullTimes = new PullTimes(
+    (pulls) => registry.state.recordPulls(pulls),
+    (err) => logger.warn({ err }, 'pull times not recorded yet (kept for the next batch)'),
+  );
   const gc = new GcRunner(registry, config, logger);
   // With a shared PostgreSQL, what was installed on this host stays in this host's data dir.
   const hostState = config.state.postgresUrl ? await openSqliteState(config.dataDir) : undefined;
@@ -89,6 +94,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   app.addHook('onClose', async () => {
     gc.stop();
+    await registry.pullTimes?.flush().catch((err: unknown) => {
+      logger.warn({ err }, 'the last pull times could not be recorded');
+    });
     await closeRegistry(registry);
     await hostState?.close();
   });

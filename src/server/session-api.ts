@@ -6,17 +6,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { grantsOf } from '../auth/access.js';
 import { TooManyAttempts } from '../auth/credentials.js';
-import { cookie, SESSION_COOKIE } from '../auth/sessions.js';
+import { cookie, SESSION_COOKIE, sessionCookie } from '../auth/sessions.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
 import { ANYONE } from '../http/access.js';
 
 function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
-  const secure = req.protocol === 'https' ? '; Secure' : '';
-  reply.header(
-    'set-cookie',
-    `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`,
-  );
+  reply.header('set-cookie', sessionCookie(value, maxAgeS, req.protocol === 'https'));
 }
 
 export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {

@@ -1,7 +1,8 @@
 // GET /api/v1/registry/tags: one repository's tags as the UI's tag list shows them, in one request
 // instead of a manifest and a config fetched per tag: digest, size (for an index, each platform's
-// and their sum), push time and referrers by type, sorted (newest push first, version, name),
-// filtered by a piece of the name, and paged on the server. Callers who may not pull the
+// and their sum), push and last pull time and referrers by type, sorted (newest push first,
+// version, name), filtered by a piece of the name, and paged on the server; or one tag by name,
+// or the tags of one manifest (a manifest's page), reading only their rows. Callers who may not pull the
 // repository get the same 404 as for a repository that does not exist.
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
@@ -21,6 +22,8 @@ interface TagsQuery {
   repository: string;
   sort?: TagOrder;
   filter?: string;
+  tag?: string;
+  digest?: string;
   limit?: number;
   offset?: number;
 }
@@ -96,13 +99,27 @@ async function platformsOf(reg: Registry, tag: TagDetail): Promise<Platform[] | 
 
 const tagSchema = {
   type: 'object',
-  required: ['name', 'digest', 'mediaType', 'artifactType', 'pushedAt', 'size', 'manifestSize', 'referrers'],
+  required: [
+    'name',
+    'digest',
+    'mediaType',
+    'artifactType',
+    'pushedAt',
+    'pulledAt',
+    'size',
+    'manifestSize',
+    'referrers',
+  ],
   properties: {
     name: { type: 'string' },
     digest: { type: 'string' },
     mediaType: { type: 'string' },
     artifactType: { type: ['string', 'null'] },
     pushedAt: { type: 'string', description: 'When the tag last moved (push or re-tag), ISO 8601' },
+    pulledAt: {
+      type: ['string', 'null'],
+      description: 'When its manifest was last pulled (a GET, by tag or digest), ISO 8601; null: never',
+    },
     size: {
       type: 'integer',
       description: "Bytes a pull downloads: config and layers; an index: the sum of its platforms'",
@@ -153,6 +170,13 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
             repository: { type: 'string', minLength: 1, maxLength: 255 },
             sort: { type: 'string', enum: [...TAG_ORDERS], default: 'newest' },
             filter: { type: 'string', maxLength: 128, description: 'Only tags whose name contains this' },
+            tag: { type: 'string', minLength: 1, maxLength: 128, description: 'Only this tag' },
+            digest: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 200,
+              description: 'Only the tags pointing at this manifest',
+            },
             limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 50 },
             offset: { type: 'integer', minimum: 0, default: 0 },
           },
@@ -177,7 +201,9 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
       } as FastifySchema,
     },
     async (req) => {
-      const { repository, sort = 'newest', filter = '', limit = 50, offset = 0 } = req.query;
+      const { repository, sort = 'newest', filter = '', tag, digest, limit = 50, offset = 0 } = req.query;
+      if (tag !== undefined && digest !== undefined)
+        throw new HttpError(400, 'BAD_REQUEST', 'give tag or digest, not both');
       try {
         validateName(repository);
       } catch {
@@ -186,7 +212,12 @@ export const tagsApi: FastifyPluginAsync<{ registry: Registry; auth: AuthContext
       const id = await registry.state.repositoryId(repository);
       if (id === undefined) throw unknown(repository);
       const needle = filter.toLowerCase();
-      const all = (await registry.state.tagDetails(id)).filter((t) => t.name.toLowerCase().includes(needle));
+      // This node's pulls not yet written show too.
+      await registry.pullTimes?.flush().catch(() => undefined);
+      const only = tag !== undefined ? { tag } : digest !== undefined ? { digest } : undefined;
+      const all = (await registry.state.tagDetails(id, only)).filter((t) =>
+        t.name.toLowerCase().includes(needle),
+      );
       const page = sortTags(all, sort).slice(offset, offset + limit);
       const tags: TagRow[] = await Promise.all(
         page.map(async (detail) => {

@@ -34,8 +34,11 @@ async function asClientError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A user signed in with a password or the web session: not through an API token. */
-const withPassword = (p: Principal) => p.kind === 'user' && p.tokenScopes === undefined;
+/**
+ * A user signed in with a password or the web session: not through an API token (scoped or not:
+ * an API token without scopes has no tokenScopes, but always its tokenId).
+ */
+export const withPassword = (p: Principal) => p.kind === 'user' && p.tokenId === undefined;
 
 /** Admins, or the user named by `:name` signed in with a password or session (not a token). */
 const tokensOfUser: AccessRule = {

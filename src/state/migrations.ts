@@ -417,4 +417,26 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
       }
     },
   },
+  '0015_manifest_pulls': {
+    // When each manifest was last pulled (a GET of its bytes), written in batches by the registry
+    // (registry/pull-times.ts). Its own table, with no change trigger: pull times are not what the
+    // read caches keep, so recording them never empties another node's caches. Gone with the
+    // manifest.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('manifest_pulls')
+        .addColumn('repository_id', 'integer', (c) => c.notNull())
+        .addColumn('digest', str(dialect, 'varchar(200)'), (c) => c.notNull())
+        .addColumn('pulled_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_pulls_pk', ['repository_id', 'digest'])
+        .addForeignKeyConstraint(
+          'manifest_pulls_manifest',
+          ['repository_id', 'digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (fk) => fk.onDelete('cascade'),
+        )
+        .execute();
+    },
+  },
 });

@@ -43,6 +43,13 @@ export interface ManifestReferencesTable {
   kind: 'blob' | 'manifest';
 }
 
+/** When a manifest was last pulled (a GET of its bytes); no row: never, or before 0015. */
+export interface ManifestPullsTable {
+  repository_id: number;
+  digest: string;
+  pulled_at: string;
+}
+
 export interface TagsTable {
   repository_id: number;
   name: string;
@@ -241,6 +248,7 @@ export interface Database {
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
   manifests: ManifestsTable;
+  manifest_pulls: ManifestPullsTable;
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;

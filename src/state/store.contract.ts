@@ -542,6 +542,45 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
           { digest: kids[1], size: 3010 },
         ]);
         expect(await state.tagDetails(await state.ensureRepository('td/empty'))).toEqual([]);
+
+        // One tag, or the tags of one manifest: the same rows as in the whole list.
+        const all = await state.tagDetails(id);
+        expect(await state.tagDetails(id, { tag: 'multi' })).toEqual(all.filter((t) => t.name === 'multi'));
+        const onImage = await state.tagDetails(id, { digest: image.digest });
+        expect(onImage.map((t) => t.name).sort()).toEqual(['latest', 'v1']);
+        expect(onImage.find((t) => t.name === 'v1')).toEqual(byName.v1);
+        expect(await state.tagDetails(id, { tag: 'nope' })).toEqual([]);
+      });
+
+      it('keeps the latest pull time per manifest, skips manifests gone since, and forgets a deleted one', async () => {
+        const { id, manifest: image } = await pushed('td/pulls', ['a', 'b']);
+        const other = await pushed('td/pulls', ['c']);
+        expect((await state.tagDetails(id)).map((t) => t.pulledAt)).toEqual([null, null, null]);
+        await state.recordPulls([
+          { repository: 'td/pulls', digest: image.digest, at: '2026-01-02T00:00:00.000Z' },
+          { repository: 'td/pulls', digest: 'sha256:' + 'f'.repeat(64), at: '2026-01-02T00:00:00.000Z' },
+          { repository: 'td/nothing-here', digest: image.digest, at: '2026-01-02T00:00:00.000Z' },
+        ]);
+        // An older time written later (another node's batch) does not move it back; a newer one does.
+        await state.recordPulls([
+          { repository: 'td/pulls', digest: image.digest, at: '2026-01-01T00:00:00.000Z' },
+        ]);
+        let at = Object.fromEntries((await state.tagDetails(id)).map((t) => [t.name, t.pulledAt]));
+        expect(at).toEqual({ a: '2026-01-02T00:00:00.000Z', b: '2026-01-02T00:00:00.000Z', c: null });
+        await state.recordPulls([
+          { repository: 'td/pulls', digest: image.digest, at: '2026-01-03T00:00:00.000Z' },
+          { repository: 'td/pulls', digest: other.manifest.digest, at: '2026-01-04T00:00:00.000Z' },
+        ]);
+        at = Object.fromEntries((await state.tagDetails(id)).map((t) => [t.name, t.pulledAt]));
+        expect(at).toEqual({
+          a: '2026-01-03T00:00:00.000Z',
+          b: '2026-01-03T00:00:00.000Z',
+          c: '2026-01-04T00:00:00.000Z',
+        });
+        // Deleted and pushed again: a new manifest row, never pulled.
+        await state.deleteManifest(id, image.digest);
+        await state.putManifest(id, image, [], ['a']);
+        expect((await state.tagDetails(id, { tag: 'a' }))[0]?.pulledAt).toBeNull();
       });
     });
 

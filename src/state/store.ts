@@ -10,10 +10,12 @@ import { toRecord, type ManifestRecord } from './manifest-record.js';
 import { RegistryReads } from './registry-reads.js';
 import type { Database } from './schema.js';
 import { repositoryDetails, type RepositoryDetail } from './repository-details.js';
-import { tagDetails, type TagDetail } from './tag-details.js';
+import { tagDetails, type TagDetail, type TagSelection } from './tag-details.js';
+import { recordPulls, type Pull } from './manifest-pulls.js';
 
 export type { ManifestRecord } from './manifest-record.js';
-export type { TagDetail } from './tag-details.js';
+export type { TagDetail, TagSelection } from './tag-details.js';
+export type { Pull } from './manifest-pulls.js';
 export type { RepositoryDetail } from './repository-details.js';
 
 export interface ManifestReference {
@@ -503,9 +505,17 @@ export class StateStore {
     return repositoryDetails(this.db);
   }
 
-  /** Every tag of the repository with its manifest, push time, bytes and referrers (tag lists). */
-  tagDetails(repositoryId: number): Promise<TagDetail[]> {
-    return tagDetails(this.db, repositoryId);
+  /**
+   * The repository's tags (every one, or those `only` selects) with their manifest, push and
+   * pull times, bytes and referrers (tag lists).
+   */
+  tagDetails(repositoryId: number, only?: TagSelection): Promise<TagDetail[]> {
+    return tagDetails(this.db, repositoryId, only);
+  }
+
+  /** Records when manifests were last pulled (a batch kept in memory by the registry). */
+  recordPulls(pulls: Pull[]): Promise<void> {
+    return recordPulls(this.db, pulls);
   }
 
   /** Manifests in the repository whose subject is `digest`, optionally of one artifact type. */

@@ -4,15 +4,19 @@
 // GET /api/v1/registry/tags: a repository of 40 tags, one of them a
 // two-platform index and one with referrers, read in one request per page: version order puts
 // 0.0.2 before 0.0.10, newest push comes first by default, the filter and the pages add up, sizes
-// are what a pull downloads. With authentication on: anonymous is a 401, a user who may not pull
+// are what a pull downloads; a pull (a GET of the manifest, by tag or digest, from skopeo or
+// fetch) shows as the tag's last pull time, a HEAD or the web UI showing it (OpenCloud-View) does not; one tag
+// by name or the tags of one manifest are asked for alone. With authentication on: anonymous is a 401, a user who may not pull
 // gets the same 404 as for a repository that does not exist (encoded or not), and oversized or
 // unknown parameters are 400s.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startServe, type ServeHandle } from '../support/cli.js';
+import { missing } from '../support/env.js';
 import { RegistryClient, sha256 } from '../support/registry-client.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'opencloud-tags-api-'));
@@ -26,6 +30,7 @@ interface TagRow {
   digest: string;
   mediaType: string;
   pushedAt: string;
+  pulledAt: string | null;
   size: number;
   platforms?: { os: string; architecture: string; digest: string; size: number }[];
   referrers: { artifactType: string | null; count: number }[];
@@ -186,6 +191,59 @@ describe('GET /api/v1/registry/tags', () => {
     expect(multi.size).toBe((index.sizes[0] as number) + (index.sizes[1] as number));
   });
 
+  it('one tag by name, or the tags on one manifest, alone; never both', async () => {
+    const one = (await list('repository=team/app&tag=multi')).body;
+    expect(one.tags.map((t) => t.name)).toEqual(['multi']);
+    expect(one.tags[0]?.platforms).toHaveLength(2);
+    expect(one.actions).toEqual(['pull']);
+    const onImage = (await list(`repository=team/app&digest=${image.digest}&limit=500`)).body;
+    expect(onImage.total).toBe(40);
+    expect(onImage.tags.every((t) => t.digest === image.digest)).toBe(true);
+    expect((await list('repository=team/app&tag=nope')).body).toMatchObject({ total: 0, tags: [] });
+    const both = await list(`repository=team/app&tag=multi&digest=${index.digest}`);
+    expect(both.status).toBe(400);
+    expect(both.body.error?.message).toBe('give tag or digest, not both');
+  });
+
+  it("a GET of the manifest is the tag's last pull; a HEAD or the web UI showing it is not", async () => {
+    const pulledAt = async (query: string) =>
+      ((await list(`repository=team/small&${query}`)).body.tags[0] as TagRow).pulledAt;
+    const manifestUrl = `${server.url}/v2/team/small/manifests/1`;
+    const accept = { accept: 'application/vnd.oci.image.manifest.v1+json', ...as('dev') };
+    expect(await pulledAt('tag=1')).toBeNull();
+    expect((await fetch(manifestUrl, { method: 'HEAD', headers: accept })).status).toBe(200);
+    const page = await fetch(manifestUrl, { headers: { ...accept, 'opencloud-view': '1' } });
+    expect(page.status).toBe(200);
+    await page.arrayBuffer();
+    expect(await pulledAt('tag=1')).toBeNull();
+    const before = new Date().toISOString();
+    const pull = await fetch(manifestUrl, { headers: accept });
+    expect(pull.status).toBe(200);
+    await pull.arrayBuffer();
+    const at = await pulledAt('tag=1');
+    expect(at && at >= before && at <= new Date().toISOString()).toBe(true);
+  });
+
+  it.skipIf(missing('skopeo'))(
+    'skopeo reading an index by digest marks the tag on it as pulled',
+    async () => {
+      const before = new Date().toISOString();
+      const host = new URL(server.url).host;
+      await promisify(execFile)('skopeo', [
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        '--creds',
+        `dev:${PW}`,
+        `docker://${host}/team/app@${index.digest}`,
+      ]);
+      const multi = (await list('repository=team/app&tag=multi')).body.tags[0] as TagRow;
+      expect(multi.pulledAt && multi.pulledAt >= before).toBe(true);
+      // The platforms' own manifests were not read, so the tags on them were not pulled.
+      expect(((await list('repository=team/app&tag=plat-arm64')).body.tags[0] as TagRow).pulledAt).toBeNull();
+    },
+  );
+
   it('refuses anonymous callers, hides repositories a user may not pull, and rejects bad parameters', async () => {
     expect((await list('repository=team/app', null)).status).toBe(401);
     const hidden = await list('repository=team/app', 'nobody');
@@ -214,6 +272,9 @@ describe('GET /api/v1/registry/tags', () => {
       `repository=team/app&filter=${'x'.repeat(129)}`,
       `repository=${'a'.repeat(256)}`,
       'repository=team/app&extra=1',
+      `repository=team/app&tag=${'t'.repeat(129)}`,
+      `repository=team/app&digest=${'d'.repeat(201)}`,
+      'repository=team/app&tag=',
       '',
     ])
       expect((await list(bad)).status, bad).toBe(400);

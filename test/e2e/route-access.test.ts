@@ -203,6 +203,8 @@ function instances(route: RouteRecord): Instance[] {
     'POST /api/v1/users/:name/tokens': { name: 'evil' },
     'PUT /api/v1/users/:name/grants': { pattern: '**', actions: ['pull', 'push', 'delete', 'build'] },
     'PUT /api/v1/system/log-level': { level: 'debug' },
+    // A guess at nobody's password: refused, and after five guesses refused as too many.
+    'PUT /api/v1/account/password': { currentPassword: 'a-guess-1', newPassword: 'evil-password-1' },
     'POST /api/v1/webhooks': { url: 'http://127.0.0.1:9/evil', events: ['push'] },
     'PATCH /api/v1/webhooks/:id': { url: 'http://127.0.0.1:9/evil' },
     'POST /api/v1/registry/gc': { dryRun: true },
@@ -270,7 +272,8 @@ async function call(caller: Caller, i: Instance, path = i.path): Promise<RawAnsw
   });
 }
 
-const REFUSED = [401, 403, 404];
+// 429: a route that checks a password (the account's) refuses guesses after a few.
+const REFUSED = [401, 403, 404, 429];
 
 /** What went wrong with one answer to `caller`, or undefined when it gave nothing away. */
 function problem(
@@ -373,6 +376,14 @@ describe('every route declares its access, and no spelling of a path gets more',
     expect(tokens.tokens.find((t) => t.id === ids.token)?.revokedAt).toBeNull();
     const level = JSON.parse((await asAdmin('GET', '/api/v1/system/log-level')).text) as { level: string };
     expect(level.level).toBe('silent');
+    // Nobody's password is still theirs (read from the store: the guesses locked their name out).
+    const state = await openSqliteState(dataDir);
+    try {
+      expect(await new AuthStore(state).checkPassword('nobody', PW.nobody)).toMatchObject({ name: 'nobody' });
+      expect(await new AuthStore(state).checkPassword('nobody', 'evil-password-1')).toBeUndefined();
+    } finally {
+      await state.close();
+    }
   });
 
   it('anonymous callers learn versions from /api/v1/system/info, not host paths', async () => {

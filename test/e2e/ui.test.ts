@@ -11,7 +11,7 @@
 // once a user exists (a web session: an HttpOnly cookie and a CSRF token), and users, grants and
 // API tokens. Enable and Disable are never confirmed: they would change this host. Every page is
 // photographed at desktop and phone width into test-artifacts/screenshots/ (and must not scroll
-// sideways on a phone); any error thrown in a page or logged to its console fails the test.
+// sideways on a phone, nor hold a table wider than the viewport); any error thrown in a page or logged to its console fails the test.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,10 +48,14 @@ async function openPage(url: string, expectedStatuses: number[] = []): Promise<P
   return page;
 }
 
-/** Screenshots of the page as it is now (desktop and phone); it must fit a phone's width. */
+/**
+ * Screenshots of the page as it is now (desktop and phone): the page must fit a phone's width,
+ * and no table may be wider than the viewport at either width (not even inside a scrolling card).
+ */
 async function shoot(page: Page, name: string): Promise<void> {
-  const { phoneOverflow } = await screenshot(page, name);
+  const { phoneOverflow, tableOverflow } = await screenshot(page, name);
   expect(phoneOverflow, `${name} scrolls sideways at phone width`).toBeLessThanOrEqual(0);
+  expect(tableOverflow, `a table on ${name} is wider than the viewport`).toBeLessThanOrEqual(0);
 }
 
 const SIZE = /^\d+(\.\d)? (B|KiB|MiB|GiB)$/;
@@ -614,6 +618,13 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     async () => {
       const page = await openPage(`${server.url}/builds`);
       await page.getByTestId('build-form').waitFor();
+      // The example starts from the latest push here, an image that exists.
+      const latest = ((await (await fetch(`${server.url}/api/v1/registry/summary`)).json()) as Summary)
+        .recentPushes[0];
+      const dockerfile = page.getByLabel('Dockerfile');
+      await expect
+        .poll(() => dockerfile.getAttribute('placeholder'))
+        .toBe(`FROM ${host}/${latest?.repository}:${latest?.tag}\nRUN echo hello\n`);
       await shoot(page, 'builds');
       await page
         .getByLabel('Dockerfile')
@@ -1300,6 +1311,8 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
     await page.getByTestId('media-type').waitFor();
     await page.waitForLoadState('networkidle');
     expect(await page.getByRole('button', { name: /Delete/ }).count()).toBe(0);
+    // Looking at a manifest in the UI is not a pull.
+    expect(await page.getByTestId('last-pulled').innerText()).toBe('never');
     // Builds: the history, no form.
     await page.goto(`${server.url}/builds`);
     await page.waitForLoadState('networkidle');
@@ -1337,7 +1350,36 @@ describe.skipIf(noBrowser)(titled('the web UI with authentication on', noBrowser
       `docker://${host}/shared/app:1`,
     ]);
     expect(stdout.trim()).toBe(pushed.digest);
+
+    // The password: a wrong current one is refused in the form; the right one changes it, the
+    // page stays signed in, the old password stops working and the token keeps working.
+    const pw = page.getByTestId('password-form');
+    await pw.getByLabel('Current password').fill('not-the-password');
+    await pw.getByLabel('New password', { exact: true }).fill('puller-password-2');
+    await pw.getByLabel('New password again').fill('puller-password-2');
+    await pw.getByRole('button', { name: 'Change password' }).click();
+    await pw.getByText('The current password is not right.').waitFor();
+    await pw.getByLabel('Current password').fill('puller-password-1');
+    await pw.getByRole('button', { name: 'Change password' }).click();
+    await pw.getByTestId('password-changed').waitFor();
+    const basicAs = (secret: string) =>
+      fetch(`${server.url}/v2/shared/app/manifests/1`, {
+        method: 'HEAD',
+        headers: { authorization: `Basic ${Buffer.from(`puller:${secret}`).toString('base64')}` },
+      }).then((r) => r.status);
+    expect(await basicAs('puller-password-1')).toBe(401);
+    expect(await basicAs('puller-password-2')).toBe(200);
+    expect(await basicAs(token)).toBe(200);
+    // Still signed in here: a change with the renewed session's CSRF token goes through.
+    await form.getByLabel('Token name').fill('after-change');
+    await form.getByRole('button', { name: /create/i }).click();
+    await page.getByTestId('new-token').getByText('“after-change” created').waitFor();
     await shoot(page, 'account');
+
+    // skopeo's read of the manifest is the tag's last pull.
+    await page.goto(`${server.url}/repositories/shared/app`);
+    await page.locator('[data-testid=tag-row][data-tag="1"]').waitFor();
+    expect(await page.getByTestId('tag-pulled').innerText()).toMatch(/^(just now|\d+ minutes? ago)$/);
     await page.close();
   });
 });

@@ -1,7 +1,8 @@
 // A real browser for UI tests: Debian's chromium driven by playwright-core (no browser download).
 // `browserMissing()` says why UI tests must be skipped; `launchBrowser()` starts it headless
 // with the flags that keep it quiet and offline; `watchPage()` collects a page's errors and
-// `screenshot()` writes a page at desktop and phone width into test-artifacts/screenshots;
+// `screenshot()` writes a page at desktop and phone width into test-artifacts/screenshots and
+// says what reaches past the viewport;
 // `computedStyle()` reads a CSS property as the browser resolved it.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,24 +53,36 @@ export function watchPage(page: Page, problems: string[], expectedStatuses: numb
   });
 }
 
+/** How far the widest visible table reaches past the viewport's right edge, in px (≤ 0: none does). */
+const TABLE_OVERFLOW = `Math.max(0, ...[...document.querySelectorAll('table')]
+  .map((t) => t.getBoundingClientRect())
+  .filter((r) => r.width > 0)
+  .map((r) => Math.max(r.right - document.documentElement.clientWidth, -r.left)))`;
+
 /**
  * Writes `<name>.png` at desktop width and `<name>-phone.png` at phone width (full pages), and
- * checks that at phone width nothing makes the page itself scroll sideways (wide tables scroll
- * inside their card). The viewport is back at desktop width afterwards.
+ * measures at both widths what reaches past the viewport: the page itself scrolling sideways
+ * (`phoneOverflow`) and any table wider than the viewport, even one that would scroll inside its
+ * card (`tableOverflow`, the larger of the two widths'). The viewport is back at desktop width afterwards.
  */
-export async function screenshot(page: Page, name: string): Promise<{ phoneOverflow: number }> {
+export async function screenshot(
+  page: Page,
+  name: string,
+): Promise<{ phoneOverflow: number; tableOverflow: number }> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.setViewportSize(DESKTOP);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const desktopTables = await page.evaluate<number>(TABLE_OVERFLOW);
   await page.setViewportSize(PHONE);
   // Layout settles on the next frame.
   await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
   const phoneOverflow = await page.evaluate<number>(
     'document.documentElement.scrollWidth - document.documentElement.clientWidth',
   );
+  const phoneTables = await page.evaluate<number>(TABLE_OVERFLOW);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(DESKTOP);
-  return { phoneOverflow };
+  return { phoneOverflow, tableOverflow: Math.max(desktopTables, phoneTables) };
 }
 
 /**

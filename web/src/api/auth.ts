@@ -160,6 +160,34 @@ export async function signOut(): Promise<void> {
   signedOut(false);
 }
 
+/**
+ * Changes the signed-in user's password (PUT /api/v1/account/password). Every session of the
+ * user ends on the server; this tab's is replaced by the new one the answer brings (a new cookie
+ * and CSRF token), so it stays signed in. Throws with the message to show when refused.
+ */
+export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+  const res = await fetch('/api/v1/account/password', {
+    method: 'PUT',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', accept: 'application/json', ...csrfHeaders('PUT') },
+    body: JSON.stringify({ currentPassword, newPassword }),
+  });
+  if (res.status === 401) {
+    signInRequired();
+    throw new Error('The session has ended: sign in again.');
+  }
+  if (!res.ok) {
+    const err = await errorOf(res);
+    if (err.code === 'AUTH_INVALID' && res.status === 403)
+      throw new Error('The current password is not right.');
+    throw err; // 429 says when to try again; 400 what the new password lacks
+  }
+  const answer = (await res.json()) as { csrfToken: string };
+  // Requests sent with the old session may yet come back 401: they say nothing now.
+  generation++;
+  csrfToken = answer.csrfToken;
+}
+
 export function useAuth(): AuthState {
   return useSyncExternalStore(
     (fn) => {

@@ -58,7 +58,8 @@ export async function tags(name: string): Promise<string[]> {
 
 export async function manifest(name: string, reference: string): Promise<Manifest> {
   const res = await request(`/v2/${path(name)}/manifests/${encodeURIComponent(reference)}`, {
-    headers: { accept: MANIFEST_TYPES.join(', ') },
+    // Someone looking at a manifest is not a pull: the server records no pull time for this read.
+    headers: { accept: MANIFEST_TYPES.join(', '), 'opencloud-view': '1' },
   });
   const text = await res.text();
   const body = JSON.parse(text) as Omit<Manifest, 'digest' | 'size'>;
@@ -106,6 +107,8 @@ export interface TagRow {
   mediaType: string;
   artifactType: string | null;
   pushedAt: string;
+  /** When its manifest was last pulled; null: never. */
+  pulledAt: string | null;
   /** Config and layers; an index: the sum of its platforms'. */
   size: number;
   platforms?: { os: string; architecture: string; variant?: string; digest: string; size: number }[];
@@ -135,9 +138,14 @@ export function tagPage(
   return getJson<TagPage>(`/api/v1/registry/tags?${q.toString()}`);
 }
 
-/** What the caller may do in a repository: the `actions` the tag list answers with (one tag asked for). */
-export async function repositoryActions(name: string): Promise<string[]> {
-  return (await tagPage(name, { sort: 'name', filter: '', offset: 0, limit: 1 })).actions;
+/**
+ * The tag a manifest page shows (a tag name), or the tags pointing at it (a digest), with what
+ * the caller may do in the repository: one request that reads only those tags.
+ */
+export function tagsOf(name: string, reference: string): Promise<TagPage> {
+  const q = new URLSearchParams({ repository: name, limit: '100' });
+  q.set(reference.includes(':') ? 'digest' : 'tag', reference);
+  return getJson<TagPage>(`/api/v1/registry/tags?${q.toString()}`);
 }
 
 export type RepositoryOrder = 'name' | 'size' | 'pushed';

@@ -1,10 +1,11 @@
 // My account: what every signed-in user can reach without an admin — who they are, what their
-// grants let them do, the `docker login` line for this registry, and their own API tokens (create
-// within their rights, shown once; revoke). Tokens are what registry clients and scripts sign in with.
+// grants let them do, the `docker login` line for this registry, their password (change it), and
+// their own API tokens (create within their rights, shown once; revoke). Tokens are what registry clients and scripts sign in with.
 import { useAuth } from '../api/auth';
 import { CopyLine } from '../components/copy-line';
 import { StateBadge } from '../components/state-badge';
 import { grantSummary } from './grants';
+import { PasswordForm } from './password-form';
 import { Tokens } from './tokens';
 
 export function Account() {
@@ -34,6 +35,7 @@ export function Account() {
         <p className="muted">Create a token below and give it as the password:</p>
         <CopyLine text={`docker login ${location.host} -u ${auth.user}`} />
       </section>
+      <PasswordForm />
       <Tokens user={auth.user} admin={auth.admin} />
     </div>
   );

@@ -3,11 +3,22 @@
 // the body, the options in the query). Both take the repository, tags, build args (KEY=VALUE
 // lines), a target stage, platforms and no-cache; on success the live view of the new build opens.
 import { useState, type FormEvent } from 'react';
-import { postJson, request } from '../api/client';
+import { getJson, postJson, request } from '../api/client';
+import type { RegistrySummary } from '../api/types';
+import { useLoad } from '../api/use-api';
 import { ErrorNote } from '../components/error-note';
 import { navigate } from '../router';
 
-const EXAMPLE = `FROM ${location.host}/library/busybox:1\nRUN echo hello\n`;
+/**
+ * The Dockerfile the empty form shows: from the latest image pushed here that the user may pull,
+ * or, with none, from nothing (no example names an image this registry does not have).
+ */
+function example(summary: RegistrySummary | undefined): string {
+  const latest = summary?.recentPushes[0];
+  return latest
+    ? `FROM ${location.host}/${latest.repository}:${latest.tag}\nRUN echo hello\n`
+    : '# Nothing pushed here yet: this builds from an empty image.\nFROM scratch\nLABEL example=hello\n';
+}
 
 /** `A=1` lines to an object; a line without `=` is an error naming it. */
 export function parseBuildArgs(text: string): Record<string, string> {
@@ -51,6 +62,7 @@ export function archiveType(name: string): string {
 }
 
 export function BuildForm() {
+  const summary = useLoad(() => getJson<RegistrySummary>('/api/v1/registry/summary'), []);
   const [source, setSource] = useState<'dockerfile' | 'archive'>('dockerfile');
   const [dockerfile, setDockerfile] = useState('');
   const [archive, setArchive] = useState<File>();
@@ -136,7 +148,7 @@ export function BuildForm() {
             name="dockerfile"
             rows={10}
             spellCheck={false}
-            placeholder={EXAMPLE}
+            placeholder={example(summary.data)}
             value={dockerfile}
             onChange={(e) => setDockerfile(e.target.value)}
             required

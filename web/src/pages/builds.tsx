@@ -109,7 +109,7 @@ function History() {
         <p className="muted">{states.length || applied ? 'No build matches.' : 'No builds yet.'}</p>
       )}
       {!!list.data?.builds.length && (
-        <table data-testid="build-history">
+        <table className="stacked" data-testid="build-history">
           <thead>
             <tr>
               <th>Image</th>
@@ -122,17 +122,19 @@ function History() {
           <tbody>
             {list.data.builds.map((b) => (
               <tr key={b.id}>
-                <td>
+                <td data-label="Image">
                   <Link to={`/builds/${b.id}`}>
                     {b.definition.repository}:{b.definition.tags.join(',')}
                   </Link>
                 </td>
-                <td>
+                <td data-label="State">
                   <StateBadge state={b.state} />
                 </td>
-                <td>{when(b.createdAt)}</td>
-                <td>{duration(b.startedAt, b.finishedAt)}</td>
-                <td className="mono muted">{b.worker ?? ''}</td>
+                <td data-label="Created">{when(b.createdAt)}</td>
+                <td data-label="Took">{duration(b.startedAt, b.finishedAt)}</td>
+                <td data-label="Worker" className="mono muted">
+                  {b.worker ?? ''}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -60,8 +60,10 @@ function GrantRow({ subject, grant, onSaved }: { subject: string; grant: Grant; 
   };
   return (
     <tr data-testid="grant-row" data-pattern={grant.pattern}>
-      <td className="mono">{grant.pattern}</td>
-      <td>
+      <td data-label="Pattern" className="mono">
+        {grant.pattern}
+      </td>
+      <td data-label="Actions">
         <ActionBoxes
           value={actions}
           onChange={(a) => {
@@ -159,7 +161,7 @@ export function Grants({
         </p>
       ) : (
         <div className="table-wrap">
-          <table>
+          <table className="stacked">
             <thead>
               <tr>
                 <th>Pattern</th>

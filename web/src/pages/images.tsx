@@ -160,7 +160,7 @@ function BuilderCache() {
         <details>
           <summary>The largest records</summary>
           <div className="table-wrap">
-            <table>
+            <table className="stacked">
               <thead>
                 <tr>
                   <th>Description</th>
@@ -172,13 +172,13 @@ function BuilderCache() {
               <tbody>
                 {biggest.map((r) => (
                   <tr key={r.id}>
-                    <td className="mono name">
+                    <td data-label="Record" className="mono name">
                       {r.description || r.id}
                       {r.inUse && <span className="muted"> (in use)</span>}
                     </td>
-                    <td>{r.recordType}</td>
-                    <td>{bytes(r.size)}</td>
-                    <td>{age(r.lastUsedAt)}</td>
+                    <td data-label="Type">{r.recordType}</td>
+                    <td data-label="Size">{bytes(r.size)}</td>
+                    <td data-label="Last used">{age(r.lastUsedAt)}</td>
                   </tr>
                 ))}
               </tbody>

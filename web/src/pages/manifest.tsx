@@ -1,4 +1,5 @@
-// One manifest of a repository, by tag or digest: its media type and digest, a copy-ready
+// One manifest of a repository, by tag or digest: its media type and digest, when the tag was
+// pushed and the manifest last pulled (or, by digest, the tags on it), a copy-ready
 // `docker pull`, and then either an index's platforms (each a link to its manifest) or an
 // image's layers with sizes and its config (env, entrypoint, cmd, labels). Deleting the tag or
 // the whole manifest (every tag on it) is asked twice, then leads back to the repository. Below,
@@ -8,7 +9,7 @@ import {
   imageConfig,
   manifest,
   referrers,
-  repositoryActions,
+  tagsOf,
   type Descriptor,
   type Manifest,
 } from '../api/registry';
@@ -16,7 +17,7 @@ import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { CopyLine } from '../components/copy-line';
 import { LoadNote } from '../components/load-note';
-import { bytes, shortDigest } from '../format';
+import { age, bytes, shortDigest } from '../format';
 import { Link, navigate, repoPath } from '../router';
 
 /** OCI and Docker image configs; an artifact's config is something else and is not read. */
@@ -29,7 +30,7 @@ const platformOf = (d: Descriptor) =>
 
 function Platforms({ name, m }: { name: string; m: Manifest }) {
   return (
-    <table data-testid="platforms">
+    <table className="stacked" data-testid="platforms">
       <thead>
         <tr>
           <th>Platform</th>
@@ -40,13 +41,15 @@ function Platforms({ name, m }: { name: string; m: Manifest }) {
       <tbody>
         {m.manifests?.map((d) => (
           <tr key={d.digest}>
-            <td>
+            <td data-label="Platform">
               <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(d.digest)}`}>
                 {platformOf(d)}
               </Link>
             </td>
-            <td className="mono">{shortDigest(d.digest)}</td>
-            <td>{bytes(d.size)}</td>
+            <td data-label="Digest" className="mono">
+              {shortDigest(d.digest)}
+            </td>
+            <td data-label="Size">{bytes(d.size)}</td>
           </tr>
         ))}
       </tbody>
@@ -57,7 +60,7 @@ function Platforms({ name, m }: { name: string; m: Manifest }) {
 function Layers({ m }: { m: Manifest }) {
   const total = (m.layers ?? []).reduce((n, l) => n + l.size, 0);
   return (
-    <table data-testid="layers">
+    <table className="stacked" data-testid="layers">
       <thead>
         <tr>
           <th>#</th>
@@ -69,10 +72,16 @@ function Layers({ m }: { m: Manifest }) {
       <tbody>
         {m.layers?.map((l, i) => (
           <tr key={`${i}-${l.digest}`} data-testid="layer">
-            <td>{i + 1}</td>
-            <td className="mono">{shortDigest(l.digest)}</td>
-            <td className="mono">{l.mediaType}</td>
-            <td data-testid="layer-size">{bytes(l.size)}</td>
+            <td data-label="#">{i + 1}</td>
+            <td data-label="Digest" className="mono">
+              {shortDigest(l.digest)}
+            </td>
+            <td data-label="Media type" className="mono">
+              {l.mediaType}
+            </td>
+            <td data-label="Size" data-testid="layer-size">
+              {bytes(l.size)}
+            </td>
           </tr>
         ))}
       </tbody>
@@ -149,7 +158,7 @@ function Referrers({ name, digest }: { name: string; digest: string }) {
       )}
       {list.data && list.data.length > 0 && (
         <div className="table-wrap">
-          <table>
+          <table className="stacked">
             <thead>
               <tr>
                 <th>Artifact type</th>
@@ -160,15 +169,15 @@ function Referrers({ name, digest }: { name: string; digest: string }) {
             <tbody>
               {list.data.map((r) => (
                 <tr key={r.digest} data-testid="referrer" data-digest={r.digest}>
-                  <td className="mono name" data-testid="referrer-type">
+                  <td data-label="Type" className="mono name" data-testid="referrer-type">
                     {r.artifactType ?? r.mediaType}
                   </td>
-                  <td className="mono">
+                  <td data-label="Digest" className="mono">
                     <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(r.digest)}`}>
                       {shortDigest(r.digest)}
                     </Link>
                   </td>
-                  <td data-testid="referrer-size" data-bytes={r.size}>
+                  <td data-label="Size" data-testid="referrer-size" data-bytes={r.size}>
                     {bytes(r.size)}
                   </td>
                 </tr>
@@ -183,10 +192,12 @@ function Referrers({ name, digest }: { name: string; digest: string }) {
 
 export function ManifestView({ name, reference }: { name: string; reference: string }) {
   const m = useLoad(() => manifest(name, reference), [name, reference]);
-  const rights = useLoad(() => repositoryActions(name), [name]);
-  const mayDelete = !!rights.data?.includes('delete');
+  // The tag (or the tags on a digest) and what the caller may do here, in one request.
+  const tags = useLoad(() => tagsOf(name, reference), [name, reference]);
+  const mayDelete = !!tags.data?.actions.includes('delete');
   const d = m.data;
   const sep = reference.includes(':') ? '@' : ':';
+  const tag = sep === ':' ? tags.data?.tags[0] : undefined;
   return (
     <section className="card">
       <p className="crumbs">
@@ -216,6 +227,33 @@ export function ManifestView({ name, reference }: { name: string; reference: str
               <>
                 <dt>Artifact type</dt>
                 <dd className="mono">{d.artifactType}</dd>
+              </>
+            )}
+            {tag && (
+              <>
+                <dt>Pushed</dt>
+                <dd title={tag.pushedAt}>{age(tag.pushedAt)}</dd>
+                <dt>Last pulled</dt>
+                <dd data-testid="last-pulled" title={tag.pulledAt ?? ''}>
+                  {tag.pulledAt ? age(tag.pulledAt) : 'never'}
+                </dd>
+              </>
+            )}
+            {sep === '@' && tags.data && (
+              <>
+                <dt>Tags</dt>
+                <dd data-testid="digest-tags">
+                  {tags.data.tags.length === 0
+                    ? 'none (reachable by digest only)'
+                    : tags.data.tags.map((t, i) => (
+                        <span key={t.name}>
+                          {i > 0 && ', '}
+                          <Link to={`/repositories/${repoPath(name)}/-/${encodeURIComponent(t.name)}`}>
+                            {t.name}
+                          </Link>
+                        </span>
+                      ))}
+                </dd>
               </>
             )}
           </dl>

@@ -275,6 +275,7 @@ export function Repository({ name }: { name: string }) {
                 <th>Digest</th>
                 <th>Size</th>
                 <th>Pushed</th>
+                <th>Last pulled</th>
                 <th>Pull</th>
                 <th>
                   <span className="sr-only">Actions</span>
@@ -308,6 +309,9 @@ export function Repository({ name }: { name: string }) {
                   </td>
                   <td data-label="Pushed" title={tag.pushedAt}>
                     {age(tag.pushedAt)}
+                  </td>
+                  <td data-label="Last pulled" data-testid="tag-pulled" title={tag.pulledAt ?? ''}>
+                    {tag.pulledAt ? age(tag.pulledAt) : <span className="muted">never</span>}
                   </td>
                   <td className="pull" data-label="Pull">
                     <CopyButton

@@ -41,7 +41,7 @@ export function RunHistory({
       )}
       {!!runs.data?.runs.length && (
         <div className="table-wrap">
-          <table>
+          <table className="stacked">
             <thead>
               <tr>
                 <th>Action</th>
@@ -49,19 +49,23 @@ export function RunHistory({
                 <th>Started</th>
                 <th>Took</th>
                 <th>Recap</th>
-                <th />
+                <th>
+                  <span className="sr-only">Show</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {runs.data.runs.map((r) => (
                 <tr key={r.id} data-testid="past-run">
-                  <td>{r.action}</td>
-                  <td>
+                  <td data-label="Action">{r.action}</td>
+                  <td data-label="Outcome">
                     <StateBadge state={r.status} />
                   </td>
-                  <td>{when(r.startedAt)}</td>
-                  <td>{duration(r.startedAt, r.finishedAt)}</td>
-                  <td className="mono">{recapLine(r.recap)}</td>
+                  <td data-label="Started">{when(r.startedAt)}</td>
+                  <td data-label="Took">{duration(r.startedAt, r.finishedAt)}</td>
+                  <td data-label="Recap" className="mono">
+                    {recapLine(r.recap)}
+                  </td>
                   <td className="row-actions">
                     <button type="button" className="link" onClick={() => onShow(r.id)}>
                       Show

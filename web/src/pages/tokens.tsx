@@ -189,7 +189,7 @@ export function Tokens({ user, admin }: { user: string; admin: boolean }) {
       )}
       {!!tokens?.length && (
         <div className="table-wrap">
-          <table data-testid="token-table">
+          <table className="stacked" data-testid="token-table">
             <thead>
               <tr>
                 <th>Name</th>
@@ -209,13 +209,21 @@ export function Tokens({ user, admin }: { user: string; admin: boolean }) {
                 const state = tokenState(t);
                 return (
                   <tr key={t.id} data-testid="token-row" data-token-id={t.id} data-name={t.name}>
-                    <td>{t.name}</td>
-                    <td className="mono">{t.id}</td>
-                    <td>{rightsOf(t)}</td>
-                    <td title={when(t.createdAt)}>{age(t.createdAt)}</td>
-                    <td>{t.expiresAt ? when(t.expiresAt) : <span className="muted">never</span>}</td>
-                    <td>{t.lastUsedAt ? age(t.lastUsedAt) : <span className="muted">never</span>}</td>
-                    <td data-testid="token-state">
+                    <td data-label="Name">{t.name}</td>
+                    <td data-label="Id" className="mono">
+                      {t.id}
+                    </td>
+                    <td data-label="Rights">{rightsOf(t)}</td>
+                    <td data-label="Created" title={when(t.createdAt)}>
+                      {age(t.createdAt)}
+                    </td>
+                    <td data-label="Expires">
+                      {t.expiresAt ? when(t.expiresAt) : <span className="muted">never</span>}
+                    </td>
+                    <td data-label="Last used">
+                      {t.lastUsedAt ? age(t.lastUsedAt) : <span className="muted">never</span>}
+                    </td>
+                    <td data-label="State" data-testid="token-state">
                       <StateBadge state={state} />
                     </td>
                     <td className="row-actions">

@@ -138,7 +138,7 @@ export function Users() {
         )}
         {!!users?.length && (
           <div className="table-wrap">
-            <table data-testid="user-table">
+            <table className="stacked" data-testid="user-table">
               <thead>
                 <tr>
                   <th>Name</th>
@@ -153,14 +153,14 @@ export function Users() {
               <tbody>
                 {users.map((u) => (
                   <tr key={u.name} data-testid="user-row" data-name={u.name}>
-                    <td>
+                    <td data-label="Name">
                       <Link to={userPath(u.name)}>{u.name}</Link>
                       {u.name === auth.user && <span className="muted"> (you)</span>}
                     </td>
-                    <td>
+                    <td data-label="Role">
                       <StateBadge state={u.admin ? 'admin' : 'user'} />
                     </td>
-                    <td data-testid="user-grants">
+                    <td data-label="Grants" data-testid="user-grants">
                       {u.admin ? (
                         <span className="muted">everything</span>
                       ) : u.grants.length ? (
@@ -171,7 +171,9 @@ export function Users() {
                         </span>
                       )}
                     </td>
-                    <td title={when(u.createdAt)}>{age(u.createdAt)}</td>
+                    <td data-label="Added" title={when(u.createdAt)}>
+                      {age(u.createdAt)}
+                    </td>
                     <td className="row-actions">
                       {u.name !== auth.user && (
                         <ConfirmButton
