@@ -36,6 +36,11 @@ export class DataDirError extends OpenCloudError {
   override readonly exitCode = EXIT.cantCreate;
 }
 
+/** A file the command must write cannot be (its directory is missing, read-only, a file). */
+export class CannotWriteError extends OpenCloudError {
+  override readonly exitCode = EXIT.cantCreate;
+}
+
 export class UnavailableError extends OpenCloudError {
   override readonly exitCode = EXIT.unavailable;
 }

@@ -3,10 +3,12 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, OpenCloudError } from '../errors.js';
 import { BUILDKIT_VERSION, gitCommit, IS_CHECKOUT, PACKAGE_VERSION } from '../paths.js';
+import { buildCommand } from './build.js';
 import { doctorCommand } from './doctor.js';
 import { gcCommand } from './gc.js';
 import { installCommand, uninstallCommand } from './install.js';
 import { ledgerCommand } from './ledger.js';
+import { loginCommand, logoutCommand } from './login.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
 import { usersCommand } from './users.js';
@@ -29,6 +31,9 @@ export function program(): Command {
     ledgerCommand(),
     installCommand(),
     uninstallCommand(),
+    buildCommand(),
+    loginCommand(),
+    logoutCommand(),
   ])
     cli.addCommand(cmd.copyInheritedSettings(cli));
   return cli;

@@ -4,7 +4,6 @@
 // first admin is made here; there is no default password.
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { createInterface } from 'node:readline';
 import { AuditTrail } from '../ledger/audit.js';
 import { generatePassword } from '../auth/passwords.js';
 import { parseActions } from '../auth/patterns.js';
@@ -12,6 +11,7 @@ import { AuthError, AuthStore, type Scope } from '../auth/store.js';
 import { UsageError } from '../errors.js';
 import { openStateForCommand } from '../state/open.js';
 import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { readPassword } from './password-prompt.js';
 import { usableDataDir } from '../doctor/data-dir.js';
 
 /** Runs `fn` on the data dir's users; a change (`audit`) is recorded in the audit trail. */
@@ -40,35 +40,6 @@ async function withStore<T>(
   } finally {
     await state.close();
   }
-}
-
-/** Reads a password without echo on a terminal (asked twice), or one line from stdin. */
-async function readPassword(fromStdin: boolean): Promise<string> {
-  if (fromStdin || !process.stdin.isTTY) {
-    if (!fromStdin)
-      throw new UsageError('no terminal to ask for the password: pass --password-stdin or --generate');
-    let text = '';
-    for await (const chunk of process.stdin) text += String(chunk);
-    return text.replace(/\r?\n$/, '');
-  }
-  const ask = (q: string) =>
-    new Promise<string>((resolve) => {
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
-      const out = rl as unknown as { _writeToOutput: (s: string) => void };
-      let muted = false;
-      out._writeToOutput = (s: string) => {
-        if (!muted) process.stdout.write(s);
-      };
-      rl.question(q, (answer) => {
-        rl.close();
-        process.stdout.write('\n');
-        resolve(answer);
-      });
-      muted = true;
-    });
-  const first = await ask('password: ');
-  if ((await ask('again: ')) !== first) throw new UsageError('the passwords differ');
-  return first;
 }
 
 function parseScope(text: string): Scope {

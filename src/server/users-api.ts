@@ -78,15 +78,17 @@ async function requireWithinGrants(store: AuthStore, name: string, scopes: Scope
 }
 
 export const usersApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
-  /** Admins, or the owner of token `:id` signed in with a password or session. */
+  /** Admins, the owner of token `:id` signed in with a password or session, or the token itself. */
   const tokenOwner: AccessRule = {
-    who: "admins, and the token's owner signed in with a password or the web session",
+    who: "admins, the token's owner signed in with a password or the web session, and the token itself",
     when: 'request',
     signIn: true,
     async check(req) {
       const p = req.principal as Principal;
       if (isAdmin(p)) return;
       const id = (req.params as { id: string }).id;
+      // A token may end itself (`opencloud logout`), never another.
+      if (p.tokenId !== undefined && p.tokenId === id) return;
       const own = withPassword(p) ? await ctx.store.listTokens(p.name) : [];
       // Someone else's token is answered as unknown: its existence is not told.
       if (!own.some((t) => t.id === id)) throw new HttpError(404, 'AUTH_INVALID', `no active token ${id}`);

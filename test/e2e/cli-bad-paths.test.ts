@@ -1,9 +1,12 @@
 // Every CLI command that keeps state, run against a data dir it cannot use and a config file that
 // does not exist, and `doctor` against daemon socket paths that are wrong: one message naming the
 // path and the reason, a fix, the documented exit code (73 for the data dir, 78 for the
-// configuration, 69 for a daemon), never a stack trace. `install`, which needs systemd, is refused
+// configuration, 69 for a daemon), never a stack trace. The commands that talk to a server
+// (`build`, `login`, `logout`) against a login file they cannot use (78 to read one under a file, a
+// file others may read refused), a server that does not answer (69), a context that is not a
+// directory and missing arguments (64). `install`, which needs systemd, is refused
 // a data dir under a file by its preflight in test/e2e/install-systemd.test.ts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -102,5 +105,66 @@ describe('CLI commands against paths they cannot use', () => {
     expect(r.stdout).toContain('point containerd.socket at');
     expect(r.stdout).not.toContain(`remove ${file}`);
     expect(r.code).toBe(69);
+  });
+});
+
+describe('the commands that talk to a server, against paths and servers they cannot use', () => {
+  const ctx = join(work, 'context');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
+  // Nothing listens on port 2 (and fetch refuses port 1 itself).
+  const nowhere = 'http://127.0.0.1:2';
+  const loginFile = (path: string) => ({ env: { OPENCLOUD_LOGIN_FILE: path } });
+
+  it('a login file under a file is exit 78, naming it and the reason', async () => {
+    const under = join(file, 'login.json');
+    const b = await runCli(['build', '-t', 'a/b:1', '--server', nowhere, ctx], loginFile(under));
+    noStack(b.stderr);
+    expect(b.stderr).toContain(`cannot read the login file ${under}: ENOTDIR`);
+    expect(b.stderr).toContain('fix: set OPENCLOUD_LOGIN_FILE');
+    expect(b.code).toBe(78);
+  });
+
+  it('a login file others may read is refused (78): it holds tokens', async () => {
+    const open = join(work, 'open-login.json');
+    writeFileSync(open, '{"servers":{}}');
+    chmodSync(open, 0o644);
+    const r = await runCli(['build', '-t', 'a/b:1', '--server', nowhere, ctx], loginFile(open));
+    noStack(r.stderr);
+    expect(r.stderr).toContain(`${open} may be read by others (mode 644)`);
+    expect(r.stderr).toContain(`fix: chmod 600 ${open}`);
+    expect(r.code).toBe(78);
+  });
+
+  it('a server that does not answer is exit 69 for build and login', async () => {
+    const none = loginFile(join(work, 'none', 'login.json'));
+    const b = await runCli(['build', '-t', 'a/b:1', '--server', nowhere, ctx], none);
+    noStack(b.stderr);
+    expect(b.stderr).toContain(`cannot reach ${nowhere}: ECONNREFUSED`);
+    expect(b.code).toBe(69);
+    const l = await runCli(['login', nowhere, '-u', 'alice', '--password-stdin'], none);
+    noStack(l.stderr);
+    // No password on stdin here (it is closed): refused before anything is sent.
+    expect([64, 69]).toContain(l.code);
+  });
+
+  it('bad arguments are exit 64 with what to do', async () => {
+    const none = loginFile(join(work, 'none', 'login.json'));
+    const cases: [string[], string][] = [
+      [['build', '-t', 'a/b:1', join(work, 'no-such-dir')], 'is not a directory'],
+      [['build', ctx], 'name the image to push: -t REPOSITORY:TAG'],
+      [['build', '-t', 'UPPER/case:1', ctx], '-t UPPER/case:1'],
+      [['build', '-t', 'a/b:1', '-t', 'c/d:1', ctx], 'one build pushes one repository'],
+      [['build', '-t', 'a/b:1', '--build-arg', 'NOEQUALS', '--server', nowhere, ctx], '--build-arg NOEQUALS'],
+      [['build', '-t', 'a/b:1', 'https://git.example.com/x.git'], 'building from a git URL is not supported'],
+      [['login', nowhere], "required option '-u, --username <name>'"],
+      [['logout', nowhere], `not signed in to ${nowhere}`],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args, none);
+      noStack(r.stderr);
+      expect(r.stderr, args.join(' ')).toContain(message);
+      expect(r.code, args.join(' ')).toBe(64);
+    }
   });
 });
