@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT, OpenCloudError, UsageError } from '../errors.js';
-import { applySummary, executeApply, prepareApply } from '../ledger/apply.js';
+import { applyPolicies, applySummary, executeApply, prepareApply } from '../ledger/apply.js';
 import { compareDocuments, describeDifference, isServiceDifference } from '../ledger/diff.js';
 import { emptyDocument, type LedgerDocument } from '../ledger/document.js';
 import { exportDocument, writeDocument } from '../ledger/export.js';
@@ -128,6 +128,17 @@ async function applyAction(file: string, opts: LedgerCliOptions): Promise<void> 
       });
     } finally {
       await state.close();
+    }
+  }
+  // Policies go to the registry's state (the shared PostgreSQL when configured), after the services.
+  if (prepared.policies.length > 0 && !outcomes.some((o) => o.status !== 'applied')) {
+    const registry = config.state.postgresUrl
+      ? await openRegistryState(config)
+      : ((await openState(config.dataDir, true)) as StateStore);
+    try {
+      (await applyPolicies(doc, prepared, registry)).forEach(say);
+    } finally {
+      await registry.close();
     }
   }
   for (const d of prepared.registry)

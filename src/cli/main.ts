@@ -9,6 +9,7 @@ import { gcCommand } from './gc.js';
 import { installCommand, uninstallCommand } from './install.js';
 import { ledgerCommand } from './ledger.js';
 import { loginCommand, logoutCommand } from './login.js';
+import { policiesCommand } from './policies.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
 import { usersCommand } from './users.js';
@@ -28,6 +29,7 @@ export function program(): Command {
     servicesCommand(),
     usersCommand(),
     webhooksCommand(),
+    policiesCommand(),
     ledgerCommand(),
     installCommand(),
     uninstallCommand(),

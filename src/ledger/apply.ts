@@ -8,8 +8,15 @@ import type { RunResult } from '../installer/engine.js';
 import { resolveInstallOptions, type InstallOptions, type RawInstallOptions } from '../installer/options.js';
 import type { Recap } from '../installer/types.js';
 import type { StateStore } from '../state/store.js';
-import type { LedgerDocument, ServiceOptions } from './document.js';
-import { compareDocuments, isServiceDifference, type Difference } from './diff.js';
+import { setImmutableTagRules } from '../policies/immutable-tags.js';
+import { DocumentError, type LedgerDocument, type ServiceOptions } from './document.js';
+import {
+  compareDocuments,
+  describeDifference,
+  isPolicyDifference,
+  isServiceDifference,
+  type Difference,
+} from './diff.js';
 import { Ledger } from './records.js';
 
 export interface ServiceAction {
@@ -24,10 +31,23 @@ export interface PreparedApply {
   actions: ServiceAction[];
   /** Registry differences: apply cannot reproduce them (the blobs are not in the document). */
   registry: Difference[];
+  /** Policy rules to add, change or remove: applied to the registry's state after the services. */
+  policies: Difference[];
 }
 
 /** What applying `doc` to the instance `current` describes would do. */
 export function prepareApply(doc: LedgerDocument, current: LedgerDocument): PreparedApply {
+  const unenforced = [
+    ...(doc.policies?.retention.length ? ['retention'] : []),
+    ...(doc.policies?.quotas.length ? ['quotas'] : []),
+  ];
+  if (unenforced.length)
+    throw new DocumentError(
+      `the document has ${unenforced.join(' and ')} policies, which this version does not enforce yet`,
+      {
+        hint: `remove policies.${unenforced.join(' and policies.')} from the document (immutable tags are applied)`,
+      },
+    );
   const differences = compareDocuments(doc, current);
   const touched = new Set(differences.filter(isServiceDifference).map((d) => d.service));
   const actions: ServiceAction[] = [];
@@ -39,7 +59,23 @@ export function prepareApply(doc: LedgerDocument, current: LedgerDocument): Prep
       actions.push({ service: s.name, action: 'disable', options: here?.options ?? null });
     }
   }
-  return { differences, actions, registry: differences.filter((d) => !isServiceDifference(d)) };
+  return {
+    differences,
+    actions,
+    registry: differences.filter((d) => !isServiceDifference(d) && !isPolicyDifference(d)),
+    policies: differences.filter(isPolicyDifference),
+  };
+}
+
+/** Makes the registry's policies those of the document (when it has any); the lines to show. */
+export async function applyPolicies(
+  doc: LedgerDocument,
+  prepared: PreparedApply,
+  registry: StateStore,
+): Promise<string[]> {
+  if (!doc.policies || prepared.policies.length === 0) return [];
+  await setImmutableTagRules(registry, doc.policies.immutableTags);
+  return prepared.policies.map((d) => `${describeDifference(d)}: applied`);
 }
 
 export type ServiceRunner = (
@@ -130,6 +166,8 @@ export function applySummary(prepared: PreparedApply, outcomes: ServiceOutcome[]
     }[o.status];
     lines.push(`services: ${text}`);
   }
+  if (prepared.policies.length > 0)
+    lines.push(`policies: ${prepared.policies.length} rule change(s) applied`);
   if (prepared.registry.length > 0) {
     lines.push(
       `registry: ${prepared.registry.length} difference(s) not applied: images must be copied with a ` +

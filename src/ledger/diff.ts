@@ -1,6 +1,7 @@
 // `ledger diff`: what applying a document would change here. Services: a state that differs, or
 // (both enabled) an option that differs. Registry: repositories and tags the document has and this
-// instance lacks or points elsewhere. What this instance has beyond the document is not a
+// instance lacks or points elsewhere. Policies (when the document has them): every rule that
+// differs either way, since apply makes the instance's rules equal to the document's. What this instance has beyond the document is not a
 // difference: apply never removes it, and a service the document does not name is left alone.
 import { OPTION_KEYS, type LedgerDocument, type ServiceOptions } from './document.js';
 
@@ -15,7 +16,9 @@ export type Difference =
     }
   | { kind: 'repository-missing'; repository: string; tags: number }
   | { kind: 'tag-missing'; repository: string; tag: string; digest: string }
-  | { kind: 'tag-digest'; repository: string; tag: string; from: string; to: string };
+  | { kind: 'tag-digest'; repository: string; tag: string; from: string; to: string }
+  /** An immutable-tags rule to add (`from` null), remove (`to` null) or change. */
+  | { kind: 'policy-immutable-tags'; repositories: string; from: string | null; to: string | null };
 
 /** Differences from `current` (this instance) to `wanted` (the document), in document order. */
 export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument): Difference[] {
@@ -47,6 +50,17 @@ export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument
         out.push({ kind: 'tag-digest', repository: repo.name, tag: tag.name, from: digest, to: tag.digest });
     }
   }
+  if (wanted.policies) {
+    const here = current.policies?.immutableTags ?? [];
+    for (const r of wanted.policies.immutableTags) {
+      const was = here.find((h) => h.repositories === r.repositories)?.tags ?? null;
+      if (was !== r.tags)
+        out.push({ kind: 'policy-immutable-tags', repositories: r.repositories, from: was, to: r.tags });
+    }
+    for (const h of here)
+      if (!wanted.policies.immutableTags.some((r) => r.repositories === h.repositories))
+        out.push({ kind: 'policy-immutable-tags', repositories: h.repositories, from: h.tags, to: null });
+  }
   return out;
 }
 
@@ -65,6 +79,10 @@ export function describeDifference(d: Difference): string {
       return `registry: ${d.repository}:${d.tag} missing (${d.digest})`;
     case 'tag-digest':
       return `registry: ${d.repository}:${d.tag} digest ${d.from} → ${d.to}`;
+    case 'policy-immutable-tags': {
+      const rule = (t: string | null) => (t === null ? '(none)' : `/${t}/`);
+      return `policies: immutable tags in ${d.repositories} ${rule(d.from)} → ${rule(d.to)}`;
+    }
   }
 }
 
@@ -72,3 +90,5 @@ export type ServiceDifference = Extract<Difference, { service: string }>;
 
 export const isServiceDifference = (d: Difference): d is ServiceDifference =>
   d.kind === 'service-state' || d.kind === 'service-option';
+
+export const isPolicyDifference = (d: Difference): boolean => d.kind === 'policy-immutable-tags';

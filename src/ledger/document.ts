@@ -54,12 +54,25 @@ export interface RepositoryEntry {
   manifests: number;
 }
 
+/**
+ * The registry's policies (src/policies). Every kind is in the document's shape; this version
+ * enforces immutable tags, and `ledger apply` refuses retention rules and quotas rather than
+ * keep rules it would not act on.
+ */
+export interface LedgerPolicies {
+  retention: Record<string, unknown>[];
+  immutableTags: { repositories: string; tags: string }[];
+  quotas: Record<string, unknown>[];
+}
+
 export interface LedgerDocument {
   kind: typeof DOCUMENT_KIND;
   version: typeof DOCUMENT_VERSION;
   exportedAt: string;
   services: ServiceEntry[];
   registry: { repositories: RepositoryEntry[] };
+  /** Absent in documents from before policies: `apply` then leaves the instance's alone. */
+  policies?: LedgerPolicies;
 }
 
 /** The document of an instance that has no state yet. */
@@ -70,6 +83,7 @@ export function emptyDocument(now: Date = new Date()): LedgerDocument {
     exportedAt: now.toISOString(),
     services: [],
     registry: { repositories: [] },
+    policies: { retention: [], immutableTags: [], quotas: [] },
   };
 }
 

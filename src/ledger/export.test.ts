@@ -110,10 +110,15 @@ describe('ledger export', () => {
     // Apart from exportedAt, a later export is the same text too.
     const later = serializeDocument(await exportDocument(state));
     expect(later.replace(/"exportedAt": "[^"]+"/, '')).toBe(one.replace(/"exportedAt": "[^"]+"/, ''));
-    expect(one.split('\n').slice(0, 4)).toEqual([
+    expect(one.split('\n').slice(0, 9)).toEqual([
       '{',
       '  "exportedAt": "2026-01-02T03:04:05.000Z",',
       '  "kind": "opencloud-ledger",',
+      '  "policies": {',
+      '    "immutableTags": [],',
+      '    "quotas": [],',
+      '    "retention": []',
+      '  },',
       '  "registry": {',
     ]);
     expect(one).toContain(

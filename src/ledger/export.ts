@@ -1,5 +1,5 @@
-// `ledger export`: this instance as a ledger document (the services' records and the registry's
-// repositories and tags, read from the StateStore), validated before it is handed out, and
+// `ledger export`: this instance as a ledger document (the services' records, the registry's
+// repositories and tags, and its policies, read from the StateStore), validated before it is handed out, and
 // written to a file atomically (temp file, fsync, rename) so a reader never sees half of it.
 import { atomicWrite } from '../installer/host/atomic-write.js';
 import type { StateStore } from '../state/store.js';
@@ -14,6 +14,7 @@ import {
   type RepositoryEntry,
   type ServiceEntry,
 } from './document.js';
+import { immutableTagRules } from '../policies/immutable-tags.js';
 import { Ledger } from './records.js';
 import { validateDocument } from './validate.js';
 
@@ -74,6 +75,7 @@ export async function exportDocument(
     exportedAt: now.toISOString(),
     services: await serviceEntries(state),
     registry: { repositories: await repositoryEntries(registry) },
+    policies: { retention: [], immutableTags: await immutableTagRules(registry), quotas: [] },
   };
 }
 

@@ -81,9 +81,38 @@ describe('the ledger document validator', () => {
     [
       'an unknown top-level key',
       (d) => (d.extra = true),
-      ['extra is not a known key (known: kind, version, exportedAt, services, registry)'],
+      ['extra is not a known key (known: kind, version, exportedAt, services, registry, policies)'],
     ],
     ['a missing key', (d) => delete d.registry, ['registry is required']],
+    [
+      'policies with a bad rule of each kind',
+      (d) =>
+        (d.policies = {
+          retention: [{ repositories: 'team/**', keepLast: -1 }],
+          immutableTags: [
+            { repositories: 'Team/**', tags: '^v' },
+            { repositories: 'a/*', tags: '(' },
+            { repositories: 'b/*', tags: '^v', extra: 1 },
+          ],
+          quotas: [
+            { repositories: 'q/**', bytes: 0 },
+            { repositories: 'q/**', bytes: 10 },
+          ],
+        }),
+      [
+        'policies.immutableTags[0]: "Team/**" is not a repository pattern (a repository name, with * or ** as wildcards)',
+        'policies.immutableTags[1]: tags "(" is not a regular expression: Invalid regular expression: /(/: Unterminated group',
+        'policies.immutableTags[2].extra is not a known key (known: repositories, tags)',
+        'policies.retention[0].keepLast must be a whole number of 0 or more, got -1',
+        'policies.quotas[0].bytes must be a positive number, got 0',
+        'policies.quotas[1].repositories: "q/**" has two quotas rules',
+      ],
+    ],
+    [
+      'policies without a kind',
+      (d) => (d.policies = { immutableTags: [] }),
+      ['policies.retention is required', 'policies.quotas is required'],
+    ],
     [
       'exportedAt not a time',
       (d) => (d.exportedAt = 'yesterday'),

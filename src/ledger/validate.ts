@@ -9,6 +9,7 @@ import {
   KNOWN_SERVICES,
   type LedgerDocument,
 } from './document.js';
+import { checkImmutableRule, PolicyError } from '../policies/immutable-tags.js';
 
 type Json = Record<string, unknown>;
 
@@ -141,6 +142,50 @@ function checkRepository(c: Checker, path: string, r: unknown): void {
   c.unique(`${path}.tags`, r.tags, 'tag');
 }
 
+/** Retention rules and quotas in the issue's shape (this version does not enforce them: apply refuses them). */
+function checkPolicies(c: Checker, p: Json): void {
+  const rules = (
+    key: string,
+    required: string[],
+    optional: string[],
+    each: (path: string, r: Json) => void,
+  ) => {
+    const list = p[key];
+    if (!(key in p) || !c.array(`policies.${key}`, list)) return; // a missing one is already reported
+    const seen = new Set<string>();
+    list.forEach((r, i) => {
+      const path = `policies.${key}[${i}]`;
+      if (!c.object(path, r, required, optional)) return;
+      c.string(`${path}.repositories`, r.repositories);
+      if (typeof r.repositories === 'string') {
+        if (seen.has(r.repositories))
+          c.problems.push(`${path}.repositories: ${JSON.stringify(r.repositories)} has two ${key} rules`);
+        seen.add(r.repositories);
+      }
+      each(path, r);
+    });
+  };
+  rules('immutableTags', ['repositories', 'tags'], [], (path, r) => {
+    try {
+      checkImmutableRule({ repositories: r.repositories, tags: r.tags }); // unknown keys: reported above
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      c.problems.push(`${path}: ${err.message}`);
+    }
+  });
+  rules(
+    'retention',
+    ['repositories'],
+    ['keepLast', 'keepTags', 'pulledWithinDays', 'untaggedAfterDays'],
+    (path, r) => {
+      for (const k of ['keepLast', 'pulledWithinDays', 'untaggedAfterDays'])
+        if (k in r) c.count(`${path}.${k}`, r[k]);
+      if ('keepTags' in r) c.string(`${path}.keepTags`, r.keepTags);
+    },
+  );
+  rules('quotas', ['repositories', 'bytes'], [], (path, r) => c.positive(`${path}.bytes`, r.bytes));
+}
+
 /** The problems with a parsed document, each with its path; empty when it is valid. */
 export function documentProblems(value: unknown): string[] {
   const c = new Checker();
@@ -157,7 +202,7 @@ export function documentProblems(value: unknown): string[] {
     c.fail('version', String(DOCUMENT_VERSION), value.version);
     return c.problems;
   }
-  c.object('', value, ['kind', 'version', 'exportedAt', 'services', 'registry']);
+  c.object('', value, ['kind', 'version', 'exportedAt', 'services', 'registry'], ['policies']);
   if ('exportedAt' in value)
     c.string('exportedAt', value.exportedAt, { re: ISO_TIME, what: 'an ISO 8601 UTC time' });
   if ('services' in value && c.array('services', value.services)) {
@@ -171,6 +216,8 @@ export function documentProblems(value: unknown): string[] {
       c.unique('registry.repositories', repos, 'repository');
     }
   }
+  if ('policies' in value && c.object('policies', value.policies, ['retention', 'immutableTags', 'quotas']))
+    checkPolicies(c, value.policies);
   return c.problems;
 }
 

@@ -1,6 +1,7 @@
 // Manifests: PUT (validated, stored byte-exact under the digest of the exact body, recorded with
 // its references in one transaction), GET/HEAD by tag or digest, DELETE (a digest deletes the
-// manifest and its tags; a tag only untags).
+// manifest and its tags; a tag only untags). Tags an immutable-tags policy keeps fixed are
+// pushed once and then neither moved nor deleted (DENIED, naming the policy).
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { existingRepository, queryParams, readBody, readManifest, type Registry } from './context.js';
@@ -8,7 +9,13 @@ import { OciError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
 import { acceptedTypes, platformFallback } from './negotiate.js';
-import { MissingReferenceError, type ManifestRecord } from '../state/store.js';
+import { FixedTagError, MissingReferenceError, type ManifestRecord } from '../state/store.js';
+import {
+  describeRule,
+  immutableTagRules,
+  ruleFixing,
+  type ImmutableTagRule,
+} from '../policies/immutable-tags.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -47,6 +54,9 @@ export async function putManifest(
     ...parsed.blobs.filter((b) => !b.urls?.length).map((b) => ({ digest: b.digest, kind: 'blob' as const })),
     ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
   ];
+  // Tags a policy keeps fixed: created by this push if new, never moved (checked in the transaction).
+  const rules = tags.length ? await immutableTagRules(reg.state) : [];
+  const fixed = new Set(tags.filter((t) => ruleFixing(rules, name, t)));
   try {
     await reg.state.putManifest(
       repositoryId,
@@ -61,8 +71,17 @@ export async function putManifest(
       references,
       tags,
       !reg.options.allowSparseManifests,
+      fixed,
     );
   } catch (err) {
+    if (err instanceof FixedTagError) {
+      const rule = ruleFixing(rules, name, err.tag) as ImmutableTagRule;
+      throw new OciError(
+        'DENIED',
+        `tag ${err.tag} of ${name} is immutable (${describeRule(rule)}): it points at ${err.digest} and cannot be moved`,
+        { tag: err.tag, digest: err.digest, policy: rule },
+      );
+    }
     if (err instanceof MissingReferenceError) {
       const what = err.reference.kind === 'blob' ? 'blob' : 'manifest';
       throw new OciError('MANIFEST_BLOB_UNKNOWN', `${what} ${err.reference.digest} is not in ${name}`, {
@@ -189,6 +208,24 @@ export async function getManifest(
   return reply.send(body ?? (await readManifest(reg, manifest.digest)));
 }
 
+/** DENIED when a policy keeps one of `tags` (about to be deleted) fixed. */
+async function refuseFixed(reg: Registry, name: string, tags: string[]): Promise<void> {
+  if (tags.length === 0) return;
+  const rules = await immutableTagRules(reg.state);
+  for (const tag of tags) {
+    const rule = ruleFixing(rules, name, tag);
+    if (rule)
+      throw new OciError(
+        'DENIED',
+        `tag ${tag} of ${name} is immutable (${describeRule(rule)}): it cannot be deleted`,
+        {
+          tag,
+          policy: rule,
+        },
+      );
+  }
+}
+
 export async function deleteManifest(
   reg: Registry,
   name: string,
@@ -202,6 +239,7 @@ export async function deleteManifest(
   let tagged: string | undefined;
   if (byDigest) {
     parseDigest(reference);
+    await refuseFixed(reg, name, await reg.state.tagsOn(repositoryId, reference));
     if (!(await reg.state.deleteManifest(repositoryId, reference))) {
       throw new OciError('MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`, {
         digest: reference,
@@ -209,6 +247,7 @@ export async function deleteManifest(
     }
   } else {
     validateTag(reference);
+    await refuseFixed(reg, name, [reference]);
     if (reg.events) tagged = await reg.state.resolveTag(repositoryId, reference);
     if (!(await reg.state.deleteTag(repositoryId, reference))) {
       throw new OciError('MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`, { tag: reference });

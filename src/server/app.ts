@@ -25,6 +25,7 @@ import { logRequests } from '../http/request-log.js';
 import { schemaError } from '../http/schema-errors.js';
 import { auditHook } from './audit-hook.js';
 import { accountApi } from './account-api.js';
+import { policiesRoutes } from '../policies/routes.js';
 import { sessionApi } from './session-api.js';
 import { usersApi } from './users-api.js';
 import { AuditTrail } from '../ledger/audit.js';
@@ -157,6 +158,7 @@ export async function buildApp({
   await app.register(imagesApi, { config });
   await app.register(registrySummaryApi, { state: registry.state, auth });
   await app.register(tagsApi, { registry, auth });
+  await app.register(policiesRoutes, { state: registry.state });
   await app.register(repositoriesApi, { state: registry.state, auth });
   const workers = new WorkerPool(workerEndpoints(config.buildkit), {
     intervalMs: config.buildkit.healthInterval * 1000,

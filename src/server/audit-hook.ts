@@ -81,6 +81,7 @@ const ROUTES: Record<string, Classifier> = {
     target: ((req.body ?? {}) as { dryRun?: boolean }).dryRun ? 'dry run' : 'registry',
   }),
   'POST /api/v1/builder/prune': fixed('builder-prune', () => 'buildkit'),
+  'PUT /api/v1/policies/immutable-tags': fixed('policy-immutable-tags', () => 'registry'),
 };
 
 /** Registry changes, from the path the access rule parsed (undefined for a path it refused to parse). */

@@ -439,4 +439,18 @@ export const migrationsFor = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0016_policies': {
+    // Policies as code (src/policies): one row per rule, by kind and repository pattern, its
+    // settings as JSON. The ledger document carries them between instances.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('policies')
+        .addColumn('kind', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addColumn('repositories', str(dialect, 'varchar(255)'), (c) => c.notNull())
+        .addColumn('rule', str(dialect, 'text'), (c) => c.notNull())
+        .addColumn('created_at', str(dialect, 'varchar(32)'), (c) => c.notNull())
+        .addPrimaryKeyConstraint('policies_pk', ['kind', 'repositories'])
+        .execute();
+    },
+  },
 });

@@ -243,12 +243,21 @@ export interface SecretsTable {
   created_at: string;
 }
 
+/** A policy rule (src/policies): its kind, the repositories it applies to, its settings (JSON). */
+export interface PoliciesTable {
+  kind: string;
+  repositories: string;
+  rule: string;
+  created_at: string;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
   manifests: ManifestsTable;
   manifest_pulls: ManifestPullsTable;
+  policies: PoliciesTable;
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;

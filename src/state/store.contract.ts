@@ -29,7 +29,7 @@ import {
   unlinkUnreferenced,
   uploadsStartedBefore,
 } from './gc-queries.js';
-import { MissingReferenceError, type ManifestRecord, type StateStore } from './store.js';
+import { FixedTagError, MissingReferenceError, type ManifestRecord, type StateStore } from './store.js';
 
 /** Manifest number `n` of the read-cache tests (sqlite.test.ts, postgres.test.ts): a fixed digest per n. */
 export const numberedManifest = (n: number) => ({
@@ -464,6 +464,34 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
           expect(rows, table).toEqual([]);
         }
         expect(await state.resolveTag(keep.id, 'y')).toBe(keep.manifest.digest);
+      });
+    });
+
+    describe('fixed tags (immutable by policy)', () => {
+      it('concurrent first pushes of a fixed tag: exactly one creates it, the rest fail and record nothing', async () => {
+        const id = await state.ensureRepository('fixed/app');
+        const layer = digest();
+        await state.linkBlob(id, layer, 10);
+        const manifests = Array.from({ length: 8 }, () => manifest());
+        for (const m of manifests) await state.linkBlob(id, m.digest, m.size);
+        const results = await Promise.allSettled(
+          manifests.map((m) =>
+            state.putManifest(id, m, [{ digest: layer, kind: 'blob' }], ['v1'], true, new Set(['v1'])),
+          ),
+        );
+        const won = results.findIndex((r) => r.status === 'fulfilled');
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(FixedTagError);
+        expect(await state.resolveTag(id, 'v1')).toBe(manifests[won]?.digest);
+        // The losers' manifests were rolled back with their tag.
+        for (const [i, m] of manifests.entries())
+          expect(await state.manifest(id, m.digest), String(i)).toEqual(
+            i === won ? expect.anything() : undefined,
+          );
+        // The same manifest again is no move; an unfixed tag still moves.
+        await state.putManifest(id, manifests[won] as ManifestRecord, [], ['v1'], false, new Set(['v1']));
+        await state.putManifest(id, manifests[(won + 1) % 8] as ManifestRecord, [], ['v1'], false);
+        expect(await state.resolveTag(id, 'v1')).toBe(manifests[(won + 1) % 8]?.digest);
       });
     });
 

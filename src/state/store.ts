@@ -12,10 +12,12 @@ import type { Database } from './schema.js';
 import { repositoryDetails, type RepositoryDetail } from './repository-details.js';
 import { tagDetails, type TagDetail, type TagSelection } from './tag-details.js';
 import { recordPulls, type Pull } from './manifest-pulls.js';
+import { policyRows, replacePolicyRows, type PolicyRow } from './policy-rows.js';
 
 export type { ManifestRecord } from './manifest-record.js';
 export type { TagDetail, TagSelection } from './tag-details.js';
 export type { Pull } from './manifest-pulls.js';
+export type { PolicyRow } from './policy-rows.js';
 export type { RepositoryDetail } from './repository-details.js';
 
 export interface ManifestReference {
@@ -24,6 +26,17 @@ export interface ManifestReference {
 }
 
 const now = () => new Date().toISOString();
+
+/** A push would move a tag a policy keeps where it is (the transaction wrote nothing). */
+export class FixedTagError extends Error {
+  constructor(
+    readonly tag: string,
+    readonly digest: string,
+  ) {
+    super(`tag ${tag} already points at ${digest}`);
+    this.name = 'FixedTagError';
+  }
+}
 
 export class MissingReferenceError extends Error {
   constructor(readonly reference: ManifestReference) {
@@ -390,6 +403,8 @@ export class StateStore {
     references: ManifestReference[],
     tags: string[] = [],
     verifyReferences = true,
+    /** Tags that may be created but never moved (immutable by policy): FixedTagError if they exist elsewhere. */
+    fixedTags: ReadonlySet<string> = new Set(),
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       // Checked again inside the transaction: garbage collection may have unlinked a blob since
@@ -437,6 +452,7 @@ export class StateStore {
       // In one order whatever the caller's: two pushes tagging the same names in opposite orders
       // would otherwise each wait for the other's row lock on PostgreSQL (a deadlock).
       for (const tag of [...new Set(tags)].sort()) {
+        const fixed = fixedTags.has(tag);
         await trx
           .insertInto('tags')
           .values({
@@ -446,11 +462,24 @@ export class StateStore {
             updated_at: now(),
           })
           .onConflict((oc) =>
-            oc
-              .columns(['repository_id', 'name'])
-              .doUpdateSet({ manifest_digest: manifest.digest, updated_at: now() }),
+            fixed
+              ? oc.columns(['repository_id', 'name']).doNothing()
+              : oc
+                  .columns(['repository_id', 'name'])
+                  .doUpdateSet({ manifest_digest: manifest.digest, updated_at: now() }),
           )
           .execute();
+        if (!fixed) continue;
+        // Read after the insert: a concurrent first push of the same tag has committed by now
+        // (PostgreSQL waits on the unique index), so exactly one push creates it.
+        const held = await trx
+          .selectFrom('tags')
+          .select('manifest_digest')
+          .where('repository_id', '=', repositoryId)
+          .where('name', '=', tag)
+          .executeTakeFirst();
+        if (held && held.manifest_digest !== manifest.digest)
+          throw new FixedTagError(tag, held.manifest_digest);
       }
     });
   }
@@ -463,6 +492,18 @@ export class StateStore {
       .where('digest', '=', digest)
       .executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /** The tags pointing at the manifest `digest`. */
+  async tagsOn(repositoryId: number, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryId)
+      .where('manifest_digest', '=', digest)
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => r.name);
   }
 
   async resolveTag(repositoryId: number, tag: string): Promise<string | undefined> {
@@ -511,6 +552,16 @@ export class StateStore {
    */
   tagDetails(repositoryId: number, only?: TagSelection): Promise<TagDetail[]> {
     return tagDetails(this.db, repositoryId, only);
+  }
+
+  /** The policy rules of one kind, by repository pattern. */
+  policies(kind: string): Promise<PolicyRow[]> {
+    return policyRows(this.db, kind);
+  }
+
+  /** Makes the rules of one kind exactly `rows` (one transaction). */
+  replacePolicies(kind: string, rows: PolicyRow[]): Promise<void> {
+    return replacePolicyRows(this.db, kind, rows);
   }
 
   /** Records when manifests were last pulled (a batch kept in memory by the registry). */

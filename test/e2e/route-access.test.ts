@@ -203,6 +203,7 @@ function instances(route: RouteRecord): Instance[] {
     'POST /api/v1/users/:name/tokens': { name: 'evil' },
     'PUT /api/v1/users/:name/grants': { pattern: '**', actions: ['pull', 'push', 'delete', 'build'] },
     'PUT /api/v1/system/log-level': { level: 'debug' },
+    'PUT /api/v1/policies/immutable-tags': { rules: [{ repositories: '**', tags: '.*' }] },
     // A guess at nobody's password: refused, and after five guesses refused as too many.
     'PUT /api/v1/account/password': { currentPassword: 'a-guess-1', newPassword: 'evil-password-1' },
     'POST /api/v1/webhooks': { url: 'http://127.0.0.1:9/evil', events: ['push'] },
@@ -376,6 +377,10 @@ describe('every route declares its access, and no spelling of a path gets more',
     expect(tokens.tokens.find((t) => t.id === ids.token)?.revokedAt).toBeNull();
     const level = JSON.parse((await asAdmin('GET', '/api/v1/system/log-level')).text) as { level: string };
     expect(level.level).toBe('silent');
+    const policies = JSON.parse((await asAdmin('GET', '/api/v1/policies')).text) as {
+      immutableTags: unknown[];
+    };
+    expect(policies.immutableTags).toEqual([]);
     // Nobody's password is still theirs (read from the store: the guesses locked their name out).
     const state = await openSqliteState(dataDir);
     try {

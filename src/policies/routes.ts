@@ -1,0 +1,63 @@
+// The policies over HTTP, for admins: GET /api/v1/policies answers every kind in the ledger
+// document's shape; PUT /api/v1/policies/immutable-tags makes the immutable-tags rules exactly
+// the ones given (an empty list removes them all). A rule that does not check out is a 400
+// naming it, and nothing changes.
+import type { FastifyPluginAsync, FastifySchema } from 'fastify';
+import { ADMINS } from '../http/access.js';
+import { HttpError } from '../http/http-error.js';
+import type { StateStore } from '../state/store.js';
+import {
+  immutableTagRules,
+  PolicyError,
+  setImmutableTagRules,
+  type ImmutableTagRule,
+} from './immutable-tags.js';
+
+const MAX_RULES = 100;
+
+export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (app, { state }) => {
+  app.get(
+    '/api/v1/policies',
+    { ...ADMINS, schema: { summary: 'The policies, in the ledger document’s shape' } as FastifySchema },
+    async () => ({ retention: [], immutableTags: await immutableTagRules(state), quotas: [] }),
+  );
+
+  app.put<{ Body: { rules: ImmutableTagRule[] } }>(
+    '/api/v1/policies/immutable-tags',
+    {
+      ...ADMINS,
+      schema: {
+        summary: 'Makes the immutable-tags rules exactly these',
+        body: {
+          type: 'object',
+          required: ['rules'],
+          additionalProperties: false,
+          properties: {
+            rules: {
+              type: 'array',
+              maxItems: MAX_RULES,
+              items: {
+                type: 'object',
+                required: ['repositories', 'tags'],
+                additionalProperties: false,
+                properties: {
+                  repositories: { type: 'string', minLength: 1, maxLength: 255 },
+                  tags: { type: 'string', minLength: 1, maxLength: 256 },
+                },
+              },
+            },
+          },
+        },
+      } as FastifySchema,
+    },
+    async (req) => {
+      try {
+        await setImmutableTagRules(state, req.body.rules);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new HttpError(400, 'POLICY_INVALID', err.message);
+        throw err;
+      }
+      return { immutableTags: await immutableTagRules(state) };
+    },
+  );
+};
