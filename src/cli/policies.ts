@@ -3,44 +3,23 @@
 // document's shape; `immutable-tags set|remove` keeps tags matching an expression fixed in the
 // repositories matching a pattern. Each change is recorded in the audit trail.
 import { Command, Option } from 'commander';
-import { userInfo } from 'node:os';
-import { usableDataDir } from '../doctor/data-dir.js';
 import { UsageError } from '../errors.js';
-import { AuditTrail } from '../ledger/audit.js';
 import {
   immutableTagRules,
   PolicyError,
   setImmutableTagRules,
   type ImmutableTagRule,
 } from '../policies/immutable-tags.js';
-import { openStateForCommand } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
-import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { withCommandState } from './command-state.js';
+import { withConfigOptions, type ConfigOptions } from './options.js';
 
-async function withState<T>(
+function withState<T>(
   opts: ConfigOptions,
   fn: (state: StateStore) => Promise<T>,
   audit?: { action: string; target: string },
 ): Promise<T> {
-  const { config } = configFrom(opts);
-  await usableDataDir(config.dataDir);
-  const state = await openStateForCommand(config);
-  try {
-    const result = await fn(state);
-    if (audit)
-      await new AuditTrail(state).record({
-        ...audit,
-        actor: `cli:${userInfo().username}`,
-        address: 'local',
-        status: 0,
-      });
-    return result;
-  } catch (err) {
-    if (err instanceof PolicyError) throw new UsageError(err.message);
-    throw err;
-  } finally {
-    await state.close();
-  }
+  return withCommandState(opts, fn, { ...(audit ? { audit: () => audit } : {}), refusal: PolicyError });
 }
 
 /** The rules with `rule` in place of any for the same repositories (or without them: `rule` undefined). */

@@ -3,43 +3,24 @@
 // password or a deleted user signs in no more, and its sessions and registry tokens end). The
 // first admin is made here; there is no default password.
 import { Command, Option } from 'commander';
-import { userInfo } from 'node:os';
-import { AuditTrail } from '../ledger/audit.js';
 import { generatePassword } from '../auth/passwords.js';
 import { parseActions } from '../auth/patterns.js';
 import { AuthError, AuthStore, type Scope } from '../auth/store.js';
 import { UsageError } from '../errors.js';
-import { openStateForCommand } from '../state/open.js';
-import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
+import { withCommandState } from './command-state.js';
+import { withConfigOptions, type ConfigOptions } from './options.js';
 import { readPassword } from './password-prompt.js';
-import { usableDataDir } from '../doctor/data-dir.js';
 
 /** Runs `fn` on the data dir's users; a change (`audit`) is recorded in the audit trail. */
-async function withStore<T>(
+function withStore<T>(
   opts: ConfigOptions,
   fn: (store: AuthStore) => Promise<T>,
   audit?: { action: string; target: string },
 ): Promise<T> {
-  const { config } = configFrom(opts);
-  await usableDataDir(config.dataDir);
-  const state = await openStateForCommand(config);
-  try {
-    const result = await fn(new AuthStore(state));
-    if (audit) {
-      await new AuditTrail(state).record({
-        ...audit,
-        actor: `cli:${userInfo().username}`,
-        address: 'local',
-        status: 0,
-      });
-    }
-    return result;
-  } catch (err) {
-    if (err instanceof AuthError) throw new UsageError(err.message);
-    throw err;
-  } finally {
-    await state.close();
-  }
+  return withCommandState(opts, (state) => fn(new AuthStore(state)), {
+    ...(audit ? { audit: () => audit } : {}),
+    refusal: AuthError,
+  });
 }
 
 function parseScope(text: string): Scope {

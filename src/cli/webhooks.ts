@@ -3,43 +3,24 @@
 // the next event. A generated secret is printed once. A URL is checked as the API checks it
 // (the store refuses internal targets that webhooks.allowedHosts does not open).
 import { Command, Option } from 'commander';
-import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
-import { AuditTrail } from '../ledger/audit.js';
-import { openStateForCommand } from '../state/open.js';
 import { EVENT_NAMES } from '../webhooks/events.js';
 import { WebhookError, WebhookStore, type Delivery } from '../webhooks/store.js';
 import { WebhookTargets } from '../webhooks/targets.js';
-import { configFrom, withConfigOptions, type ConfigOptions } from './options.js';
-import { usableDataDir } from '../doctor/data-dir.js';
+import { withCommandState } from './command-state.js';
+import { withConfigOptions, type ConfigOptions } from './options.js';
 
 /** Runs `fn` on the data dir's webhooks; a change (`audit`) is recorded in the audit trail. */
-async function withStore<T>(
+function withStore<T>(
   opts: ConfigOptions,
   fn: (store: WebhookStore) => Promise<T>,
   audit?: (result: T) => { action: string; target: string },
 ): Promise<T> {
-  const { config } = configFrom(opts);
-  await usableDataDir(config.dataDir);
-  const state = await openStateForCommand(config);
-  try {
-    const targets = new WebhookTargets(config.webhooks.allowedHosts);
-    const result = await fn(new WebhookStore(state, targets));
-    if (audit) {
-      await new AuditTrail(state).record({
-        ...audit(result),
-        actor: `cli:${userInfo().username}`,
-        address: 'local',
-        status: 0,
-      });
-    }
-    return result;
-  } catch (err) {
-    if (err instanceof WebhookError) throw new UsageError(err.message);
-    throw err;
-  } finally {
-    await state.close();
-  }
+  return withCommandState(
+    opts,
+    (state, config) => fn(new WebhookStore(state, new WebhookTargets(config.webhooks.allowedHosts))),
+    { ...(audit ? { audit } : {}), refusal: WebhookError },
+  );
 }
 
 async function readStdin(): Promise<string> {
