@@ -6,6 +6,8 @@ import type { BuildEvent } from '../build/events.js';
 
 export class BuildLog {
   private readonly numbers = new Map<string, number>();
+  /** Steps whose end was printed: BuildKit reports a step's completion more than once. */
+  private readonly ended = new Set<string>();
   private readonly started = Date.now();
   /** The step that failed, with its error, once one did. */
   failedStep: { name: string; error?: string } | undefined;
@@ -35,6 +37,8 @@ export class BuildLog {
         return;
       case 'step': {
         const n = this.number(e.step, e.name);
+        if (e.status === 'started' || this.ended.has(e.step)) return;
+        this.ended.add(e.step);
         if (e.status === 'completed') this.write(`#${n} DONE ${this.seconds()}s`);
         else if (e.status === 'cached') this.write(`#${n} CACHED`);
         else if (e.status === 'failed') {

@@ -81,5 +81,18 @@ export function ruleFixing(
   return rules.find((r) => matchesPattern(r.repositories, repository) && new RegExp(r.tags).test(tag));
 }
 
+/** What `rule` keeps fixed now: at most `limit` repository:tag names, and how many in all. */
+export async function previewImmutableRule(
+  state: StateStore,
+  rule: ImmutableTagRule,
+  limit = 100,
+): Promise<{ total: number; tags: string[] }> {
+  const re = new RegExp(rule.tags);
+  const matched = (await state.allTags()).filter(
+    (t) => matchesPattern(rule.repositories, t.repository) && re.test(t.tag),
+  );
+  return { total: matched.length, tags: matched.slice(0, limit).map((t) => `${t.repository}:${t.tag}`) };
+}
+
 export const describeRule = (r: ImmutableTagRule) =>
   `the immutable-tags policy for ${r.repositories} (tags matching /${r.tags}/)`;

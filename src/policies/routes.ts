@@ -1,14 +1,17 @@
 // The policies over HTTP, for admins: GET /api/v1/policies answers every kind in the ledger
-// document's shape; PUT /api/v1/policies/immutable-tags makes the immutable-tags rules exactly
-// the ones given (an empty list removes them all). A rule that does not check out is a 400
+// document's shape; GET …/immutable-tags/preview names the tags a rule would keep fixed now;
+// PUT /api/v1/policies/immutable-tags makes the immutable-tags rules exactly the ones given (an
+// empty list removes them all). A rule that does not check out is a 400
 // naming it, and nothing changes.
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import { ADMINS } from '../http/access.js';
 import { HttpError } from '../http/http-error.js';
 import type { StateStore } from '../state/store.js';
 import {
+  checkImmutableRule,
   immutableTagRules,
   PolicyError,
+  previewImmutableRule,
   setImmutableTagRules,
   type ImmutableTagRule,
 } from './immutable-tags.js';
@@ -20,6 +23,35 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
     '/api/v1/policies',
     { ...ADMINS, schema: { summary: 'The policies, in the ledger document’s shape' } as FastifySchema },
     async () => ({ retention: [], immutableTags: await immutableTagRules(state), quotas: [] }),
+  );
+
+  app.get<{ Querystring: ImmutableTagRule }>(
+    '/api/v1/policies/immutable-tags/preview',
+    {
+      ...ADMINS,
+      schema: {
+        summary: 'The tags an immutable-tags rule would keep fixed now (before it is set)',
+        querystring: {
+          type: 'object',
+          required: ['repositories', 'tags'],
+          additionalProperties: false,
+          properties: {
+            repositories: { type: 'string', minLength: 1, maxLength: 255 },
+            tags: { type: 'string', minLength: 1, maxLength: 256 },
+          },
+        },
+      } as FastifySchema,
+    },
+    async (req) => {
+      let rule: ImmutableTagRule;
+      try {
+        rule = checkImmutableRule(req.query);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new HttpError(400, 'POLICY_INVALID', err.message);
+        throw err;
+      }
+      return { rule, ...(await previewImmutableRule(state, rule)) };
+    },
   );
 
   app.put<{ Body: { rules: ImmutableTagRule[] } }>(

@@ -494,6 +494,17 @@ export class StateStore {
     return row && toRecord(row);
   }
 
+  /** Every tag of every repository, by repository and name (policy previews). */
+  async allTags(): Promise<{ repository: string; tag: string }[]> {
+    return this.db
+      .selectFrom('tags')
+      .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
+      .select(['repositories.name as repository', 'tags.name as tag'])
+      .orderBy('repositories.name')
+      .orderBy('tags.name')
+      .execute();
+  }
+
   /** The tags pointing at the manifest `digest`. */
   async tagsOn(repositoryId: number, digest: string): Promise<string[]> {
     const rows = await this.db

@@ -62,7 +62,12 @@ describe.skipIf(why)(titled('opencloud login and opencloud build', why), () => {
       method: 'HEAD',
       headers: {
         authorization: `Basic ${Buffer.from(`admin:${PW.admin}`).toString('base64')}`,
-        accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+        accept: [
+          'application/vnd.oci.image.manifest.v1+json',
+          'application/vnd.oci.image.index.v1+json',
+          'application/vnd.docker.distribution.manifest.v2+json',
+          'application/vnd.docker.distribution.manifest.list.v2+json',
+        ].join(', '),
       },
     });
     return res.headers.get('docker-content-digest');

@@ -218,6 +218,8 @@ function instances(route: RouteRecord): Instance[] {
   if (['POST', 'PUT', 'PATCH'].includes(method)) return [one(path, {})];
   if (url === '/get-service-status') return [one(`${path}?service=container-registry`)];
   if (url === '/api/v1/registry/tags') return [one(`${path}?repository=canary/app`)];
+  if (url === '/api/v1/policies/immutable-tags/preview')
+    return [one(`${path}?repositories=canary/**&tags=.*`)];
   return [one(path)];
 }
 

@@ -256,7 +256,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await page.getByTestId('dashboard-service').filter({ hasText: 'container-registry' }).waitFor();
     // The navigation has every page; Users too (no users yet: everything is open, as an admin).
     const nav = await page.locator('header nav a').allInnerTexts();
-    expect(nav).toEqual(['Dashboard', 'Repositories', 'Builds', 'Images', 'Services', 'Users']);
+    expect(nav).toEqual(['Dashboard', 'Repositories', 'Builds', 'Images', 'Services', 'Users', 'Policies']);
 
     // Storage used and recent pushes: what GET /api/v1/registry/summary says, newest push first.
     const shown = await dashboardSummary(page);
@@ -476,6 +476,39 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     expect(fit).toEqual({ inner: 0, right: expect.any(Number) });
     expect((fit as { right: number }).right).toBeLessThanOrEqual(390);
     await context.close();
+  });
+
+  it('the policies page previews an immutable-tags rule, applies it, and removes it when asked twice', async () => {
+    await new RegistryClient(server.url).pushImage('ui/policy', 'v1.0', {}, ['ui-policy-layer']);
+    await new RegistryClient(server.url).pushImage('ui/policy', 'dev', {}, ['ui-policy-dev']);
+    const page = await openPage(`${server.url}/policies`, [400]); // the bad expression, on purpose
+    await page.getByTestId('no-rules').waitFor();
+    const form = page.getByTestId('add-immutable-rule');
+    await form.getByLabel('Repositories').fill('ui/policy');
+    await form.getByLabel('Tags (regular expression)').fill('^v');
+    await form.getByRole('button', { name: 'Preview' }).click();
+    await form.getByTestId('rule-preview').waitFor();
+    expect(await form.getByTestId('preview-tags').locator('li').allInnerTexts()).toEqual(['ui/policy:v1.0']);
+    await form.getByRole('button', { name: 'Apply the rule' }).click();
+    await page.locator('[data-testid=immutable-rule][data-repositories="ui/policy"]').waitFor();
+    const policies = (await (await fetch(`${server.url}/api/v1/policies`)).json()) as {
+      immutableTags: unknown[];
+    };
+    expect(policies.immutableTags).toEqual([{ repositories: 'ui/policy', tags: '^v' }]);
+    // In force: the fixed tag cannot be deleted; the other can be moved.
+    expect((await fetch(`${server.url}/v2/ui/policy/manifests/v1.0`, { method: 'DELETE' })).status).toBe(403);
+    await shoot(page, 'policies');
+    // A bad expression is refused, saying why.
+    await form.getByLabel('Repositories').fill('ui/other');
+    await form.getByLabel('Tags (regular expression)').fill('(');
+    await form.getByRole('button', { name: 'Preview' }).click();
+    await form.getByText('is not a regular expression').waitFor();
+    const row = page.locator('[data-testid=immutable-rule][data-repositories="ui/policy"]');
+    await row.getByRole('button', { name: 'Remove the rule for ui/policy' }).click();
+    await row.getByRole('button', { name: 'Remove rule' }).click();
+    await page.getByTestId('no-rules').waitFor();
+    expect((await fetch(`${server.url}/v2/ui/policy/manifests/v1.0`, { method: 'DELETE' })).status).toBe(202);
+    await page.close();
   });
 
   it('each page names itself in the tab title and a level-1 heading; a slow answer says what it waits for, none says what failed', async () => {

@@ -13,6 +13,7 @@ import { Repositories, Repository } from './pages/repositories';
 import { Services } from './pages/services';
 import { SignIn } from './pages/sign-in';
 import { Users, UserView } from './pages/users';
+import { PoliciesPage } from './pages/policies';
 import { Link, segments, usePath } from './router';
 
 // Pages whose every call needs an admin are not offered to others (the server refuses them anyway).
@@ -23,6 +24,7 @@ const NAV = [
   { to: '/images', label: 'Images', admin: true },
   { to: '/services', label: 'Services', admin: true },
   { to: '/users', label: 'Users', admin: true },
+  { to: '/policies', label: 'Policies', admin: true },
 ];
 
 function Page({ path }: { path: string }) {
@@ -32,6 +34,7 @@ function Page({ path }: { path: string }) {
   if (path === '/services') return <Services />;
   if (path === '/images') return <Images />;
   if (path === '/users') return <Users />;
+  if (path === '/policies') return <PoliciesPage />;
   if (path === '/account') return <Account />;
   if (path.startsWith('/users/')) return <UserView name={segments(path, '/users/')[0] ?? ''} />;
   if (path === '/repositories') return <Repositories />;
