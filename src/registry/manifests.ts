@@ -214,15 +214,9 @@ async function refuseFixed(reg: Registry, name: string, tags: string[]): Promise
   const rules = await immutableTagRules(reg.state);
   for (const tag of tags) {
     const rule = ruleFixing(rules, name, tag);
-    if (rule)
-      throw new OciError(
-        'DENIED',
-        `tag ${tag} of ${name} is immutable (${describeRule(rule)}): it cannot be deleted`,
-        {
-          tag,
-          policy: rule,
-        },
-      );
+    if (!rule) continue;
+    const why = `tag ${tag} of ${name} is immutable (${describeRule(rule)}): it cannot be deleted`;
+    throw new OciError('DENIED', why, { tag, policy: rule });
   }
 }
 

@@ -2,8 +2,8 @@
 // instead of a manifest and a config fetched per tag: digest, size (for an index, each platform's
 // and their sum), push and last pull time and referrers by type, sorted (newest push first,
 // version, name), filtered by a piece of the name, and paged on the server; or one tag by name,
-// or the tags of one manifest (a manifest's page), reading only their rows. Callers who may not pull the
-// repository get the same 404 as for a repository that does not exist.
+// or the tags of one manifest (a manifest's page), reading only their rows. Callers who may not
+// pull the repository get the same 404 as for a repository that does not exist.
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { allowedActions, isAdmin } from '../auth/access.js';
 import { ACTIONS, type Action } from '../auth/patterns.js';
