@@ -96,9 +96,11 @@ export function formatReport(r: GcReport): string {
   const verb = r.dryRun ? 'would reclaim' : 'reclaimed';
   const lines = [
     `${verb} ${r.bytesReclaimed} bytes in ${r.blobs.length} blobs` +
-      ` (${r.untaggedManifests.length} untagged manifests, ${r.linksRemoved} repository links, ${r.repositoriesRemoved.length} empty repositories, ${r.uploadsExpired} expired uploads)` +
+      ` (${r.tagsRemoved.length} tags by retention, ${r.untaggedManifests.length} untagged manifests, ${r.linksRemoved} repository links, ${r.repositoriesRemoved.length} empty repositories, ${r.uploadsExpired} expired uploads)` +
       ` in ${r.durationMs} ms`,
   ];
+  const tagVerb = r.dryRun ? 'would delete' : 'deleted';
+  for (const t of r.tagsRemoved) lines.push(`  tag ${t} (${tagVerb}: no retention rule keeps it)`);
   for (const m of r.untaggedManifests) lines.push(`  manifest ${m.repository}@${m.digest}`);
   for (const name of r.repositoriesRemoved) lines.push(`  repository ${name} (empty)`);
   for (const b of r.blobs) lines.push(`  blob ${b.digest} ${b.size} bytes`);

@@ -9,6 +9,7 @@ import { resolveInstallOptions, type InstallOptions, type RawInstallOptions } fr
 import type { Recap } from '../installer/types.js';
 import type { StateStore } from '../state/store.js';
 import { setImmutableTagRules } from '../policies/immutable-tags.js';
+import { setRetentionRules } from '../policies/retention.js';
 import { DocumentError, type LedgerDocument, type ServiceOptions } from './document.js';
 import {
   compareDocuments,
@@ -37,17 +38,10 @@ export interface PreparedApply {
 
 /** What applying `doc` to the instance `current` describes would do. */
 export function prepareApply(doc: LedgerDocument, current: LedgerDocument): PreparedApply {
-  const unenforced = [
-    ...(doc.policies?.retention.length ? ['retention'] : []),
-    ...(doc.policies?.quotas.length ? ['quotas'] : []),
-  ];
-  if (unenforced.length)
-    throw new DocumentError(
-      `the document has ${unenforced.join(' and ')} policies, which this version does not enforce yet`,
-      {
-        hint: `remove policies.${unenforced.join(' and policies.')} from the document (immutable tags are applied)`,
-      },
-    );
+  if (doc.policies?.quotas.length)
+    throw new DocumentError('the document has quotas policies, which this version does not enforce yet', {
+      hint: 'remove policies.quotas from the document (retention and immutable tags are applied)',
+    });
   const differences = compareDocuments(doc, current);
   const touched = new Set(differences.filter(isServiceDifference).map((d) => d.service));
   const actions: ServiceAction[] = [];
@@ -75,6 +69,7 @@ export async function applyPolicies(
 ): Promise<string[]> {
   if (!doc.policies || prepared.policies.length === 0) return [];
   await setImmutableTagRules(registry, doc.policies.immutableTags);
+  await setRetentionRules(registry, doc.policies.retention);
   return prepared.policies.map((d) => `${describeDifference(d)}: applied`);
 }
 

@@ -3,6 +3,7 @@
 // instance lacks or points elsewhere. Policies (when the document has them): every rule that
 // differs either way, since apply makes the instance's rules equal to the document's. What this instance has beyond the document is not a
 // difference: apply never removes it, and a service the document does not name is left alone.
+import type { RetentionRule } from '../policies/retention.js';
 import { OPTION_KEYS, type LedgerDocument, type ServiceOptions } from './document.js';
 
 export type Difference =
@@ -18,7 +19,9 @@ export type Difference =
   | { kind: 'tag-missing'; repository: string; tag: string; digest: string }
   | { kind: 'tag-digest'; repository: string; tag: string; from: string; to: string }
   /** An immutable-tags rule to add (`from` null), remove (`to` null) or change. */
-  | { kind: 'policy-immutable-tags'; repositories: string; from: string | null; to: string | null };
+  | { kind: 'policy-immutable-tags'; repositories: string; from: string | null; to: string | null }
+  /** A retention rule to add, remove or change (its settings as `key=value` text). */
+  | { kind: 'policy-retention'; repositories: string; from: string | null; to: string | null };
 
 /** Differences from `current` (this instance) to `wanted` (the document), in document order. */
 export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument): Difference[] {
@@ -60,8 +63,26 @@ export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument
     for (const h of here)
       if (!wanted.policies.immutableTags.some((r) => r.repositories === h.repositories))
         out.push({ kind: 'policy-immutable-tags', repositories: h.repositories, from: h.tags, to: null });
+    const kept = current.policies?.retention ?? [];
+    for (const r of wanted.policies.retention) {
+      const was = kept.find((h) => h.repositories === r.repositories);
+      const [from, to] = [was ? settings(was) : null, settings(r)];
+      if (from !== to) out.push({ kind: 'policy-retention', repositories: r.repositories, from, to });
+    }
+    for (const h of kept)
+      if (!wanted.policies.retention.some((r) => r.repositories === h.repositories))
+        out.push({ kind: 'policy-retention', repositories: h.repositories, from: settings(h), to: null });
   }
   return out;
+}
+
+/** A retention rule's settings as one comparable line: `keepLast=10 keepTags=^v`, in key order. */
+function settings(r: RetentionRule): string {
+  return Object.entries(r)
+    .filter(([k]) => k !== 'repositories')
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
 }
 
 const value = (v: string | number | null) => (v === null ? '(none)' : String(v));
@@ -79,6 +100,8 @@ export function describeDifference(d: Difference): string {
       return `registry: ${d.repository}:${d.tag} missing (${d.digest})`;
     case 'tag-digest':
       return `registry: ${d.repository}:${d.tag} digest ${d.from} → ${d.to}`;
+    case 'policy-retention':
+      return `policies: retention in ${d.repositories} ${d.from ?? '(none)'} → ${d.to ?? '(none)'}`;
     case 'policy-immutable-tags': {
       const rule = (t: string | null) => (t === null ? '(none)' : `/${t}/`);
       return `policies: immutable tags in ${d.repositories} ${rule(d.from)} → ${rule(d.to)}`;
@@ -91,4 +114,5 @@ export type ServiceDifference = Extract<Difference, { service: string }>;
 export const isServiceDifference = (d: Difference): d is ServiceDifference =>
   d.kind === 'service-state' || d.kind === 'service-option';
 
-export const isPolicyDifference = (d: Difference): boolean => d.kind === 'policy-immutable-tags';
+export const isPolicyDifference = (d: Difference): boolean =>
+  d.kind === 'policy-immutable-tags' || d.kind === 'policy-retention';

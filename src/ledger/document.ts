@@ -4,6 +4,8 @@
 // byte-identical apart from `exportedAt`.
 import { EXIT, OpenCloudError } from '../errors.js';
 
+import type { RetentionRule } from '../policies/retention.js';
+
 export const DOCUMENT_KIND = 'opencloud-ledger';
 export const DOCUMENT_VERSION = 1;
 
@@ -56,11 +58,11 @@ export interface RepositoryEntry {
 
 /**
  * The registry's policies (src/policies). Every kind is in the document's shape; this version
- * enforces immutable tags, and `ledger apply` refuses retention rules and quotas rather than
- * keep rules it would not act on.
+ * enforces retention and immutable tags, and `ledger apply` refuses quotas rather than keep
+ * rules it would not act on.
  */
 export interface LedgerPolicies {
-  retention: Record<string, unknown>[];
+  retention: RetentionRule[];
   immutableTags: { repositories: string; tags: string }[];
   quotas: Record<string, unknown>[];
 }

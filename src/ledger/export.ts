@@ -15,6 +15,7 @@ import {
   type ServiceEntry,
 } from './document.js';
 import { immutableTagRules } from '../policies/immutable-tags.js';
+import { retentionRules } from '../policies/retention.js';
 import { Ledger } from './records.js';
 import { validateDocument } from './validate.js';
 
@@ -75,7 +76,11 @@ export async function exportDocument(
     exportedAt: now.toISOString(),
     services: await serviceEntries(state),
     registry: { repositories: await repositoryEntries(registry) },
-    policies: { retention: [], immutableTags: await immutableTagRules(registry), quotas: [] },
+    policies: {
+      retention: await retentionRules(registry),
+      immutableTags: await immutableTagRules(registry),
+      quotas: [],
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type LedgerDocument,
 } from './document.js';
 import { checkImmutableRule, PolicyError } from '../policies/immutable-tags.js';
+import { checkRetentionRule } from '../policies/retention.js';
 
 type Json = Record<string, unknown>;
 
@@ -142,7 +143,7 @@ function checkRepository(c: Checker, path: string, r: unknown): void {
   c.unique(`${path}.tags`, r.tags, 'tag');
 }
 
-/** Retention rules and quotas in the issue's shape (this version does not enforce them: apply refuses them). */
+/** Every kind of policy, each rule checked as the instance would check it (quotas: their shape; apply refuses them). */
 function checkPolicies(c: Checker, p: Json): void {
   const rules = (
     key: string,
@@ -178,9 +179,15 @@ function checkPolicies(c: Checker, p: Json): void {
     ['repositories'],
     ['keepLast', 'keepTags', 'pulledWithinDays', 'untaggedAfterDays'],
     (path, r) => {
-      for (const k of ['keepLast', 'pulledWithinDays', 'untaggedAfterDays'])
-        if (k in r) c.count(`${path}.${k}`, r[k]);
-      if ('keepTags' in r) c.string(`${path}.keepTags`, r.keepTags);
+      const { repositories, keepLast, keepTags, pulledWithinDays, untaggedAfterDays } = r;
+      const known = { repositories, keepLast, keepTags, pulledWithinDays, untaggedAfterDays };
+      try {
+        // Unknown keys are reported above; undefined ones are left out.
+        checkRetentionRule(JSON.parse(JSON.stringify(known)));
+      } catch (err) {
+        if (!(err instanceof PolicyError)) throw err;
+        c.problems.push(`${path}: ${err.message}`);
+      }
     },
   );
   rules('quotas', ['repositories', 'bytes'], [], (path, r) => c.positive(`${path}.bytes`, r.bytes));

@@ -1,7 +1,7 @@
 // The policies over HTTP, for admins: GET /api/v1/policies answers every kind in the ledger
 // document's shape; GET …/immutable-tags/preview names the tags a rule would keep fixed now;
-// PUT /api/v1/policies/immutable-tags makes the immutable-tags rules exactly the ones given (an
-// empty list removes them all). A rule that does not check out is a 400
+// PUT /api/v1/policies/immutable-tags and …/retention make that kind's rules exactly the ones
+// given (an empty list removes them all); the dry run of garbage collection previews retention. A rule that does not check out is a 400
 // naming it, and nothing changes.
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import { ADMINS } from '../http/access.js';
@@ -15,6 +15,7 @@ import {
   setImmutableTagRules,
   type ImmutableTagRule,
 } from './immutable-tags.js';
+import { retentionRules, setRetentionRules, type RetentionRule } from './retention.js';
 
 const MAX_RULES = 100;
 
@@ -22,7 +23,11 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
   app.get(
     '/api/v1/policies',
     { ...ADMINS, schema: { summary: 'The policies, in the ledger document’s shape' } as FastifySchema },
-    async () => ({ retention: [], immutableTags: await immutableTagRules(state), quotas: [] }),
+    async () => ({
+      retention: await retentionRules(state),
+      immutableTags: await immutableTagRules(state),
+      quotas: [],
+    }),
   );
 
   app.get<{ Querystring: ImmutableTagRule }>(
@@ -51,6 +56,48 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
         throw err;
       }
       return { rule, ...(await previewImmutableRule(state, rule)) };
+    },
+  );
+
+  app.put<{ Body: { rules: RetentionRule[] } }>(
+    '/api/v1/policies/retention',
+    {
+      ...ADMINS,
+      schema: {
+        summary: 'Makes the retention rules exactly these (garbage collection applies them)',
+        body: {
+          type: 'object',
+          required: ['rules'],
+          additionalProperties: false,
+          properties: {
+            rules: {
+              type: 'array',
+              maxItems: MAX_RULES,
+              items: {
+                type: 'object',
+                required: ['repositories'],
+                additionalProperties: false,
+                properties: {
+                  repositories: { type: 'string', minLength: 1, maxLength: 255 },
+                  keepLast: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+                  keepTags: { type: 'string', minLength: 1, maxLength: 256 },
+                  pulledWithinDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+                  untaggedAfterDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+                },
+              },
+            },
+          },
+        },
+      } as FastifySchema,
+    },
+    async (req) => {
+      try {
+        await setRetentionRules(state, req.body.rules);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new HttpError(400, 'POLICY_INVALID', err.message);
+        throw err;
+      }
+      return { retention: await retentionRules(state) };
     },
   );
 

@@ -1,14 +1,21 @@
-// Online garbage collection. Mark: manifests reachable from tags (through index children and
-// referrers); with deleteUntagged, the others older than the grace period go. Sweep: repository
+// Online garbage collection. Retention policies first delete the tags no rule keeps (each
+// announced as a delete and audited). Mark: manifests reachable from tags (through index children
+// and referrers); with deleteUntagged, the others older than the grace period go, and so do
+// untagged manifests older than a retention rule's untaggedAfterDays. Sweep: repository
 // links to blobs nothing references, older than the grace period, repositories left empty and
 // untouched for that long, then blobs no repository links. Pushes are never hurt: a blob linked within the grace period is kept, a manifest
 // re-checks its references inside its own transaction, and a blob's bytes are deleted under the
 // same per-digest lock a push takes to commit and link them, after re-checking it is unlinked.
 // A dry run does the whole state part in a transaction it rolls back, so it reports exactly
 // what a real run would reclaim at that moment.
+import { AuditTrail } from '../ledger/audit.js';
+import { immutableTagRules } from '../policies/immutable-tags.js';
+import { expiredTags, retentionRules, untaggedAfterDays } from '../policies/retention.js';
 import {
   allManifests,
+  allTagStates,
   allTagTargets,
+  deleteTagIfUnchanged,
   deleteBlobIfOrphan,
   deleteEmptyRepositories,
   deleteManifestRows,
@@ -33,6 +40,8 @@ export interface GcOptions {
 
 export interface GcReport {
   dryRun: boolean;
+  /** Tags retention policies deleted (or, in a dry run, would delete), as repository:tag. */
+  tagsRemoved: string[];
   untaggedManifests: { repository: string; digest: string }[];
   linksRemoved: number;
   /** Repositories left with nothing in them and untouched for the grace period. */
@@ -103,6 +112,7 @@ async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
   const cutoff = new Date(now.getTime() - opts.gracePeriod * 1000).toISOString();
   const report: GcReport = {
     dryRun: opts.dryRun,
+    tagsRemoved: [],
     untaggedManifests: [],
     linksRemoved: 0,
     repositoriesRemoved: [],
@@ -112,14 +122,42 @@ async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
     durationMs: 0,
   };
 
+  // Pulls this node has seen and not yet written count for pulledWithinDays.
+  await reg.pullTimes?.flush().catch(() => undefined);
+  const retention = await retentionRules(reg.state);
+  const fixed = retention.length ? await immutableTagRules(reg.state) : [];
+  const untaggedByRetention = retention.some((r) => r.untaggedAfterDays !== undefined);
+  const removed: { repository: string; tag: string; digest: string }[] = [];
   try {
     await reg.state.db.transaction().execute(async (trx) => {
-      if (opts.deleteUntagged) {
+      // Retention first: the manifests it leaves untagged are then judged like any untagged one.
+      for (const t of expiredTags(await allTagStates(trx), retention, fixed, now)) {
+        if (!(await deleteTagIfUnchanged(trx, t))) continue;
+        removed.push(t);
+        report.tagsRemoved.push(`${t.repository}:${t.tag}`);
+      }
+      if (opts.deleteUntagged || untaggedByRetention) {
         const manifests = await allManifests(trx);
-        const live = reachable(manifests, await allTagTargets(trx), await manifestChildren(trx));
+        const tagged = await allTagTargets(trx);
+        const children = await manifestChildren(trx);
+        const live = reachable(manifests, tagged, children);
+        // Retention also keeps an untagged manifest something is attached to (a signature, an SBOM).
+        const present = new Set(manifests.map((m) => `${m.repositoryId} ${m.digest}`));
+        const subjects = manifests
+          .filter((m) => m.subjectDigest && present.has(`${m.repositoryId} ${m.subjectDigest}`))
+          .map((m) => ({ repositoryId: m.repositoryId, digest: m.subjectDigest as string }));
+        const kept = untaggedByRetention ? reachable(manifests, [...tagged, ...subjects], children) : live;
         const names = await repositoryNames(trx);
         for (const m of manifests) {
-          if (live.has(`${m.repositoryId} ${m.digest}`) || m.createdAt >= cutoff) continue;
+          const key = `${m.repositoryId} ${m.digest}`;
+          if (m.createdAt >= cutoff) continue;
+          const days = untaggedAfterDays(retention, names.get(m.repositoryId) ?? '');
+          const byGc = opts.deleteUntagged && !live.has(key);
+          const byRetention =
+            days !== undefined &&
+            !kept.has(key) &&
+            m.createdAt < new Date(now.getTime() - days * 86_400_000).toISOString();
+          if (!byGc && !byRetention) continue;
           await deleteManifestRows(trx, m.repositoryId, m.digest);
           report.untaggedManifests.push({ repository: names.get(m.repositoryId) ?? '?', digest: m.digest });
         }
@@ -149,6 +187,7 @@ async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
     report.bytesReclaimed = deleted.reduce((n, b) => n + b.size, 0);
   }
 
+  if (!opts.dryRun) await announceRetention(reg, removed);
   report.uploadsExpired = await expireUploads(
     reg,
     new Date(now.getTime() - opts.uploadTtl * 1000),
@@ -156,6 +195,29 @@ async function collect(reg: Registry, opts: GcOptions): Promise<GcReport> {
   );
   report.durationMs = Date.now() - started;
   return report;
+}
+
+/** Each tag retention deleted: a `delete` event (webhooks) and an entry in the audit trail. */
+async function announceRetention(
+  reg: Registry,
+  tags: { repository: string; tag: string; digest: string }[],
+): Promise<void> {
+  const trail = new AuditTrail(reg.state);
+  for (const { repository, tag, digest } of tags) {
+    const t = `${repository}:${tag}`;
+    reg.events?.emit({
+      name: 'delete',
+      subject: t,
+      data: { repository, tag, digest, actor: 'retention policy' },
+    });
+    await trail.record({
+      action: 'retention-delete',
+      target: t,
+      actor: 'retention policy',
+      address: 'local',
+      status: 0,
+    });
+  }
 }
 
 /**

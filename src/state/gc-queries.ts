@@ -195,3 +195,52 @@ export async function deleteEmptyRepositories(db: Db, cutoff: string): Promise<s
     .execute();
   return rows.map((r) => r.name).sort();
 }
+
+/** Every tag with its repository, manifest, push time and last pull (retention judges these). */
+export async function allTagStates(db: Db): Promise<
+  {
+    repositoryId: number;
+    repository: string;
+    tag: string;
+    digest: string;
+    pushedAt: string;
+    pulledAt: string | null;
+  }[]
+> {
+  await lockAgainstCollection(db, 'exclusive');
+  return db
+    .selectFrom('tags')
+    .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
+    .leftJoin('manifest_pulls', (j) =>
+      j
+        .onRef('manifest_pulls.repository_id', '=', 'tags.repository_id')
+        .onRef('manifest_pulls.digest', '=', 'tags.manifest_digest'),
+    )
+    .select([
+      'tags.repository_id as repositoryId',
+      'repositories.name as repository',
+      'tags.name as tag',
+      'tags.manifest_digest as digest',
+      'tags.updated_at as pushedAt',
+      'manifest_pulls.pulled_at as pulledAt',
+    ])
+    .execute();
+}
+
+/**
+ * Deletes the tag only if it still points where it did when judged (same manifest, same push
+ * time): a tag pushed again meanwhile is the newest now, and stays.
+ */
+export async function deleteTagIfUnchanged(
+  db: Db,
+  t: { repositoryId: number; tag: string; digest: string; pushedAt: string },
+): Promise<boolean> {
+  const r = await db
+    .deleteFrom('tags')
+    .where('repository_id', '=', t.repositoryId)
+    .where('name', '=', t.tag)
+    .where('manifest_digest', '=', t.digest)
+    .where('updated_at', '=', t.pushedAt)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}

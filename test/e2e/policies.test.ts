@@ -5,7 +5,10 @@
 // freely. Eight concurrent first pushes of one new fixed tag: exactly one wins. `ledger diff` of
 // the document is clean afterwards; `policies immutable-tags set|remove` and the API change the
 // rules (admins only: anonymous 401, a user 403, a bad rule or too many 400), and `ledger apply`
-// refuses retention and quotas, which this version does not enforce.
+// refuses quotas, which this version does not enforce. Retention: set by the CLI, the dry run of
+// garbage collection names exactly the tags the real run deletes (the newest, the matching, the
+// recently pulled and the fixed ones stay; untagged manifests go unless a signature holds them),
+// each deletion audited; the ledger exports, diffs and applies the rules; the API replaces them.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -166,7 +169,7 @@ describe('immutable tags', () => {
     expect(bad.stderr).toContain('is not a regular expression');
   });
 
-  it('ledger apply refuses retention and quotas, which this version does not enforce', () => {
+  it('ledger apply refuses quotas, which this version does not enforce', () => {
     const r = cli([
       'ledger',
       'apply',
@@ -214,5 +217,130 @@ describe('immutable tags', () => {
     expect(
       (await dev.pushManifest('team/app', 'v1', await image(dev, 'team/app', 'three'), MANIFEST)).status,
     ).toBe(201);
+  });
+});
+
+describe('retention', () => {
+  const gc = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${server.url}/api/v1/registry/gc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: basic('admin') },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as {
+      tagsRemoved: string[];
+      untaggedManifests: { repository: string; digest: string }[];
+    };
+  };
+
+  it('the dry run names exactly the tags a real run deletes; kept, pulled and fixed tags stay', async () => {
+    // Pushed oldest first: old-1, fixed-1, old-2, v1, pulled, new-1, new-2.
+    const order = ['old-1', 'fixed-1', 'old-2', 'v1', 'pulled', 'new-1', 'new-2'];
+    for (const tag of order) {
+      expect(
+        (await dev.pushManifest('ret/app', tag, await image(dev, 'ret/app', `ret-${tag}`), MANIFEST)).status,
+      ).toBe(201);
+      await new Promise((r) => setTimeout(r, 5)); // distinct push times
+    }
+    // An untagged manifest, and an untagged one with a signature attached (kept with it).
+    const lonely = await image(dev, 'ret/app', 'ret-lonely');
+    expect((await dev.pushManifest('ret/app', sha256(lonely), lonely, MANIFEST)).status).toBe(201);
+    const signed = await image(dev, 'ret/app', 'ret-signed');
+    expect((await dev.pushManifest('ret/app', sha256(signed), signed, MANIFEST)).status).toBe(201);
+    const signature = JSON.stringify({
+      ...JSON.parse(await image(dev, 'ret/app', 'ret-signature')),
+      artifactType: 'application/vnd.example.sig',
+      subject: { mediaType: MANIFEST, digest: sha256(signed), size: Buffer.byteLength(signed) },
+    });
+    expect((await dev.pushManifest('ret/app', sha256(signature), signature, MANIFEST)).status).toBe(201);
+    // A real client's pull (a GET of the manifest) keeps "pulled".
+    const pull = await dev.req('GET', '/v2/ret/app/manifests/pulled', { headers: { accept: MANIFEST } });
+    expect(pull.status).toBe(200);
+    await pull.arrayBuffer();
+
+    const set = cli([
+      'policies',
+      'retention',
+      'set',
+      'ret/**',
+      '--keep-last',
+      '2',
+      '--keep-tags',
+      '^v',
+      '--pulled-within-days',
+      '30',
+      '--untagged-after-days',
+      '0',
+    ]);
+    expect(set.status, set.stderr).toBe(0);
+    expect(cli(['policies', 'immutable-tags', 'set', 'ret/**', '^fixed']).status).toBe(0);
+
+    const preview = await gc({ dryRun: true, gracePeriod: 0 });
+    expect(preview.tagsRemoved).toEqual(['ret/app:old-1', 'ret/app:old-2']);
+    const real = await gc({ gracePeriod: 0 });
+    expect(real.tagsRemoved).toEqual(preview.tagsRemoved);
+    // Untagged now or before, alone: gone; the signed one and its signature: kept.
+    const removed = real.untaggedManifests.filter((m) => m.repository === 'ret/app').map((m) => m.digest);
+    expect(removed).toContain(sha256(lonely));
+    expect(removed).not.toContain(sha256(signed));
+    expect(removed).not.toContain(sha256(signature));
+    expect(removed).toHaveLength(3); // old-1's, old-2's and the lonely one
+    const left = (await (await dev.req('GET', '/v2/ret/app/tags/list')).json()) as { tags: string[] };
+    expect(left.tags.sort()).toEqual(['fixed-1', 'new-1', 'new-2', 'pulled', 'v1']);
+    // Each deletion is in the audit trail.
+    const audit = (await (
+      await fetch(`${server.url}/api/v1/audit?limit=200`, { headers: { authorization: basic('admin') } })
+    ).json()) as { entries: { action: string; target: string }[] };
+    const deletions = audit.entries.filter((e) => e.action === 'retention-delete').map((e) => e.target);
+    expect(deletions.sort()).toEqual(['ret/app:old-1', 'ret/app:old-2']);
+    // A second run finds nothing more.
+    expect((await gc({ gracePeriod: 0 })).tagsRemoved).toEqual([]);
+  });
+
+  it('the ledger carries retention rules: export, a clean diff, apply of a changed one', () => {
+    const exported = JSON.parse(cli(['ledger', 'export']).stdout) as { policies: { retention: unknown[] } };
+    expect(exported.policies.retention).toEqual([
+      { repositories: 'ret/**', keepLast: 2, keepTags: '^v', pulledWithinDays: 30, untaggedAfterDays: 0 },
+    ]);
+    const doc = documentWith(exported.policies);
+    expect(cli(['ledger', 'diff', doc]).stdout.trim()).toBe('no differences');
+    const changed = documentWith({
+      ...exported.policies,
+      retention: [{ repositories: 'ret/**', keepLast: 5 }],
+    });
+    const diff = cli(['ledger', 'diff', changed]);
+    expect(diff.stdout).toContain(
+      'policies: retention in ret/** keepLast=2 keepTags=^v pulledWithinDays=30 untaggedAfterDays=0 → keepLast=5',
+    );
+    expect(cli(['ledger', 'apply', changed, '--yes']).status).toBe(0);
+    expect(cli(['ledger', 'diff', changed]).stdout.trim()).toBe('no differences');
+    expect(cli(['policies', 'retention', 'remove', 'ret/**']).status).toBe(0);
+    expect(cli(['policies', 'retention', 'set', 'ret/**']).status).toBe(64); // says nothing
+  });
+
+  it('the API replaces retention rules (admins only; bad rules refused)', async () => {
+    const put = (auth: string | undefined, body: unknown) =>
+      fetch(`${server.url}/api/v1/policies/retention`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+        body: JSON.stringify(body),
+      });
+    const rules = { rules: [{ repositories: 'ret/**', keepLast: 3 }] };
+    expect((await put(undefined, rules)).status).toBe(401);
+    expect((await put(basic('dev'), rules)).status).toBe(403);
+    for (const bad of [
+      { rules: [{ repositories: 'ret/**' }] },
+      { rules: [{ repositories: 'ret/**', keepLast: -1 }] },
+      { rules: [{ repositories: 'ret/**', keepTags: '(' }] },
+      { rules: [{ repositories: 'ret/**', keepLast: 1, forever: true }] },
+    ])
+      expect((await put(basic('admin'), bad)).status, JSON.stringify(bad)).toBe(400);
+    expect((await put(basic('admin'), rules)).status).toBe(200);
+    const got = (await (
+      await fetch(`${server.url}/api/v1/policies`, { headers: { authorization: basic('admin') } })
+    ).json()) as { retention: unknown[] };
+    expect(got.retention).toEqual([{ repositories: 'ret/**', keepLast: 3 }]);
+    expect((await put(basic('admin'), { rules: [] })).status).toBe(200);
   });
 });

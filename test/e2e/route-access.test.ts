@@ -204,6 +204,7 @@ function instances(route: RouteRecord): Instance[] {
     'PUT /api/v1/users/:name/grants': { pattern: '**', actions: ['pull', 'push', 'delete', 'build'] },
     'PUT /api/v1/system/log-level': { level: 'debug' },
     'PUT /api/v1/policies/immutable-tags': { rules: [{ repositories: '**', tags: '.*' }] },
+    'PUT /api/v1/policies/retention': { rules: [{ repositories: '**', keepLast: 0 }] },
     // A guess at nobody's password: refused, and after five guesses refused as too many.
     'PUT /api/v1/account/password': { currentPassword: 'a-guess-1', newPassword: 'evil-password-1' },
     'POST /api/v1/webhooks': { url: 'http://127.0.0.1:9/evil', events: ['push'] },

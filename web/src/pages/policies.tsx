@@ -1,7 +1,8 @@
 // Policies, for admins (GET /api/v1/policies): the immutable-tags rules with a remove asked
 // twice, and a form that previews a rule — the tags it would keep fixed now
 // (GET …/immutable-tags/preview) — before it is applied (PUT …/immutable-tags with every rule).
-// Retention and quotas are not enforced by this version; the page says so.
+// Retention rules are shown as they are (set with `opencloud policies retention` or the ledger;
+// the dry run of garbage collection previews them); quotas are not enforced by this version.
 import { useState, type FormEvent } from 'react';
 import { getJson, putJson } from '../api/client';
 import { useLoad } from '../api/use-api';
@@ -132,7 +133,7 @@ export function PoliciesPage() {
         <h2>Immutable tags</h2>
         <p className="muted">
           A matching tag is pushed once; moving or deleting it is refused to everyone, admins included, until
-          its rule is removed. Retention rules and quotas are not enforced by this version.
+          its rule is removed.
         </p>
         <LoadNote loaded={list} what="policies" />
         {list.data && rules.length === 0 && <p data-testid="no-rules">No rules: every tag can be moved.</p>}

@@ -1,0 +1,147 @@
+// Retention: which tags and untagged manifests garbage collection may delete. Rules match
+// repositories by pattern (as grants do). A tag goes only when no rule of its repository keeps
+// it: a rule keeps its repository's newest `keepLast` tags by push time, the tags matching
+// `keepTags`, and those pulled within `pulledWithinDays`; a rule that says none of these keeps
+// every tag (it is there for `untaggedAfterDays`). A tag an immutable-tags rule fixes is never
+// deleted. `untaggedAfterDays`: manifests with no tag, listed by no index and attached to no
+// live manifest as a referrer, and carrying no referrer themselves, older than that many days.
+import { matchesPattern } from '../auth/patterns.js';
+import { checkPattern } from '../auth/store.js';
+import type { StateStore } from '../state/store.js';
+import { PolicyError, ruleFixing, type ImmutableTagRule } from './immutable-tags.js';
+
+export const RETENTION = 'retention';
+
+export interface RetentionRule {
+  repositories: string;
+  keepLast?: number;
+  keepTags?: string;
+  pulledWithinDays?: number;
+  untaggedAfterDays?: number;
+}
+
+const COUNTS = ['keepLast', 'pulledWithinDays', 'untaggedAfterDays'] as const;
+const KEYS = new Set(['repositories', 'keepTags', ...COUNTS]);
+
+export function checkRetentionRule(value: unknown): RetentionRule {
+  const r = value as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    throw new PolicyError(
+      'a retention rule is an object {repositories, keepLast?, keepTags?, pulledWithinDays?, untaggedAfterDays?}',
+    );
+  const extra = Object.keys(r).filter((k) => !KEYS.has(k));
+  if (extra.length) throw new PolicyError(`a retention rule has no ${extra.join(', ')}`);
+  if (typeof r.repositories !== 'string') throw new PolicyError('repositories must be a repository pattern');
+  try {
+    checkPattern(r.repositories);
+  } catch (err) {
+    throw new PolicyError((err as Error).message);
+  }
+  const rule: RetentionRule = { repositories: r.repositories };
+  for (const k of COUNTS) {
+    if (r[k] === undefined) continue;
+    if (
+      typeof r[k] !== 'number' ||
+      !Number.isInteger(r[k]) ||
+      (r[k] as number) < 0 ||
+      (r[k] as number) > 1_000_000
+    )
+      throw new PolicyError(`${k} must be a whole number from 0 to 1000000`);
+    rule[k] = r[k] as number;
+  }
+  if (r.keepTags !== undefined) {
+    if (typeof r.keepTags !== 'string' || r.keepTags === '' || r.keepTags.length > 256)
+      throw new PolicyError('keepTags must be a regular expression of 1 to 256 characters');
+    try {
+      new RegExp(r.keepTags);
+    } catch (err) {
+      throw new PolicyError(
+        `keepTags ${JSON.stringify(r.keepTags)} is not a regular expression: ${(err as Error).message}`,
+      );
+    }
+    rule.keepTags = r.keepTags;
+  }
+  if (Object.keys(rule).length === 1)
+    throw new PolicyError(`the retention rule for ${rule.repositories} says nothing to keep or delete`);
+  return rule;
+}
+
+export function checkRetentionRules(values: unknown[]): RetentionRule[] {
+  const rules = values.map(checkRetentionRule);
+  const seen = new Set<string>();
+  for (const r of rules) {
+    if (seen.has(r.repositories)) throw new PolicyError(`two retention rules for ${r.repositories}`);
+    seen.add(r.repositories);
+  }
+  return rules;
+}
+
+export async function retentionRules(state: StateStore): Promise<RetentionRule[]> {
+  return (await state.policies(RETENTION)).map((row) => ({ repositories: row.repositories, ...row.rule }));
+}
+
+export async function setRetentionRules(state: StateStore, rules: RetentionRule[]): Promise<void> {
+  await state.replacePolicies(
+    RETENTION,
+    checkRetentionRules(rules).map(({ repositories, ...rule }) => ({ repositories, rule: { ...rule } })),
+  );
+}
+
+/** A tag as retention judges it. */
+export interface TagState {
+  repository: string;
+  tag: string;
+  digest: string;
+  /** When it last moved (ISO 8601). */
+  pushedAt: string;
+  /** When its manifest was last pulled; null: never. */
+  pulledAt: string | null;
+}
+
+const DAY = 86_400_000;
+const governsTags = (r: RetentionRule) =>
+  r.keepLast !== undefined || r.keepTags !== undefined || r.pulledWithinDays !== undefined;
+
+/** The tags retention deletes now: those no rule of their repository keeps, never a fixed one. */
+export function expiredTags<T extends TagState>(
+  tags: T[],
+  rules: RetentionRule[],
+  fixed: ImmutableTagRule[],
+  now: Date,
+): T[] {
+  const byRepository = new Map<string, T[]>();
+  for (const t of tags) byRepository.set(t.repository, [...(byRepository.get(t.repository) ?? []), t]);
+  const out: T[] = [];
+  for (const [repository, list] of byRepository) {
+    const mine = rules.filter((r) => matchesPattern(r.repositories, repository));
+    if (mine.length === 0 || mine.some((r) => !governsTags(r))) continue;
+    const newestFirst = [...list].sort((a, b) =>
+      a.pushedAt < b.pushedAt ? 1 : a.pushedAt > b.pushedAt ? -1 : a.tag < b.tag ? -1 : 1,
+    );
+    const kept = new Set<string>();
+    for (const r of mine) {
+      if (r.keepLast !== undefined) newestFirst.slice(0, r.keepLast).forEach((t) => kept.add(t.tag));
+      if (r.keepTags !== undefined) {
+        const re = new RegExp(r.keepTags);
+        list.filter((t) => re.test(t.tag)).forEach((t) => kept.add(t.tag));
+      }
+      if (r.pulledWithinDays !== undefined) {
+        const since = new Date(now.getTime() - r.pulledWithinDays * DAY).toISOString();
+        list.filter((t) => t.pulledAt !== null && t.pulledAt >= since).forEach((t) => kept.add(t.tag));
+      }
+    }
+    for (const t of newestFirst) if (!kept.has(t.tag) && !ruleFixing(fixed, repository, t.tag)) out.push(t);
+  }
+  return out.sort((a, b) => (`${a.repository}:${a.tag}` < `${b.repository}:${b.tag}` ? -1 : 1));
+}
+
+/**
+ * The age in days after which untagged manifests of `repository` go, if a rule says: the largest
+ * of its rules' (what one rule keeps, no other deletes).
+ */
+export function untaggedAfterDays(rules: RetentionRule[], repository: string): number | undefined {
+  const days = rules
+    .filter((r) => r.untaggedAfterDays !== undefined && matchesPattern(r.repositories, repository))
+    .map((r) => r.untaggedAfterDays as number);
+  return days.length ? Math.max(...days) : undefined;
+}
