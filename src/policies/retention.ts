@@ -135,6 +135,18 @@ export function expiredTags<T extends TagState>(
   return out.sort((a, b) => (`${a.repository}:${a.tag}` < `${b.repository}:${b.tag}` ? -1 : 1));
 }
 
+/** The tags retention would delete now with `rule` in place of any rule for its repositories. */
+export async function previewRetentionRule(
+  state: StateStore,
+  rule: RetentionRule,
+  fixed: ImmutableTagRule[],
+  limit = 100,
+): Promise<{ total: number; tags: string[] }> {
+  const rules = [...(await retentionRules(state)).filter((r) => r.repositories !== rule.repositories), rule];
+  const expired = expiredTags(await state.tagStates(), rules, fixed, new Date());
+  return { total: expired.length, tags: expired.slice(0, limit).map((t) => `${t.repository}:${t.tag}`) };
+}
+
 /**
  * The age in days after which untagged manifests of `repository` go, if a rule says: the largest
  * of its rules' (what one rule keeps, no other deletes).

@@ -15,9 +15,28 @@ import {
   setImmutableTagRules,
   type ImmutableTagRule,
 } from './immutable-tags.js';
-import { retentionRules, setRetentionRules, type RetentionRule } from './retention.js';
+import {
+  checkRetentionRule,
+  previewRetentionRule,
+  retentionRules,
+  setRetentionRules,
+  type RetentionRule,
+} from './retention.js';
 
 const MAX_RULES = 100;
+
+const retentionRuleSchema = {
+  type: 'object',
+  required: ['repositories'],
+  additionalProperties: false,
+  properties: {
+    repositories: { type: 'string', minLength: 1, maxLength: 255 },
+    keepLast: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+    keepTags: { type: 'string', minLength: 1, maxLength: 256 },
+    pulledWithinDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+    untaggedAfterDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+  },
+} as const;
 
 export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (app, { state }) => {
   app.get(
@@ -59,6 +78,27 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
     },
   );
 
+  app.get<{ Querystring: RetentionRule }>(
+    '/api/v1/policies/retention/preview',
+    {
+      ...ADMINS,
+      schema: {
+        summary: 'The tags garbage collection would delete now with this retention rule in place',
+        querystring: { ...retentionRuleSchema, additionalProperties: false },
+      } as FastifySchema,
+    },
+    async (req) => {
+      let rule: RetentionRule;
+      try {
+        rule = checkRetentionRule(req.query);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new HttpError(400, 'POLICY_INVALID', err.message);
+        throw err;
+      }
+      return { rule, ...(await previewRetentionRule(state, rule, await immutableTagRules(state))) };
+    },
+  );
+
   app.put<{ Body: { rules: RetentionRule[] } }>(
     '/api/v1/policies/retention',
     {
@@ -73,18 +113,7 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
             rules: {
               type: 'array',
               maxItems: MAX_RULES,
-              items: {
-                type: 'object',
-                required: ['repositories'],
-                additionalProperties: false,
-                properties: {
-                  repositories: { type: 'string', minLength: 1, maxLength: 255 },
-                  keepLast: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-                  keepTags: { type: 'string', minLength: 1, maxLength: 256 },
-                  pulledWithinDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-                  untaggedAfterDays: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-                },
-              },
+              items: retentionRuleSchema,
             },
           },
         },

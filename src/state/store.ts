@@ -3,7 +3,7 @@
 // filesystem. One query layer (kysely) over SQLite or PostgreSQL.
 import { randomBytes } from 'node:crypto';
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
-import { deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
+import { allTagStates, deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
 import type { Generation } from './generation.js';
 import { migrationsFor, type Dialect } from './migrations.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
@@ -492,6 +492,11 @@ export class StateStore {
       .where('digest', '=', digest)
       .executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /** Every tag with its repository, manifest, push time and last pull (retention previews). */
+  tagStates(): ReturnType<typeof allTagStates> {
+    return allTagStates(this.db);
   }
 
   /** Every tag of every repository, by repository and name (policy previews). */

@@ -221,6 +221,7 @@ function instances(route: RouteRecord): Instance[] {
   if (url === '/api/v1/registry/tags') return [one(`${path}?repository=canary/app`)];
   if (url === '/api/v1/policies/immutable-tags/preview')
     return [one(`${path}?repositories=canary/**&tags=.*`)];
+  if (url === '/api/v1/policies/retention/preview') return [one(`${path}?repositories=canary/**&keepLast=0`)];
   return [one(path)];
 }
 

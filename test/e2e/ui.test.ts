@@ -478,7 +478,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await context.close();
   });
 
-  it('the policies page previews an immutable-tags rule, applies it, and removes it when asked twice', async () => {
+  it('the policies page previews an immutable-tags rule and a retention rule, applies them, and removes them when asked twice', async () => {
     await new RegistryClient(server.url).pushImage('ui/policy', 'v1.0', {}, ['ui-policy-layer']);
     await new RegistryClient(server.url).pushImage('ui/policy', 'dev', {}, ['ui-policy-dev']);
     const page = await openPage(`${server.url}/policies`, [400]); // the bad expression, on purpose
@@ -498,6 +498,20 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     // In force: the fixed tag cannot be deleted; the other can be moved.
     expect((await fetch(`${server.url}/v2/ui/policy/manifests/v1.0`, { method: 'DELETE' })).status).toBe(403);
     await shoot(page, 'policies');
+    // Retention: the preview names what garbage collection would delete (never the fixed tag).
+    const retention = page.getByTestId('add-retention-rule');
+    await retention.getByLabel('Repositories').fill('ui/policy');
+    await retention.getByLabel('Keep the newest').fill('0');
+    await retention.getByRole('button', { name: 'Preview' }).click();
+    expect(await retention.getByTestId('retention-preview-tags').locator('li').allInnerTexts()).toEqual([
+      'ui/policy:dev',
+    ]);
+    await retention.getByRole('button', { name: 'Apply the rule' }).click();
+    const kept = page.locator('[data-testid=retention-rule][data-repositories="ui/policy"]');
+    await kept.getByText('the newest 0').waitFor();
+    await kept.getByRole('button', { name: 'Remove the retention rule for ui/policy' }).click();
+    await kept.getByRole('button', { name: 'Remove rule' }).click();
+    await page.getByTestId('no-retention').waitFor();
     // A bad expression is refused, saying why.
     await form.getByLabel('Repositories').fill('ui/other');
     await form.getByLabel('Tags (regular expression)').fill('(');

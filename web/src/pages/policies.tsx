@@ -1,14 +1,14 @@
 // Policies, for admins (GET /api/v1/policies): the immutable-tags rules with a remove asked
 // twice, and a form that previews a rule — the tags it would keep fixed now
-// (GET …/immutable-tags/preview) — before it is applied (PUT …/immutable-tags with every rule).
-// Retention rules are shown as they are (set with `opencloud policies retention` or the ledger;
-// the dry run of garbage collection previews them); quotas are not enforced by this version.
+// (GET …/immutable-tags/preview) — before it is applied (PUT …/immutable-tags with every rule);
+// then the retention rules, likewise (retention-rules.tsx). Quotas are not enforced by this version.
 import { useState, type FormEvent } from 'react';
 import { getJson, putJson } from '../api/client';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
 import { LoadNote } from '../components/load-note';
+import { RetentionRules, type RetentionRule } from './retention-rules';
 
 interface Rule {
   repositories: string;
@@ -16,6 +16,7 @@ interface Rule {
 }
 interface Policies {
   immutableTags: Rule[];
+  retention: RetentionRule[];
 }
 interface Preview {
   total: number;
@@ -176,6 +177,7 @@ export function PoliciesPage() {
         )}
       </section>
       {list.data && <AddRule rules={rules} onSaved={list.reload} />}
+      {list.data && <RetentionRules rules={list.data.retention} onChange={list.reload} />}
     </div>
   );
 }
