@@ -298,6 +298,45 @@ describe('retention', () => {
     expect((await gc({ gracePeriod: 0 })).tagsRemoved).toEqual([]);
   });
 
+  it('retention racing pushes never deletes a tag a rule keeps', async () => {
+    expect(
+      cli(['policies', 'retention', 'set', 'race/**', '--keep-last', '3', '--keep-tags', '^keep-']).status,
+    ).toBe(0);
+    const pushes = (async () => {
+      for (let i = 0; i < 30; i++) {
+        const tag = i % 2 === 0 ? `keep-${i}` : `tmp-${i}`;
+        const res = await dev.pushManifest(
+          'race/app',
+          tag,
+          await image(dev, 'race/app', `race-${i}`),
+          MANIFEST,
+        );
+        expect(res.status).toBe(201);
+      }
+    })();
+    const collections = (async () => {
+      for (let i = 0; i < 15; i++) {
+        const res = await fetch(`${server.url}/api/v1/registry/gc`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: basic('admin') },
+          body: JSON.stringify({}),
+        });
+        expect([200, 409]).toContain(res.status);
+        const body = (await res.json()) as { tagsRemoved?: string[] };
+        // Never one a rule keeps: keep-* by its expression.
+        expect((body.tagsRemoved ?? []).filter((t) => t.includes(':keep-'))).toEqual([]);
+      }
+    })();
+    await Promise.all([pushes, collections]);
+    await gc({});
+    const left = ((await (await dev.req('GET', '/v2/race/app/tags/list')).json()) as { tags: string[] }).tags;
+    // Every keep-*, and the three newest of all (tmp-27, keep-28, tmp-29 among them).
+    for (let i = 0; i < 30; i += 2) expect(left).toContain(`keep-${i}`);
+    expect(left).toEqual(expect.arrayContaining(['tmp-27', 'keep-28', 'tmp-29']));
+    expect(left.filter((t) => t.startsWith('tmp-')).sort()).toEqual(['tmp-27', 'tmp-29']);
+    expect(cli(['policies', 'retention', 'remove', 'race/**']).status).toBe(0);
+  });
+
   it('the ledger carries retention rules: export, a clean diff, apply of a changed one', () => {
     const exported = JSON.parse(cli(['ledger', 'export']).stdout) as { policies: { retention: unknown[] } };
     expect(exported.policies.retention).toEqual([
