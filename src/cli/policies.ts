@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { immutableTagRules, PolicyError, setImmutableTagRules } from '../policies/immutable-tags.js';
+import { quotaRules, quotaUsage, setQuotaRules } from '../policies/quotas.js';
 import { retentionRules, setRetentionRules, type RetentionRule } from '../policies/retention.js';
 import type { StateStore } from '../state/store.js';
 import { withCommandState } from './command-state.js';
@@ -25,21 +26,25 @@ function withRule<R extends { repositories: string }>(rules: R[], repositories: 
 }
 
 export function policiesCommand(): Command {
-  const policies = new Command('policies').description(
-    'policies: retention and immutable tags (quotas: next)',
-  );
+  const policies = new Command('policies').description('policies: retention, immutable tags and quotas');
   withConfigOptions(policies.command('list').description('the policies, as the ledger document holds them'))
     .addOption(new Option('--json', 'print JSON'))
     .action(async (opts: ConfigOptions & { json?: boolean }) => {
-      const { retention, immutableTags } = await withState(opts, async (s) => ({
+      const { retention, immutableTags, quotas } = await withState(opts, async (s) => ({
         retention: await retentionRules(s),
         immutableTags: await immutableTagRules(s),
+        quotas: await quotaUsage(s),
       }));
-      if (opts.json)
+      if (opts.json) {
+        const limits = quotas.map((q) => ({ repositories: q.repositories, bytes: q.bytes }));
         return void process.stdout.write(
-          JSON.stringify({ retention, immutableTags, quotas: [] }, null, 2) + '\n',
+          JSON.stringify({ retention, immutableTags, quotas: limits }, null, 2) + '\n',
         );
-      if (immutableTags.length + retention.length === 0) process.stdout.write('no policies\n');
+      }
+      if (immutableTags.length + retention.length + quotas.length === 0)
+        process.stdout.write('no policies\n');
+      for (const q of quotas)
+        process.stdout.write(`quota  ${q.repositories}  ${q.bytes} bytes (${q.used} used)\n`);
       for (const { repositories, ...rule } of retention)
         process.stdout.write(
           `retention  ${repositories}  ${Object.entries(rule)
@@ -156,5 +161,64 @@ export function policiesCommand(): Command {
     );
     process.stdout.write(`the retention rule for ${repositories} is removed\n`);
   });
+  const quota = policies
+    .command('quotas')
+    .description('bytes a namespace may store (each blob counted once)');
+  withConfigOptions(
+    quota
+      .command('set')
+      .argument('<repositories>', 'repository pattern: team/app, team/*, team/**')
+      .argument('<bytes>', 'the limit in bytes, or with a unit: 500MiB, 10GiB')
+      .description('limit what matching repositories store together (replaces the quota)'),
+  ).action(async (repositories: string, size: string, opts: ConfigOptions) => {
+    const bytes = parseBytes(size);
+    await withState(
+      opts,
+      async (s) => setQuotaRules(s, withRule(await quotaRules(s), repositories, { repositories, bytes })),
+      { action: 'policy-quotas', target: repositories },
+    );
+    process.stdout.write(`${repositories} may store ${bytes} bytes\n`);
+  });
+  withConfigOptions(
+    quota
+      .command('remove')
+      .argument('<repositories>', 'the quota’s repository pattern')
+      .description('remove the quota'),
+  ).action(async (repositories: string, opts: ConfigOptions) => {
+    await withState(
+      opts,
+      async (s) => {
+        const rules = await quotaRules(s);
+        if (!rules.some((r) => r.repositories === repositories))
+          throw new UsageError(`no quota for ${repositories}`);
+        await setQuotaRules(s, withRule(rules, repositories));
+      },
+      { action: 'policy-quotas', target: repositories },
+    );
+    process.stdout.write(`the quota of ${repositories} is removed\n`);
+  });
   return policies;
+}
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+};
+
+/** `10GiB`, `500MB`, `1048576` as bytes. */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  const bytes = m && unit ? Math.round(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    throw new UsageError(`${text}: a size in bytes, or with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)`);
+  return bytes;
 }

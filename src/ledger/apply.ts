@@ -9,8 +9,9 @@ import { resolveInstallOptions, type InstallOptions, type RawInstallOptions } fr
 import type { Recap } from '../installer/types.js';
 import type { StateStore } from '../state/store.js';
 import { setImmutableTagRules } from '../policies/immutable-tags.js';
+import { setQuotaRules } from '../policies/quotas.js';
 import { setRetentionRules } from '../policies/retention.js';
-import { DocumentError, type LedgerDocument, type ServiceOptions } from './document.js';
+import type { LedgerDocument, ServiceOptions } from './document.js';
 import {
   compareDocuments,
   describeDifference,
@@ -38,10 +39,6 @@ export interface PreparedApply {
 
 /** What applying `doc` to the instance `current` describes would do. */
 export function prepareApply(doc: LedgerDocument, current: LedgerDocument): PreparedApply {
-  if (doc.policies?.quotas.length)
-    throw new DocumentError('the document has quotas policies, which this version does not enforce yet', {
-      hint: 'remove policies.quotas from the document (retention and immutable tags are applied)',
-    });
   const differences = compareDocuments(doc, current);
   const touched = new Set(differences.filter(isServiceDifference).map((d) => d.service));
   const actions: ServiceAction[] = [];
@@ -70,6 +67,7 @@ export async function applyPolicies(
   if (!doc.policies || prepared.policies.length === 0) return [];
   await setImmutableTagRules(registry, doc.policies.immutableTags);
   await setRetentionRules(registry, doc.policies.retention);
+  await setQuotaRules(registry, doc.policies.quotas);
   return prepared.policies.map((d) => `${describeDifference(d)}: applied`);
 }
 

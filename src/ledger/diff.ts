@@ -21,7 +21,9 @@ export type Difference =
   /** An immutable-tags rule to add (`from` null), remove (`to` null) or change. */
   | { kind: 'policy-immutable-tags'; repositories: string; from: string | null; to: string | null }
   /** A retention rule to add, remove or change (its settings as `key=value` text). */
-  | { kind: 'policy-retention'; repositories: string; from: string | null; to: string | null };
+  | { kind: 'policy-retention'; repositories: string; from: string | null; to: string | null }
+  /** A quota to add, remove or change (bytes). */
+  | { kind: 'policy-quota'; repositories: string; from: number | null; to: number | null };
 
 /** Differences from `current` (this instance) to `wanted` (the document), in document order. */
 export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument): Difference[] {
@@ -72,6 +74,15 @@ export function compareDocuments(wanted: LedgerDocument, current: LedgerDocument
     for (const h of kept)
       if (!wanted.policies.retention.some((r) => r.repositories === h.repositories))
         out.push({ kind: 'policy-retention', repositories: h.repositories, from: settings(h), to: null });
+    const quotas = current.policies?.quotas ?? [];
+    for (const q of wanted.policies.quotas) {
+      const was = quotas.find((h) => h.repositories === q.repositories)?.bytes ?? null;
+      if (was !== q.bytes)
+        out.push({ kind: 'policy-quota', repositories: q.repositories, from: was, to: q.bytes });
+    }
+    for (const h of quotas)
+      if (!wanted.policies.quotas.some((q) => q.repositories === h.repositories))
+        out.push({ kind: 'policy-quota', repositories: h.repositories, from: h.bytes, to: null });
   }
   return out;
 }
@@ -100,6 +111,8 @@ export function describeDifference(d: Difference): string {
       return `registry: ${d.repository}:${d.tag} missing (${d.digest})`;
     case 'tag-digest':
       return `registry: ${d.repository}:${d.tag} digest ${d.from} → ${d.to}`;
+    case 'policy-quota':
+      return `policies: quota of ${d.repositories} ${d.from === null ? '(none)' : `${d.from} bytes`} → ${d.to === null ? '(none)' : `${d.to} bytes`}`;
     case 'policy-retention':
       return `policies: retention in ${d.repositories} ${d.from ?? '(none)'} → ${d.to ?? '(none)'}`;
     case 'policy-immutable-tags': {
@@ -115,4 +128,4 @@ export const isServiceDifference = (d: Difference): d is ServiceDifference =>
   d.kind === 'service-state' || d.kind === 'service-option';
 
 export const isPolicyDifference = (d: Difference): boolean =>
-  d.kind === 'policy-immutable-tags' || d.kind === 'policy-retention';
+  d.kind === 'policy-immutable-tags' || d.kind === 'policy-retention' || d.kind === 'policy-quota';

@@ -56,15 +56,11 @@ export interface RepositoryEntry {
   manifests: number;
 }
 
-/**
- * The registry's policies (src/policies). Every kind is in the document's shape; this version
- * enforces retention and immutable tags, and `ledger apply` refuses quotas rather than keep
- * rules it would not act on.
- */
+/** The registry's policies (src/policies), every kind by repository pattern. */
 export interface LedgerPolicies {
   retention: RetentionRule[];
   immutableTags: { repositories: string; tags: string }[];
-  quotas: Record<string, unknown>[];
+  quotas: { repositories: string; bytes: number }[];
 }
 
 export interface LedgerDocument {

@@ -15,6 +15,7 @@ import {
   type ServiceEntry,
 } from './document.js';
 import { immutableTagRules } from '../policies/immutable-tags.js';
+import { quotaRules } from '../policies/quotas.js';
 import { retentionRules } from '../policies/retention.js';
 import { Ledger } from './records.js';
 import { validateDocument } from './validate.js';
@@ -79,7 +80,7 @@ export async function exportDocument(
     policies: {
       retention: await retentionRules(registry),
       immutableTags: await immutableTagRules(registry),
-      quotas: [],
+      quotas: await quotaRules(registry),
     },
   };
 }

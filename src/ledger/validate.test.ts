@@ -104,7 +104,7 @@ describe('the ledger document validator', () => {
         'policies.immutableTags[1]: tags "(" is not a regular expression: Invalid regular expression: /(/: Unterminated group',
         'policies.immutableTags[2].extra is not a known key (known: repositories, tags)',
         'policies.retention[0]: keepLast must be a whole number from 0 to 1000000',
-        'policies.quotas[0].bytes must be a positive number, got 0',
+        'policies.quotas[0]: bytes must be a whole number above 0',
         'policies.quotas[1].repositories: "q/**" has two quotas rules',
       ],
     ],

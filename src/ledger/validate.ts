@@ -10,6 +10,7 @@ import {
   type LedgerDocument,
 } from './document.js';
 import { checkImmutableRule, PolicyError } from '../policies/immutable-tags.js';
+import { checkQuotaRule } from '../policies/quotas.js';
 import { checkRetentionRule } from '../policies/retention.js';
 
 type Json = Record<string, unknown>;
@@ -143,7 +144,7 @@ function checkRepository(c: Checker, path: string, r: unknown): void {
   c.unique(`${path}.tags`, r.tags, 'tag');
 }
 
-/** Every kind of policy, each rule checked as the instance would check it (quotas: their shape; apply refuses them). */
+/** Every kind of policy, each rule checked as the instance would check it. */
 function checkPolicies(c: Checker, p: Json): void {
   const rules = (
     key: string,
@@ -190,7 +191,14 @@ function checkPolicies(c: Checker, p: Json): void {
       }
     },
   );
-  rules('quotas', ['repositories', 'bytes'], [], (path, r) => c.positive(`${path}.bytes`, r.bytes));
+  rules('quotas', ['repositories', 'bytes'], [], (path, r) => {
+    try {
+      checkQuotaRule({ repositories: r.repositories, bytes: r.bytes });
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      c.problems.push(`${path}: ${err.message}`);
+    }
+  });
 }
 
 /** The problems with a parsed document, each with its path; empty when it is valid. */

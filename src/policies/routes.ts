@@ -1,7 +1,8 @@
 // The policies over HTTP, for admins: GET /api/v1/policies answers every kind in the ledger
 // document's shape; GET …/immutable-tags/preview names the tags a rule would keep fixed now;
-// PUT /api/v1/policies/immutable-tags and …/retention make that kind's rules exactly the ones
-// given (an empty list removes them all); the dry run of garbage collection previews retention. A rule that does not check out is a 400
+// PUT /api/v1/policies/immutable-tags, …/retention and …/quotas make that kind's rules exactly
+// the ones given (an empty list removes them all); previews say what a rule would do now, and
+// …/quotas/usage what each namespace holds. A rule that does not check out is a 400
 // naming it, and nothing changes.
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import { ADMINS } from '../http/access.js';
@@ -15,6 +16,7 @@ import {
   setImmutableTagRules,
   type ImmutableTagRule,
 } from './immutable-tags.js';
+import { quotaRules, quotaUsage, setQuotaRules, type QuotaRule } from './quotas.js';
 import {
   checkRetentionRule,
   previewRetentionRule,
@@ -45,7 +47,7 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
     async () => ({
       retention: await retentionRules(state),
       immutableTags: await immutableTagRules(state),
-      quotas: [],
+      quotas: await quotaRules(state),
     }),
   );
 
@@ -75,6 +77,54 @@ export const policiesRoutes: FastifyPluginAsync<{ state: StateStore }> = async (
         throw err;
       }
       return { rule, ...(await previewImmutableRule(state, rule)) };
+    },
+  );
+
+  app.get(
+    '/api/v1/policies/quotas/usage',
+    {
+      ...ADMINS,
+      schema: { summary: 'Each quota with the bytes its repositories hold now' } as FastifySchema,
+    },
+    async () => ({ quotas: await quotaUsage(state) }),
+  );
+
+  app.put<{ Body: { rules: QuotaRule[] } }>(
+    '/api/v1/policies/quotas',
+    {
+      ...ADMINS,
+      schema: {
+        summary: 'Makes the quotas exactly these (checked as bytes are pushed)',
+        body: {
+          type: 'object',
+          required: ['rules'],
+          additionalProperties: false,
+          properties: {
+            rules: {
+              type: 'array',
+              maxItems: MAX_RULES,
+              items: {
+                type: 'object',
+                required: ['repositories', 'bytes'],
+                additionalProperties: false,
+                properties: {
+                  repositories: { type: 'string', minLength: 1, maxLength: 255 },
+                  bytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+                },
+              },
+            },
+          },
+        },
+      } as FastifySchema,
+    },
+    async (req) => {
+      try {
+        await setQuotaRules(state, req.body.rules);
+      } catch (err) {
+        if (err instanceof PolicyError) throw new HttpError(400, 'POLICY_INVALID', err.message);
+        throw err;
+      }
+      return { quotas: await quotaRules(state) };
     },
   );
 

@@ -9,6 +9,7 @@ import { OciError } from './errors.js';
 import { parseManifest, type ParsedManifest } from './manifest-parse.js';
 import { isDigestLike, parseDigest, validateTag, type Algorithm } from './names.js';
 import { acceptedTypes, platformFallback } from './negotiate.js';
+import { linkWithinQuota } from './quota-link.js';
 import { FixedTagError, MissingReferenceError, type ManifestRecord } from '../state/store.js';
 import {
   describeRule,
@@ -48,7 +49,7 @@ export async function putManifest(
   await reg.digestLocks.run(digest, async () => {
     await reg.state.recordBlob(digest, body.length);
     await reg.blobs.putBytes(digest, body);
-    await reg.state.linkBlob(repositoryId, digest, body.length);
+    await linkWithinQuota(reg, name, repositoryId, digest, body.length);
   });
   const references = [
     ...parsed.blobs.filter((b) => !b.urls?.length).map((b) => ({ digest: b.digest, kind: 'blob' as const })),

@@ -14,6 +14,7 @@ import {
 import { contentLength, queryParam, type Registry } from './context.js';
 import { OciError } from './errors.js';
 import { parseDigest, validateName } from './names.js';
+import { linkWithinQuota } from './quota-link.js';
 
 const uploadLocation = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
 const blobLocation = (name: string, digest: string) => `/v2/${name}/blobs/${digest}`;
@@ -133,6 +134,7 @@ async function newSession(
  */
 async function receiveWhole(
   reg: Registry,
+  name: string,
   repositoryId: number,
   req: FastifyRequest,
   digest: string,
@@ -145,7 +147,7 @@ async function receiveWhole(
     await reg.digestLocks.run(digest, async () => {
       await reg.state.recordBlob(digest, blob.size);
       await blob.commit();
-      await reg.state.linkBlob(repositoryId, digest, blob.size);
+      await linkWithinQuota(reg, name, repositoryId, digest, blob.size);
     });
   } catch (err) {
     await blob.abort().catch(() => undefined);
@@ -157,6 +159,7 @@ async function receiveWhole(
 /** Tries a cross-repository mount; true when the blob is now linked into `repositoryId`. */
 async function tryMount(
   reg: Registry,
+  name: string,
   repositoryId: number,
   digest: string,
   from: string | undefined,
@@ -171,7 +174,7 @@ async function tryMount(
   if (size === undefined) return false;
   return reg.digestLocks.run(digest, async () => {
     if ((await reg.blobs.stat(digest)) === undefined) return false; // collected meanwhile
-    await reg.state.linkBlob(repositoryId, digest, size);
+    await linkWithinQuota(reg, name, repositoryId, digest, size);
     return true;
   });
 }
@@ -186,7 +189,8 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
     const from = queryParam(req, 'from');
     // With authentication on, a mount needs pull rights on its source (else: a plain upload).
     const allowed = req.mayMountFrom ? await req.mayMountFrom(from) : true;
-    if (allowed && (await tryMount(reg, repositoryId, mount, from))) return blobCreated(reply, name, mount);
+    if (allowed && (await tryMount(reg, name, repositoryId, mount, from)))
+      return blobCreated(reply, name, mount);
     return uploadAccepted(reply, name, await newSession(reg, name, repositoryId, req), 0);
   }
 
@@ -197,12 +201,12 @@ export async function startUpload(reg: Registry, name: string, req: FastifyReque
     // Recorded like any session while the body arrives, so it counts against the upload limits.
     const id = await openSession(reg, name, repositoryId, req);
     try {
-      if (await receiveWhole(reg, repositoryId, req, digest, length)) {
+      if (await receiveWhole(reg, name, repositoryId, req, digest, length)) {
         await reg.state.deleteUpload(id);
       } else {
         await reg.blobs.startUpload(id);
         await reg.blobs.appendUpload(id, req.raw, length === undefined ? {} : { expectedLength: length });
-        await finish(reg, repositoryId, id, digest);
+        await finish(reg, name, repositoryId, id, digest);
       }
     } catch (err) {
       await discard(reg, id);
@@ -220,12 +224,20 @@ async function discard(reg: Registry, id: string) {
   await reg.state.deleteUpload(id);
 }
 
-async function finish(reg: Registry, repositoryId: number, id: string, digest: string) {
-  await reg.digestLocks.run(digest, async () => {
-    await reg.state.recordBlob(digest, (await reg.blobs.uploadSize(id)) ?? 0);
-    const size = await reg.blobs.finishUpload(id, digest);
-    await reg.state.linkBlob(repositoryId, digest, size);
-  });
+async function finish(reg: Registry, name: string, repositoryId: number, id: string, digest: string) {
+  let finished = false;
+  try {
+    await reg.digestLocks.run(digest, async () => {
+      await reg.state.recordBlob(digest, (await reg.blobs.uploadSize(id)) ?? 0);
+      const size = await reg.blobs.finishUpload(id, digest);
+      finished = true;
+      await linkWithinQuota(reg, name, repositoryId, digest, size);
+    });
+  } catch (err) {
+    // Past a quota: the session's bytes are a blob now, unlinked (garbage collection takes it).
+    if (finished) await reg.state.deleteUpload(id);
+    throw err;
+  }
   await reg.state.deleteUpload(id);
 }
 
@@ -333,7 +345,7 @@ export async function completeUpload(
   if (hasBody && (await wholeInEmptySession(reg, id, req))) {
     // The PUT carries the whole blob: it goes to its final place directly; the session ends.
     try {
-      if (await receiveWhole(reg, repositoryId, req, digest, contentLength(req))) {
+      if (await receiveWhole(reg, name, repositoryId, req, digest, contentLength(req))) {
         await discard(reg, id);
         return blobCreated(reply, name, digest);
       }
@@ -345,7 +357,7 @@ export async function completeUpload(
   if (hasBody) await appendBody(reg, id, req);
   else req.raw.resume();
   try {
-    await finish(reg, repositoryId, id, digest);
+    await finish(reg, name, repositoryId, id, digest);
   } catch (err) {
     if (err instanceof DigestMismatchError) await reg.state.deleteUpload(id);
     storageError(err, id);

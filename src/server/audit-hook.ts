@@ -83,6 +83,7 @@ const ROUTES: Record<string, Classifier> = {
   'POST /api/v1/builder/prune': fixed('builder-prune', () => 'buildkit'),
   'PUT /api/v1/policies/immutable-tags': fixed('policy-immutable-tags', () => 'registry'),
   'PUT /api/v1/policies/retention': fixed('policy-retention', () => 'registry'),
+  'PUT /api/v1/policies/quotas': fixed('policy-quotas', () => 'registry'),
 };
 
 /** Registry changes, from the path the access rule parsed (undefined for a path it refused to parse). */

@@ -244,3 +244,31 @@ export async function deleteTagIfUnchanged(
     .executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
+
+/**
+ * Inside a transaction on PostgreSQL: waits for, then holds until commit, the lock of one quota
+ * (every node counting that namespace takes it). SQLite runs one write transaction at a time.
+ */
+export async function lockQuota(db: Db, key: string): Promise<void> {
+  if (!db.isTransaction || !onPostgres(db)) return;
+  await sql`select pg_advisory_xact_lock(hashtext(${`opencloud:quota:${key}`}))`.execute(db);
+}
+
+/** The bytes of the distinct blobs the repositories link (each counted once). */
+export async function namespaceBytes(db: Db, repositoryIds: number[]): Promise<number> {
+  if (repositoryIds.length === 0) return 0;
+  const row = await db
+    .selectFrom('blobs')
+    .select((eb) => eb.fn.sum<string>('size').as('bytes'))
+    .where(
+      'digest',
+      'in',
+      db
+        .selectFrom('repository_blobs')
+        .select('digest')
+        .distinct()
+        .where('repository_id', 'in', repositoryIds),
+    )
+    .executeTakeFirst();
+  return Number(row?.bytes ?? 0);
+}

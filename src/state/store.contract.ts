@@ -29,7 +29,13 @@ import {
   unlinkUnreferenced,
   uploadsStartedBefore,
 } from './gc-queries.js';
-import { FixedTagError, MissingReferenceError, type ManifestRecord, type StateStore } from './store.js';
+import {
+  FixedTagError,
+  MissingReferenceError,
+  QuotaExceededError,
+  type ManifestRecord,
+  type StateStore,
+} from './store.js';
 
 /** Manifest number `n` of the read-cache tests (sqlite.test.ts, postgres.test.ts): a fixed digest per n. */
 export const numberedManifest = (n: number) => ({
@@ -464,6 +470,29 @@ export function describeStateStoreContract(name: string, make: () => Promise<Con
           expect(rows, table).toEqual([]);
         }
         expect(await state.resolveTag(keep.id, 'y')).toBe(keep.manifest.digest);
+      });
+    });
+
+    describe('quotas', () => {
+      it('concurrent links into one namespace stop at its quota; a blob already there counts once', async () => {
+        const a = await state.ensureRepository('quota/a');
+        const b = await state.ensureRepository('quota/b');
+        const quota = { key: 'quota/**', repositoryIds: [a, b], bytes: 5000 };
+        const digests = Array.from({ length: 12 }, () => digest());
+        const results = await Promise.allSettled(
+          digests.map((d, i) => state.linkBlob(i % 2 ? a : b, d, 1000, [quota])),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+        for (const r of results)
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(QuotaExceededError);
+        expect(await state.namespaceBytes([a, b])).toBe(5000);
+        // A blob the namespace holds already adds nothing: linked into the other repository too.
+        const held = digests[results.findIndex((r) => r.status === 'fulfilled')] as string;
+        await state.linkBlob(a, held, 1000, [quota]);
+        await state.linkBlob(b, held, 1000, [quota]);
+        expect(await state.namespaceBytes([a, b])).toBe(5000);
+        // Outside the namespace: no limit.
+        await state.linkBlob(await state.ensureRepository('free/x'), digest(), 10_000, []);
       });
     });
 

@@ -3,7 +3,13 @@
 // filesystem. One query layer (kysely) over SQLite or PostgreSQL.
 import { randomBytes } from 'node:crypto';
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
-import { allTagStates, deleteManifestRows, lockAgainstCollection } from './gc-queries.js';
+import {
+  allTagStates,
+  deleteManifestRows,
+  lockAgainstCollection,
+  lockQuota,
+  namespaceBytes,
+} from './gc-queries.js';
 import type { Generation } from './generation.js';
 import { migrationsFor, type Dialect } from './migrations.js';
 import { toRecord, type ManifestRecord } from './manifest-record.js';
@@ -26,6 +32,26 @@ export interface ManifestReference {
 }
 
 const now = () => new Date().toISOString();
+
+/** A quota a link must stay within: its repositories (by id) and their byte limit. */
+export interface QuotaCheck {
+  /** The quota's pattern: names its lock and the error. */
+  key: string;
+  repositoryIds: number[];
+  bytes: number;
+}
+
+/** Linking a blob would take a namespace past its quota (nothing was linked). */
+export class QuotaExceededError extends Error {
+  constructor(
+    readonly quota: QuotaCheck,
+    readonly used: number,
+    readonly adding: number,
+  ) {
+    super(`the quota of ${quota.key} (${quota.bytes} bytes) holds ${used}; ${adding} more would pass it`);
+    this.name = 'QuotaExceededError';
+  }
+}
 
 /** A push would move a tag a policy keeps where it is (the transaction wrote nothing). */
 export class FixedTagError extends Error {
@@ -220,9 +246,28 @@ export class StateStore {
 
   // --- blobs ---
 
-  async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
+  async linkBlob(
+    repositoryId: number,
+    digest: string,
+    size: number,
+    quotas: QuotaCheck[] = [],
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await lockAgainstCollection(trx, 'shared');
+      // Each quota counted under its own lock, in one order (no two links wait on each other).
+      for (const q of [...quotas].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+        await lockQuota(trx, q.key);
+        const ids = [...new Set([...q.repositoryIds, repositoryId])];
+        const held = await trx
+          .selectFrom('repository_blobs')
+          .select('digest')
+          .where('repository_id', 'in', ids)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (held) continue; // already counted in this namespace
+        const used = await namespaceBytes(trx, ids);
+        if (used + size > q.bytes) throw new QuotaExceededError(q, used, size);
+      }
       // The size of verified content is authoritative (a recorded intent may have guessed it).
       await trx
         .insertInto('blobs')
@@ -492,6 +537,16 @@ export class StateStore {
       .where('digest', '=', digest)
       .executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /** Every repository's id and name (quotas match their patterns against the names). */
+  repositoryIds(): Promise<{ id: number; name: string }[]> {
+    return this.db.selectFrom('repositories').select(['id', 'name']).execute();
+  }
+
+  /** The bytes of the distinct blobs the repositories link. */
+  namespaceBytes(repositoryIds: number[]): Promise<number> {
+    return namespaceBytes(this.db, repositoryIds);
   }
 
   /** Every tag with its repository, manifest, push time and last pull (retention previews). */

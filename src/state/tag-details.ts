@@ -23,7 +23,7 @@ export interface TagDetail {
    * over the manifests it lists (every platform), each child's config and layers.
    */
   size: number;
-  /** For an index: the manifests it lists (in no particular order), each with its own `size`. */
+  /** For an index: the manifests it lists (by digest), each with its own `size`. */
   children?: { digest: string; size: number }[];
   /** Referrers whose subject is this manifest, counted by artifact type (null: none given). */
   referrers: { artifactType: string | null; count: number }[];
@@ -73,7 +73,8 @@ export async function tagDetails(
     .where('repository_id', '=', repositoryId)
     .where('kind', '=', 'manifest');
   if (subjects) childRows = childRows.where('manifest_digest', 'in', subjects);
-  for (const r of await childRows.execute()) {
+  // In one order on every backend (the index's own order is in its bytes, not in these rows).
+  for (const r of await childRows.orderBy('child_digest').execute()) {
     const kids = children.get(r.digest);
     if (kids) kids.push(r.child);
     else children.set(r.digest, [r.child]);

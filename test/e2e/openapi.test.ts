@@ -1,7 +1,7 @@
 // GET /api/v1/openapi.json against the routes in the source: every '/api/v1/…' route string in
-// src/server/*.ts must be documented, every documented path must come from the source, and every
+// src/server/*.ts and in a feature's own src/<feature>/routes.ts must be documented, every documented path must come from the source, and every
 // documented GET answers with something other than the server's "no route" 404.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,11 +25,23 @@ interface Document {
 const SERVER = join(ROOT, 'src/server');
 const PREFIX = '/api/v1';
 
-/** The '/api/v1/…' route strings of src/server/*.ts, plus api.ts's routes (registered under the prefix). */
+/** The files that register routes: src/server/*.ts, and each feature's src/<feature>/routes.ts. */
+function routeFiles(): string[] {
+  const server = readdirSync(SERVER)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => join(SERVER, f));
+  const src = join(ROOT, 'src');
+  const features = readdirSync(src, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(src, d.name, 'routes.ts')))
+    .map((d) => join(src, d.name, 'routes.ts'));
+  return [...server, ...features];
+}
+
+/** The '/api/v1/…' route strings of the route files, plus api.ts's routes (registered under the prefix). */
 function sourceRoutes(): string[] {
   const found = new Set<string>();
-  for (const file of readdirSync(SERVER).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
-    const text = readFileSync(join(SERVER, file), 'utf8');
+  for (const file of routeFiles()) {
+    const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/['`]((?:\/api\/v1|\$\{API(?:_PREFIX)?\})(?:\/[^'`\s]*)?)['`]/g))
       found.add((m[1] as string).replace(/^\$\{API(?:_PREFIX)?\}/, PREFIX));
   }

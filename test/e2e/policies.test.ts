@@ -5,7 +5,10 @@
 // freely. Eight concurrent first pushes of one new fixed tag: exactly one wins. `ledger diff` of
 // the document is clean afterwards; `policies immutable-tags set|remove` and the API change the
 // rules (admins only: anonymous 401, a user 403, a bad rule or too many 400), and `ledger apply`
-// refuses quotas, which this version does not enforce. Retention: set by the CLI, the dry run of
+// refuses a document whose rules do not check out. Quotas: a push that would take a namespace
+// past its quota is DENIED naming it while another namespace still takes pushes, a blob the
+// namespace holds already counts once, usage is shown by the API and the CLI, and the ledger
+// carries quotas. Retention: set by the CLI, the dry run of
 // garbage collection names exactly the tags the real run deletes (the newest, the matching, the
 // recently pulled and the fixed ones stay; untagged manifests go unless a signature holds them),
 // each deletion audited; the ledger exports, diffs and applies the rules; the API replaces them.
@@ -169,15 +172,16 @@ describe('immutable tags', () => {
     expect(bad.stderr).toContain('is not a regular expression');
   });
 
-  it('ledger apply refuses quotas, which this version does not enforce', () => {
+  it('ledger apply refuses a document whose policies do not check out, changing nothing', () => {
     const r = cli([
       'ledger',
       'apply',
-      documentWith({ ...RULES, quotas: [{ repositories: 'team/**', bytes: 1000 }] }),
+      documentWith({ ...RULES, quotas: [{ repositories: 'team/**', bytes: 0 }] }),
       '--yes',
     ]);
     expect(r.status).toBe(65);
-    expect(r.stderr).toContain('the document has quotas policies, which this version does not enforce yet');
+    expect(r.stderr).toContain('policies.quotas[0]: bytes must be a whole number above 0');
+    expect(JSON.parse(cli(['policies', 'list', '--json']).stdout)).toEqual(RULES);
   });
 
   it('the API: admins read and replace the rules; others, bad rules and too many are refused', async () => {
@@ -381,5 +385,98 @@ describe('retention', () => {
     ).json()) as { retention: unknown[] };
     expect(got.retention).toEqual([{ repositories: 'ret/**', keepLast: 3 }]);
     expect((await put(basic('admin'), { rules: [] })).status).toBe(200);
+  });
+});
+
+describe('quotas', () => {
+  const usage = async () =>
+    (
+      (await (
+        await fetch(`${server.url}/api/v1/policies/quotas/usage`, {
+          headers: { authorization: basic('admin') },
+        })
+      ).json()) as { quotas: { repositories: string; bytes: number; used: number }[] }
+    ).quotas;
+
+  it('a push past the quota is DENIED naming it; other namespaces still take pushes; a held blob counts once', async () => {
+    const set = cli(['policies', 'quotas', 'set', 'quota/**', '4KiB']);
+    expect(set.status, set.stderr).toBe(0);
+    expect(set.stdout).toBe('quota/** may store 4096 bytes\n');
+    const big = 'x'.repeat(1500);
+    // 1500-byte layers: two fit (with their configs and manifests), the third does not.
+    for (const [i, repo] of ['quota/a', 'quota/b'].entries()) {
+      const layer = await dev.pushBlob(repo, `${big}${i}`);
+      expect(layer).toMatch(/^sha256:/);
+    }
+    const before = (await usage()).find((q) => q.repositories === 'quota/**');
+    expect(before?.used).toBe(3002);
+    const refused = await dev.req('POST', `/v2/quota/b/blobs/uploads/?digest=${sha256(`${big}2`)}`, {
+      body: `${big}2`,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(refused.status).toBe(403);
+    const body = (await refused.json()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]?.code).toBe('DENIED');
+    expect(body.errors[0]?.message).toContain(
+      'the quota of quota/** is 4096 bytes; its repositories hold 3002',
+    );
+    // Nothing was linked: the blob is not in the repository.
+    expect((await dev.req('HEAD', `/v2/quota/b/blobs/${sha256(`${big}2`)}`)).status).toBe(404);
+    // A blob the namespace holds already: mounted into the other repository, no more bytes.
+    const mounted = await dev.req(
+      'POST',
+      `/v2/quota/b/blobs/uploads/?mount=${sha256(`${big}0`)}&from=quota/a`,
+    );
+    expect(mounted.status).toBe(201);
+    expect((await usage()).find((q) => q.repositories === 'quota/**')?.used).toBe(3002);
+    // Another namespace: no limit.
+    expect(await dev.pushBlob('free/app', `${big}${big}${big}`)).toMatch(/^sha256:/);
+    const list = cli(['policies', 'list']);
+    expect(list.stdout).toContain('quota  quota/**  4096 bytes (3002 used)');
+  });
+
+  it('the ledger and the API carry quotas; bad ones are refused', async () => {
+    const exported = JSON.parse(cli(['ledger', 'export']).stdout) as { policies: { quotas: unknown[] } };
+    expect(exported.policies.quotas).toEqual([{ repositories: 'quota/**', bytes: 4096 }]);
+    const bigger = documentWith({
+      ...exported.policies,
+      quotas: [{ repositories: 'quota/**', bytes: 1_000_000 }],
+    });
+    expect(cli(['ledger', 'diff', bigger]).stdout).toContain(
+      'policies: quota of quota/** 4096 bytes → 1000000 bytes',
+    );
+    expect(cli(['ledger', 'apply', bigger, '--yes']).status).toBe(0);
+    expect(await dev.pushBlob('quota/b', `${'x'.repeat(1500)}2`)).toMatch(/^sha256:/);
+    const put = (auth: string | undefined, body: unknown) =>
+      fetch(`${server.url}/api/v1/policies/quotas`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+        body: JSON.stringify(body),
+      });
+    const rules = { rules: [{ repositories: 'quota/**', bytes: 10 }] };
+    expect((await put(undefined, rules)).status).toBe(401);
+    expect((await put(basic('dev'), rules)).status).toBe(403);
+    expect(
+      (
+        await fetch(`${server.url}/api/v1/policies/quotas/usage`, {
+          headers: { authorization: basic('dev') },
+        })
+      ).status,
+    ).toBe(403);
+    for (const bad of [
+      { rules: [{ repositories: 'quota/**', bytes: 0 }] },
+      { rules: [{ repositories: 'quota/**', bytes: 1.5 }] },
+      { rules: [{ repositories: 'quota/**' }] },
+      {
+        rules: [
+          { repositories: 'a', bytes: 1 },
+          { repositories: 'a', bytes: 2 },
+        ],
+      },
+    ])
+      expect((await put(basic('admin'), bad)).status, JSON.stringify(bad)).toBe(400);
+    expect((await put(basic('admin'), { rules: [] })).status).toBe(200);
+    expect(cli(['policies', 'quotas', 'set', 'x/*', 'lots']).status).toBe(64);
+    expect(cli(['policies', 'quotas', 'remove', 'nothing/*']).status).toBe(64);
   });
 });

@@ -205,6 +205,7 @@ function instances(route: RouteRecord): Instance[] {
     'PUT /api/v1/system/log-level': { level: 'debug' },
     'PUT /api/v1/policies/immutable-tags': { rules: [{ repositories: '**', tags: '.*' }] },
     'PUT /api/v1/policies/retention': { rules: [{ repositories: '**', keepLast: 0 }] },
+    'PUT /api/v1/policies/quotas': { rules: [{ repositories: '**', bytes: 1 }] },
     // A guess at nobody's password: refused, and after five guesses refused as too many.
     'PUT /api/v1/account/password': { currentPassword: 'a-guess-1', newPassword: 'evil-password-1' },
     'POST /api/v1/webhooks': { url: 'http://127.0.0.1:9/evil', events: ['push'] },

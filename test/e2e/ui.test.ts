@@ -478,7 +478,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await context.close();
   });
 
-  it('the policies page previews an immutable-tags rule and a retention rule, applies them, and removes them when asked twice', async () => {
+  it('the policies page previews an immutable-tags rule and a retention rule, sets a quota with its usage, and removes each when asked twice', async () => {
     await new RegistryClient(server.url).pushImage('ui/policy', 'v1.0', {}, ['ui-policy-layer']);
     await new RegistryClient(server.url).pushImage('ui/policy', 'dev', {}, ['ui-policy-dev']);
     const page = await openPage(`${server.url}/policies`, [400]); // the bad expression, on purpose
@@ -512,6 +512,25 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await kept.getByRole('button', { name: 'Remove the retention rule for ui/policy' }).click();
     await kept.getByRole('button', { name: 'Remove rule' }).click();
     await page.getByTestId('no-retention').waitFor();
+    // A quota with what its repositories hold now, as the API counts it.
+    const quotas = page.getByTestId('add-quota');
+    await quotas.getByLabel('Quota repositories').fill('ui/**');
+    await quotas.getByLabel('Limit').fill('1');
+    await quotas.getByLabel('Unit').selectOption('GiB');
+    await quotas.getByRole('button', { name: 'Set quota' }).click();
+    const quotaRow = page.locator('[data-testid=quota-rule][data-repositories="ui/**"]');
+    await quotaRow.waitFor();
+    const usage = (await (await fetch(`${server.url}/api/v1/policies/quotas/usage`)).json()) as {
+      quotas: { used: number; bytes: number }[];
+    };
+    expect(usage.quotas).toEqual([{ repositories: 'ui/**', bytes: 1024 ** 3, used: expect.any(Number) }]);
+    expect(usage.quotas[0]?.used).toBeGreaterThan(0);
+    expect(Number(await quotaRow.getByTestId('quota-used').getAttribute('data-bytes'))).toBe(
+      usage.quotas[0]?.used,
+    );
+    await quotaRow.getByRole('button', { name: 'Remove the quota of ui/**' }).click();
+    await quotaRow.getByRole('button', { name: 'Remove quota' }).click();
+    await page.getByTestId('no-quotas').waitFor();
     // A bad expression is refused, saying why.
     await form.getByLabel('Repositories').fill('ui/other');
     await form.getByLabel('Tags (regular expression)').fill('(');

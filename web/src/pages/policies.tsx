@@ -1,13 +1,15 @@
 // Policies, for admins (GET /api/v1/policies): the immutable-tags rules with a remove asked
 // twice, and a form that previews a rule — the tags it would keep fixed now
 // (GET …/immutable-tags/preview) — before it is applied (PUT …/immutable-tags with every rule);
-// then the retention rules, likewise (retention-rules.tsx). Quotas are not enforced by this version.
+// then the retention rules, likewise (retention-rules.tsx), and the quotas with their usage
+// (quota-rules.tsx).
 import { useState, type FormEvent } from 'react';
 import { getJson, putJson } from '../api/client';
 import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
 import { LoadNote } from '../components/load-note';
+import { QuotaRules } from './quota-rules';
 import { RetentionRules, type RetentionRule } from './retention-rules';
 
 interface Rule {
@@ -178,6 +180,7 @@ export function PoliciesPage() {
       </section>
       {list.data && <AddRule rules={rules} onSaved={list.reload} />}
       {list.data && <RetentionRules rules={list.data.retention} onChange={list.reload} />}
+      <QuotaRules />
     </div>
   );
 }
