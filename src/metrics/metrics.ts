@@ -25,6 +25,8 @@ export interface MetricsOptions {
   stateCacheMs?: number;
   /** How long a daemon socket probe may take (ms). */
   probeTimeoutMs?: number;
+  /** Each quota with what its namespace holds (policies/quotas.ts), read with the state counts. */
+  quotaUsage?: () => Promise<{ repositories: string; bytes: number; used: number }[]>;
 }
 
 interface StateCounts {
@@ -82,6 +84,16 @@ export class Metrics {
   private readonly uploads = this.r.gauge(
     'opencloud_registry_upload_sessions',
     'Blob upload sessions open (started, neither completed nor canceled nor expired).',
+  );
+  private readonly quotaLimit = this.r.gauge(
+    'opencloud_quota_limit_bytes',
+    'The bytes a quota lets the repositories its pattern matches store.',
+    ['repositories'],
+  );
+  private readonly quotaUsed = this.r.gauge(
+    'opencloud_quota_used_bytes',
+    'The bytes those repositories store now (each blob counted once).',
+    ['repositories'],
   );
 
   readonly gcRuns = this.r.counter(
@@ -159,6 +171,8 @@ export class Metrics {
 
   private readonly loopDelay: IntervalHistogram;
   private cached: { at: number; counts: Promise<StateCounts> } | undefined;
+  private cachedQuotas:
+    { at: number; usage: Promise<{ repositories: string; bytes: number; used: number }[]> } | undefined;
 
   constructor(private readonly opts: MetricsOptions) {
     for (const outcome of ['success', 'dry_run', 'failure'] as const) this.gcRuns.touch({ outcome });
@@ -175,6 +189,7 @@ export class Metrics {
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
     this.r.collect(() => this.collectState());
+    this.r.collect(() => this.collectQuotas());
     this.r.collect(() => this.collectDaemons());
     this.r.collect(() => this.collectProcess());
   }
@@ -236,6 +251,28 @@ export class Metrics {
     this.blobs.set(undefined, c.blobs);
     this.blobBytes.set(undefined, c.blob_bytes);
     this.uploads.set(undefined, c.uploads);
+  }
+
+  /** Each quota's limit and usage, reused as long as the state counts are. */
+  private async collectQuotas(): Promise<void> {
+    if (!this.opts.quotaUsage) return;
+    const now = Date.now();
+    let entry = this.cachedQuotas;
+    if (!entry || now - entry.at >= (this.opts.stateCacheMs ?? 10_000)) {
+      const fresh = { at: now, usage: this.opts.quotaUsage() };
+      fresh.usage.catch(() => {
+        if (this.cachedQuotas === fresh) this.cachedQuotas = undefined;
+      });
+      this.cachedQuotas = entry = fresh;
+    }
+    const usage = await entry.usage;
+    // A removed quota's series goes with it.
+    this.quotaLimit.reset();
+    this.quotaUsed.reset();
+    for (const q of usage) {
+      this.quotaLimit.set({ repositories: q.repositories }, q.bytes);
+      this.quotaUsed.set({ repositories: q.repositories }, q.used);
+    }
   }
 
   private async queryState(): Promise<StateCounts> {

@@ -17,6 +17,7 @@ import type { Registry } from '../registry/context.js';
 import type { GcRunner } from '../registry/gc-runner.js';
 import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
+import { quotaUsage } from '../policies/quotas.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -107,6 +108,7 @@ export function metricsApi(app: FastifyInstance, opts: MetricsApiOptions): Metri
   const metrics = new Metrics({
     state: opts.registry.state,
     sockets: { containerd: opts.config.containerd.socket, buildkit: opts.config.buildkit.socket },
+    quotaUsage: () => quotaUsage(opts.registry.state),
   });
   opts.gc.onFinished = (outcome, seconds, bytes) => metrics.gcFinished(outcome, seconds, bytes);
 

@@ -7,8 +7,8 @@
 // rules (admins only: anonymous 401, a user 403, a bad rule or too many 400), and `ledger apply`
 // refuses a document whose rules do not check out. Quotas: a push that would take a namespace
 // past its quota is DENIED naming it while another namespace still takes pushes, a blob the
-// namespace holds already counts once, usage is shown by the API and the CLI, and the ledger
-// carries quotas. Retention: set by the CLI, the dry run of
+// namespace holds already counts once, usage is shown by the API, the CLI and /metrics, and the
+// ledger carries quotas. Retention: set by the CLI, the dry run of
 // garbage collection names exactly the tags the real run deletes (the newest, the matching, the
 // recently pulled and the fixed ones stay; untagged manifests go unless a signature holds them),
 // each deletion audited; the ledger exports, diffs and applies the rules; the API replaces them.
@@ -433,6 +433,12 @@ describe('quotas', () => {
     expect(await dev.pushBlob('free/app', `${big}${big}${big}`)).toMatch(/^sha256:/);
     const list = cli(['policies', 'list']);
     expect(list.stdout).toContain('quota  quota/**  4096 bytes (3002 used)');
+    // And in /metrics (its first scrape here: nothing cached).
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: basic('admin') } })
+    ).text();
+    expect(metrics).toContain('opencloud_quota_limit_bytes{repositories="quota/**"} 4096');
+    expect(metrics).toContain('opencloud_quota_used_bytes{repositories="quota/**"} 3002');
   });
 
   it('the ledger and the API carry quotas; bad ones are refused', async () => {

@@ -3,8 +3,9 @@
 // byte-identical through the other (and by skopeo); a tag moved through one is read moved through
 // the other at once; an upload started on one node is finished on the other after the first was
 // killed; a blob sent whole goes straight to its key (a wrong one leaves nothing in the bucket);
-// garbage collection started on both at once reclaims once and loses nothing; a node whose
-// database goes away says so on /readyz.
+// garbage collection started on both at once reclaims once and loses nothing; concurrent pushes
+// through both into one namespace stop exactly at its quota; a node whose database goes away says
+// so on /readyz.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -366,6 +367,37 @@ describe.skipIf(why)(titled('two registry nodes on S3 and PostgreSQL', why), () 
       await stop(c);
     }
   }, 120_000);
+
+  it('concurrent pushes through both nodes into one namespace with a quota never pass it', async () => {
+    const put = await fetch(`${a.url}/api/v1/policies/quotas`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: [{ repositories: 'quota2/**', bytes: 20_000 }] }),
+    });
+    expect(put.status).toBe(200);
+    const pushes = Array.from({ length: 40 }, (_, i) => {
+      const node = i % 2 ? a : b;
+      const body = randomBytes(1000);
+      return client(node)
+        .req('POST', `/v2/quota2/${i % 4 < 2 ? 'one' : 'two'}/blobs/uploads/?digest=${sha256(body)}`, {
+          body,
+          headers: { 'content-type': 'application/octet-stream' },
+        })
+        .then((r) => r.status);
+    });
+    const statuses = await Promise.all(pushes);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(20);
+    const usage = (await (await fetch(`${b.url}/api/v1/policies/quotas/usage`)).json()) as {
+      quotas: { used: number }[];
+    };
+    expect(usage.quotas[0]?.used).toBe(20_000);
+    await fetch(`${a.url}/api/v1/policies/quotas`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: [] }),
+    });
+  });
 
   it('a registry token issued by one node is accepted by the other (the key is in PostgreSQL)', async () => {
     const added = await runCli(
