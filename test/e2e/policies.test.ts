@@ -486,3 +486,64 @@ describe('quotas', () => {
     expect(cli(['policies', 'quotas', 'remove', 'nothing/*']).status).toBe(64);
   });
 });
+
+describe('a document with all three policies, applied to a fresh instance', () => {
+  const fresh = join(root, 'fresh');
+  const freshCli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args, '--data-dir', fresh], { encoding: 'utf8' });
+  const ALL = {
+    retention: [{ repositories: 'all/**', keepLast: 1, keepTags: '^v' }],
+    immutableTags: [{ repositories: 'all/**', tags: '^v[0-9]' }],
+    quotas: [{ repositories: 'all/**', bytes: 6000 }],
+  };
+
+  it('each acts as it says, the dry run names what the real run deletes, and diff is clean after', async () => {
+    const doc = documentWith(ALL);
+    const applied = freshCli(['ledger', 'apply', doc, '--yes']);
+    expect(applied.status, applied.stderr).toBe(0);
+    const node = await startServe(['--listen', '127.0.0.1:0', '--data-dir', fresh]);
+    try {
+      const c = new RegistryClient(node.url);
+      for (const tag of ['v1', 'old', 'new']) {
+        expect(
+          (await c.pushManifest('all/app', tag, await image(c, 'all/app', `all-${tag}`), MANIFEST)).status,
+        ).toBe(201);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Immutable: v1 neither moves nor goes.
+      expect(
+        (await c.pushManifest('all/app', 'v1', await image(c, 'all/app', 'all-v1b'), MANIFEST)).status,
+      ).toBe(403);
+      expect((await c.req('DELETE', '/v2/all/app/manifests/v1')).status).toBe(403);
+      // Quota: a big layer does not fit here, and fits elsewhere.
+      const big = 'q'.repeat(6000);
+      const refused = await c.req('POST', `/v2/all/app/blobs/uploads/?digest=${sha256(big)}`, {
+        body: big,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(refused.status).toBe(403);
+      expect(await c.pushBlob('elsewhere/app', big)).toBe(sha256(big));
+      // Retention: the dry run names exactly what the real run deletes.
+      const gc = async (dryRun: boolean) =>
+        (await (
+          await fetch(`${node.url}/api/v1/registry/gc`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ dryRun }),
+          })
+        ).json()) as { tagsRemoved: string[] };
+      const preview = await gc(true);
+      expect(preview.tagsRemoved).toEqual(['all/app:old']);
+      expect((await gc(false)).tagsRemoved).toEqual(preview.tagsRemoved);
+      const tags = ((await (await c.req('GET', '/v2/all/app/tags/list')).json()) as { tags: string[] }).tags;
+      expect(tags.sort()).toEqual(['new', 'v1']);
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+    }
+    const diff = freshCli(['ledger', 'diff', doc]);
+    expect(diff.stdout.trim()).toBe('no differences');
+    expect(diff.status).toBe(0);
+    expect(JSON.parse(freshCli(['policies', 'list', '--json']).stdout)).toEqual(ALL);
+  });
+});
