@@ -141,7 +141,9 @@ export async function buildApp({
   await app.register(registryRoutes, { access: v2 });
   // Pushes, deletes, finished builds and service runs are announced here; webhooks deliver them.
   const events = await webhooks(app, config, registry.state, !!https);
-  await app.register(registryApi, { registry: { ...registry, events }, access: v2 });
+  // On the registry itself: garbage collection (its retention deletes) announces through it too.
+  registry.events = events;
+  await app.register(registryApi, { registry, access: v2 });
   await app.register(apiRoutes, {
     prefix: '/api/v1',
     config,

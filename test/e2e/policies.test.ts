@@ -14,6 +14,8 @@
 // each deletion audited; the ledger exports, diffs and applies the rules; the API replaces them.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -501,8 +503,28 @@ describe('a document with all three policies, applied to a fresh instance', () =
     const doc = documentWith(ALL);
     const applied = freshCli(['ledger', 'apply', doc, '--yes']);
     expect(applied.status, applied.stderr).toBe(0);
-    const node = await startServe(['--listen', '127.0.0.1:0', '--data-dir', fresh]);
+    // A receiver for the delete events retention sends.
+    const received: { subject: string; data: { actor: string; tag: string } }[] = [];
+    const receiver = createServer((req, res) => {
+      let text = '';
+      req.on('data', (d: Buffer) => (text += d.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(text) as (typeof received)[number]);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const node = await startServe(['--listen', '127.0.0.1:0', '--data-dir', fresh], {
+      env: { OPENCLOUD_WEBHOOKS_ALLOWED_HOSTS: '127.0.0.1' },
+    });
     try {
+      const hook = await fetch(`${node.url}/api/v1/webhooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: receiverUrl, events: ['delete'] }),
+      });
+      expect(hook.status, await hook.clone().text()).toBe(201);
       const c = new RegistryClient(node.url);
       for (const tag of ['v1', 'old', 'new']) {
         expect(
@@ -537,9 +559,13 @@ describe('a document with all three policies, applied to a fresh instance', () =
       expect((await gc(false)).tagsRemoved).toEqual(preview.tagsRemoved);
       const tags = ((await (await c.req('GET', '/v2/all/app/tags/list')).json()) as { tags: string[] }).tags;
       expect(tags.sort()).toEqual(['new', 'v1']);
+      // The deletion went out as a delete event, by the retention policy.
+      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(received.map((e) => [e.subject, e.data.actor])).toEqual([['all/app:old', 'retention policy']]);
     } finally {
       node.child.kill('SIGTERM');
       await node.exited;
+      receiver.close();
     }
     const diff = freshCli(['ledger', 'diff', doc]);
     expect(diff.stdout.trim()).toBe('no differences');
