@@ -5,6 +5,7 @@
 import { matchesPattern } from '../auth/patterns.js';
 import { checkPattern } from '../auth/store.js';
 import type { StateStore } from '../state/store.js';
+import { regexProblem } from './safe-regex.js';
 
 export const IMMUTABLE_TAGS = 'immutableTags';
 
@@ -36,13 +37,8 @@ export function checkImmutableRule(value: unknown): ImmutableTagRule {
   }
   if (typeof r.tags !== 'string' || r.tags === '' || r.tags.length > MAX_REGEX)
     throw new PolicyError(`tags must be a regular expression of 1 to ${MAX_REGEX} characters`);
-  try {
-    new RegExp(r.tags);
-  } catch (err) {
-    throw new PolicyError(
-      `tags ${JSON.stringify(r.tags)} is not a regular expression: ${(err as Error).message}`,
-    );
-  }
+  const problem = regexProblem(r.tags);
+  if (problem) throw new PolicyError(`tags ${JSON.stringify(r.tags)} ${problem}`);
   return { repositories: r.repositories, tags: r.tags };
 }
 

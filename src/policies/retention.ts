@@ -9,6 +9,7 @@ import { matchesPattern } from '../auth/patterns.js';
 import { checkPattern } from '../auth/store.js';
 import type { StateStore } from '../state/store.js';
 import { PolicyError, ruleFixing, type ImmutableTagRule } from './immutable-tags.js';
+import { regexProblem } from './safe-regex.js';
 
 export const RETENTION = 'retention';
 
@@ -52,13 +53,8 @@ export function checkRetentionRule(value: unknown): RetentionRule {
   if (r.keepTags !== undefined) {
     if (typeof r.keepTags !== 'string' || r.keepTags === '' || r.keepTags.length > 256)
       throw new PolicyError('keepTags must be a regular expression of 1 to 256 characters');
-    try {
-      new RegExp(r.keepTags);
-    } catch (err) {
-      throw new PolicyError(
-        `keepTags ${JSON.stringify(r.keepTags)} is not a regular expression: ${(err as Error).message}`,
-      );
-    }
+    const problem = regexProblem(r.keepTags);
+    if (problem) throw new PolicyError(`keepTags ${JSON.stringify(r.keepTags)} ${problem}`);
     rule.keepTags = r.keepTags;
   }
   if (Object.keys(rule).length === 1)

@@ -202,6 +202,8 @@ describe('immutable tags', () => {
     expect((await put(basic('dev'), rules, '/api/v1/policies/immutable%2Dtags')).status).toBe(403);
     for (const bad of [
       { rules: [{ repositories: 'team/**', tags: '(' }] },
+      // Exponential on a tag a pusher chooses: refused when stored.
+      { rules: [{ repositories: 'team/**', tags: '^(a+)+$' }] },
       { rules: [{ repositories: 'Team', tags: 'x' }] },
       {
         rules: [
