@@ -601,7 +601,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
   });
 
   it('each page asks for each API resource once as it loads', async () => {
-    for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users']) {
+    for (const path of ['/', '/repositories', '/builds', '/images', '/services', '/users', '/policies']) {
       const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 800 } });
       watchPage(page, pageErrors);
       const asked: string[] = [];
