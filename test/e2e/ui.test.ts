@@ -503,6 +503,7 @@ describe.skipIf(noBrowser)(titled('the web UI in a browser', noBrowser), () => {
     await retention.getByLabel('Repositories').fill('ui/policy');
     await retention.getByLabel('Keep the newest').fill('0');
     await retention.getByRole('button', { name: 'Preview' }).click();
+    await retention.getByTestId('retention-preview').waitFor();
     expect(await retention.getByTestId('retention-preview-tags').locator('li').allInnerTexts()).toEqual([
       'ui/policy:dev',
     ]);
