@@ -1,6 +1,6 @@
 // Small-request phase: a tiny image (config, one layer, manifest by tag) pushed to each registry,
-// then HEAD blob and GET manifest under BENCH_CONCURRENCY keep-alive connections with the node
-// client, and GET manifest with wrk when it is there.
+// then HEAD blob, GET of that 4 KiB blob and GET manifest under BENCH_CONCURRENCY keep-alive
+// connections with the node client, and GET manifest with wrk when it is there.
 import { randomFillSync } from 'node:crypto';
 import { sha256 } from './blob-content.js';
 import { cfg, type ServerKey } from './config.js';
@@ -74,13 +74,14 @@ export async function measureSmallRequests(servers: Server[]): Promise<SmallResu
   for (const s of servers) targets.set(s.key, await pushSmallImage(s));
   const kinds = [
     { name: 'head-blob', method: 'HEAD' as const, headers: {} },
+    { name: 'get-blob', method: 'GET' as const, headers: {} },
     { name: 'get-manifest', method: 'GET' as const, headers: { accept: OCI_MANIFEST } },
   ];
   for (let run = 1; run <= cfg.runs; run++) {
     for (const k of kinds) {
       await eachServer(servers, run, async (s) => {
         const t = targets.get(s.key) as SmallTargets;
-        const path = k.method === 'HEAD' ? t.head : t.manifest;
+        const path = k.name === 'get-manifest' ? t.manifest : t.head; // t.head: the 4 KiB layer
         await settle();
         await nodeLoad(s, run, k.method, path, k.headers, cfg.smallWarmup); // warm-up, not kept
         const r = await nodeLoad(s, run, k.method, path, k.headers, cfg.smallRequests);

@@ -128,6 +128,7 @@ export function report(
     section(`small requests: ${cfg.concurrency} concurrent keep-alive connections`);
     const labels: [string, string][] = [
       ['head-blob', `HEAD blob (node client, ${cfg.smallRequests} req)`],
+      ['get-blob', `GET 4 KiB blob (node client, ${cfg.smallRequests} req)`],
       ['get-manifest', `GET manifest (node client, ${cfg.smallRequests} req)`],
       ['get-manifest-wrk', `GET manifest (wrk, ${cfg.wrkSeconds} s)`],
     ];
