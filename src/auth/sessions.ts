@@ -71,10 +71,11 @@ export function cookie(header: string | undefined, name: string): string | undef
 }
 
 /**
- * The Set-Cookie value that hands a browser its session (an empty value with 0 seconds ends it):
- * HttpOnly, SameSite=Strict, and Secure when served over HTTPS.
+ * The Set-Cookie value that hands a browser its session until `expiresAt` (an empty value with no
+ * expiry ends it): HttpOnly, SameSite=Strict, and Secure when served over HTTPS.
  */
-export function sessionCookie(value: string, maxAgeS: number, https: boolean): string {
+export function sessionCookie(value: string, expiresAt: Date | undefined, https: boolean): string {
+  const maxAgeS = expiresAt ? Math.floor((expiresAt.getTime() - Date.now()) / 1000) : 0;
   const secure = https ? '; Secure' : '';
   return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`;
 }

@@ -5,8 +5,13 @@
 // keeps (`opencloud gc --dry-run` names what it would delete). Each change is audited.
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { immutableTagRules, PolicyError, setImmutableTagRules } from '../policies/immutable-tags.js';
-import { quotaRules, quotaUsage, setQuotaRules } from '../policies/quotas.js';
+import {
+  immutableTagRules,
+  PolicyError,
+  setImmutableTagRules,
+  type ImmutableTagRule,
+} from '../policies/immutable-tags.js';
+import { quotaRules, quotaUsage, setQuotaRules, type QuotaRule } from '../policies/quotas.js';
 import { retentionRules, setRetentionRules, type RetentionRule } from '../policies/retention.js';
 import type { StateStore } from '../state/store.js';
 import { withCommandState } from './command-state.js';
@@ -20,9 +25,72 @@ function withState<T>(
   return withCommandState(opts, fn, { ...(audit ? { audit: () => audit } : {}), refusal: PolicyError });
 }
 
-/** The rules with `rule` in place of any for the same repositories (or without them: `rule` undefined). */
-function withRule<R extends { repositories: string }>(rules: R[], repositories: string, rule?: R): R[] {
-  return [...rules.filter((r) => r.repositories !== repositories), ...(rule ? [rule] : [])];
+/** One kind of rule as the commands change it: read, write, its audit action, its name in messages. */
+interface RuleKind<R extends { repositories: string }> {
+  get(state: StateStore): Promise<R[]>;
+  set(state: StateStore, rules: R[]): Promise<void>;
+  action: string;
+  noun: string;
+}
+
+const IMMUTABLE: RuleKind<ImmutableTagRule> = {
+  get: immutableTagRules,
+  set: setImmutableTagRules,
+  action: 'policy-immutable-tags',
+  noun: 'immutable-tags rule',
+};
+const RETENTION: RuleKind<RetentionRule> = {
+  get: retentionRules,
+  set: setRetentionRules,
+  action: 'policy-retention',
+  noun: 'retention rule',
+};
+const QUOTAS: RuleKind<QuotaRule> = {
+  get: quotaRules,
+  set: setQuotaRules,
+  action: 'policy-quotas',
+  noun: 'quota',
+};
+
+/**
+ * Puts `rule` in place of the kind's rule for `repositories`, or (no `rule`) removes that one — a
+ * usage error when there is none. Audited.
+ */
+function changeRule<R extends { repositories: string }>(
+  opts: ConfigOptions,
+  kind: RuleKind<R>,
+  repositories: string,
+  rule?: R,
+): Promise<void> {
+  return withState(
+    opts,
+    async (s) => {
+      const rules = await kind.get(s);
+      const others = rules.filter((r) => r.repositories !== repositories);
+      if (!rule && others.length === rules.length)
+        throw new UsageError(`no ${kind.noun} for ${repositories}`);
+      await kind.set(s, rule ? [...others, rule] : others);
+    },
+    { action: kind.action, target: repositories },
+  );
+}
+
+/** `<group> remove <repositories>` for one kind; `done` is what it prints. */
+function removeCommand<R extends { repositories: string }>(
+  group: Command,
+  kind: RuleKind<R>,
+  description: string,
+  done: (repositories: string) => string,
+): void {
+  withConfigOptions(
+    group
+      .command('remove')
+      .argument('<repositories>', `the ${kind.noun === 'quota' ? 'quota' : 'rule'}’s repository pattern`)
+      .description(description),
+  ).action(async (repositories: string, opts: ConfigOptions) => {
+    await changeRule(opts, kind, repositories);
+    process.stdout.write(`${done(repositories)}\n`);
+  });
 }
 
 export function policiesCommand(): Command {
@@ -64,32 +132,15 @@ export function policiesCommand(): Command {
       .argument('<tags>', 'regular expression over tag names, e.g. ^v[0-9]')
       .description('keep matching tags fixed (replaces the rule for the same repositories)'),
   ).action(async (repositories: string, tags: string, opts: ConfigOptions) => {
-    await withState(
-      opts,
-      async (s) =>
-        setImmutableTagRules(s, withRule(await immutableTagRules(s), repositories, { repositories, tags })),
-      { action: 'policy-immutable-tags', target: repositories },
-    );
+    await changeRule(opts, IMMUTABLE, repositories, { repositories, tags });
     process.stdout.write(`tags matching /${tags}/ in ${repositories} are immutable\n`);
   });
-  withConfigOptions(
-    immutable
-      .command('remove')
-      .argument('<repositories>', 'the rule’s repository pattern')
-      .description('remove the rule for these repositories'),
-  ).action(async (repositories: string, opts: ConfigOptions) => {
-    await withState(
-      opts,
-      async (s) => {
-        const rules = await immutableTagRules(s);
-        if (!rules.some((r) => r.repositories === repositories))
-          throw new UsageError(`no immutable-tags rule for ${repositories}`);
-        await setImmutableTagRules(s, withRule(rules, repositories));
-      },
-      { action: 'policy-immutable-tags', target: repositories },
-    );
-    process.stdout.write(`the immutable-tags rule for ${repositories} is removed\n`);
-  });
+  removeCommand(
+    immutable,
+    IMMUTABLE,
+    'remove the rule for these repositories',
+    (r) => `the immutable-tags rule for ${r} is removed`,
+  );
   const retention = policies
     .command('retention')
     .description('which tags and untagged manifests garbage collection deletes');
@@ -133,34 +184,18 @@ export function policiesCommand(): Command {
         if (opts.keepTags !== undefined) rule.keepTags = opts.keepTags;
         if (opts.pulledWithinDays !== undefined) rule.pulledWithinDays = opts.pulledWithinDays;
         if (opts.untaggedAfterDays !== undefined) rule.untaggedAfterDays = opts.untaggedAfterDays;
-        await withState(
-          opts,
-          async (s) => setRetentionRules(s, withRule(await retentionRules(s), repositories, rule)),
-          { action: 'policy-retention', target: repositories },
-        );
+        await changeRule(opts, RETENTION, repositories, rule);
         process.stdout.write(
           `retention for ${repositories} set; \`opencloud gc --dry-run\` names what it would delete\n`,
         );
       },
     );
-  withConfigOptions(
-    retention
-      .command('remove')
-      .argument('<repositories>', 'the rule’s repository pattern')
-      .description('remove the retention rule for these repositories'),
-  ).action(async (repositories: string, opts: ConfigOptions) => {
-    await withState(
-      opts,
-      async (s) => {
-        const rules = await retentionRules(s);
-        if (!rules.some((r) => r.repositories === repositories))
-          throw new UsageError(`no retention rule for ${repositories}`);
-        await setRetentionRules(s, withRule(rules, repositories));
-      },
-      { action: 'policy-retention', target: repositories },
-    );
-    process.stdout.write(`the retention rule for ${repositories} is removed\n`);
-  });
+  removeCommand(
+    retention,
+    RETENTION,
+    'remove the retention rule for these repositories',
+    (r) => `the retention rule for ${r} is removed`,
+  );
   const quota = policies
     .command('quotas')
     .description('bytes a namespace may store (each blob counted once)');
@@ -172,31 +207,10 @@ export function policiesCommand(): Command {
       .description('limit what matching repositories store together (replaces the quota)'),
   ).action(async (repositories: string, size: string, opts: ConfigOptions) => {
     const bytes = parseBytes(size);
-    await withState(
-      opts,
-      async (s) => setQuotaRules(s, withRule(await quotaRules(s), repositories, { repositories, bytes })),
-      { action: 'policy-quotas', target: repositories },
-    );
+    await changeRule(opts, QUOTAS, repositories, { repositories, bytes });
     process.stdout.write(`${repositories} may store ${bytes} bytes\n`);
   });
-  withConfigOptions(
-    quota
-      .command('remove')
-      .argument('<repositories>', 'the quota’s repository pattern')
-      .description('remove the quota'),
-  ).action(async (repositories: string, opts: ConfigOptions) => {
-    await withState(
-      opts,
-      async (s) => {
-        const rules = await quotaRules(s);
-        if (!rules.some((r) => r.repositories === repositories))
-          throw new UsageError(`no quota for ${repositories}`);
-        await setQuotaRules(s, withRule(rules, repositories));
-      },
-      { action: 'policy-quotas', target: repositories },
-    );
-    process.stdout.write(`the quota of ${repositories} is removed\n`);
-  });
+  removeCommand(quota, QUOTAS, 'remove the quota', (r) => `the quota of ${r} is removed`);
   return policies;
 }
 

@@ -3,9 +3,10 @@
 // deleted — by anyone, admins included, until the rule itself is removed. Rules are kept as
 // policy rows of kind "immutableTags" (state/policy-rows.ts) and carried by the ledger document.
 import { matchesPattern } from '../auth/patterns.js';
-import { checkPattern } from '../auth/store.js';
 import type { StateStore } from '../state/store.js';
-import { regexProblem } from './safe-regex.js';
+import { checkEach, PolicyError, ruleExpression, ruleObject } from './rule-checks.js';
+
+export { PolicyError };
 
 export const IMMUTABLE_TAGS = 'immutableTags';
 
@@ -16,42 +17,19 @@ export interface ImmutableTagRule {
   tags: string;
 }
 
-/** A rule that cannot be stored: the message says which part and why. */
-export class PolicyError extends Error {}
-
-/** Long enough for any sensible expression; tags are at most 128 characters. */
-const MAX_REGEX = 256;
-
-/** The rule, checked: a repository pattern and a regular expression that compiles. */
+/** The rule, checked: a repository pattern and an expression safe to run on any tag. */
 export function checkImmutableRule(value: unknown): ImmutableTagRule {
-  const r = value as Partial<ImmutableTagRule> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r))
-    throw new PolicyError('an immutable-tags rule is an object {repositories, tags}');
-  const extra = Object.keys(r).filter((k) => k !== 'repositories' && k !== 'tags');
-  if (extra.length) throw new PolicyError(`an immutable-tags rule has no ${extra.join(', ')}`);
-  if (typeof r.repositories !== 'string') throw new PolicyError('repositories must be a repository pattern');
-  try {
-    checkPattern(r.repositories);
-  } catch (err) {
-    throw new PolicyError((err as Error).message);
-  }
-  if (typeof r.tags !== 'string' || r.tags === '' || r.tags.length > MAX_REGEX)
-    throw new PolicyError(`tags must be a regular expression of 1 to ${MAX_REGEX} characters`);
-  const problem = regexProblem(r.tags);
-  if (problem) throw new PolicyError(`tags ${JSON.stringify(r.tags)} ${problem}`);
-  return { repositories: r.repositories, tags: r.tags };
+  const r = ruleObject(value, 'an immutable-tags rule', '{repositories, tags}', ['repositories', 'tags']);
+  return { repositories: r.repositories, tags: ruleExpression('tags', r.tags) };
 }
 
 /** The rules, each checked, no two for the same repositories. */
 export function checkImmutableRules(values: unknown[]): ImmutableTagRule[] {
-  const rules = values.map(checkImmutableRule);
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (seen.has(r.repositories))
-      throw new PolicyError(`two immutable-tags rules for ${r.repositories}: join their expressions with |`);
-    seen.add(r.repositories);
-  }
-  return rules;
+  return checkEach(
+    values,
+    checkImmutableRule,
+    (repositories) => `two immutable-tags rules for ${repositories}: join their expressions with |`,
+  );
 }
 
 export async function immutableTagRules(state: StateStore): Promise<ImmutableTagRule[]> {

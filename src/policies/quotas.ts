@@ -4,9 +4,8 @@
 // that links them, under a lock per quota (state/store.ts linkBlob): concurrent pushes into one
 // namespace, on one node or several, are counted one after the other and never pass it.
 import { matchesPattern } from '../auth/patterns.js';
-import { checkPattern } from '../auth/store.js';
 import type { QuotaCheck, StateStore } from '../state/store.js';
-import { PolicyError } from './immutable-tags.js';
+import { checkEach, PolicyError, ruleObject } from './rule-checks.js';
 
 export const QUOTAS = 'quotas';
 
@@ -16,30 +15,14 @@ export interface QuotaRule {
 }
 
 export function checkQuotaRule(value: unknown): QuotaRule {
-  const r = value as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r))
-    throw new PolicyError('a quota is an object {repositories, bytes}');
-  const extra = Object.keys(r).filter((k) => k !== 'repositories' && k !== 'bytes');
-  if (extra.length) throw new PolicyError(`a quota has no ${extra.join(', ')}`);
-  if (typeof r.repositories !== 'string') throw new PolicyError('repositories must be a repository pattern');
-  try {
-    checkPattern(r.repositories);
-  } catch (err) {
-    throw new PolicyError((err as Error).message);
-  }
+  const r = ruleObject(value, 'a quota', '{repositories, bytes}', ['repositories', 'bytes']);
   if (typeof r.bytes !== 'number' || !Number.isSafeInteger(r.bytes) || r.bytes <= 0)
     throw new PolicyError('bytes must be a whole number above 0');
   return { repositories: r.repositories, bytes: r.bytes };
 }
 
 export function checkQuotaRules(values: unknown[]): QuotaRule[] {
-  const rules = values.map(checkQuotaRule);
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (seen.has(r.repositories)) throw new PolicyError(`two quotas for ${r.repositories}`);
-    seen.add(r.repositories);
-  }
-  return rules;
+  return checkEach(values, checkQuotaRule, (repositories) => `two quotas for ${repositories}`);
 }
 
 export async function quotaRules(state: StateStore): Promise<QuotaRule[]> {

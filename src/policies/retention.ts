@@ -6,10 +6,9 @@
 // deleted. `untaggedAfterDays`: manifests with no tag, listed by no index and attached to no
 // live manifest as a referrer, and carrying no referrer themselves, older than that many days.
 import { matchesPattern } from '../auth/patterns.js';
-import { checkPattern } from '../auth/store.js';
 import type { StateStore } from '../state/store.js';
-import { PolicyError, ruleFixing, type ImmutableTagRule } from './immutable-tags.js';
-import { regexProblem } from './safe-regex.js';
+import { ruleFixing, type ImmutableTagRule } from './immutable-tags.js';
+import { checkEach, PolicyError, ruleExpression, ruleObject } from './rule-checks.js';
 
 export const RETENTION = 'retention';
 
@@ -22,54 +21,31 @@ export interface RetentionRule {
 }
 
 const COUNTS = ['keepLast', 'pulledWithinDays', 'untaggedAfterDays'] as const;
-const KEYS = new Set(['repositories', 'keepTags', ...COUNTS]);
+const KEYS = ['repositories', 'keepTags', ...COUNTS];
 
 export function checkRetentionRule(value: unknown): RetentionRule {
-  const r = value as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r))
-    throw new PolicyError(
-      'a retention rule is an object {repositories, keepLast?, keepTags?, pulledWithinDays?, untaggedAfterDays?}',
-    );
-  const extra = Object.keys(r).filter((k) => !KEYS.has(k));
-  if (extra.length) throw new PolicyError(`a retention rule has no ${extra.join(', ')}`);
-  if (typeof r.repositories !== 'string') throw new PolicyError('repositories must be a repository pattern');
-  try {
-    checkPattern(r.repositories);
-  } catch (err) {
-    throw new PolicyError((err as Error).message);
-  }
+  const r = ruleObject(
+    value,
+    'a retention rule',
+    '{repositories, keepLast?, keepTags?, pulledWithinDays?, untaggedAfterDays?}',
+    KEYS,
+  );
   const rule: RetentionRule = { repositories: r.repositories };
   for (const k of COUNTS) {
-    if (r[k] === undefined) continue;
-    if (
-      typeof r[k] !== 'number' ||
-      !Number.isInteger(r[k]) ||
-      (r[k] as number) < 0 ||
-      (r[k] as number) > 1_000_000
-    )
+    const n = r[k];
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 1_000_000)
       throw new PolicyError(`${k} must be a whole number from 0 to 1000000`);
-    rule[k] = r[k] as number;
+    rule[k] = n;
   }
-  if (r.keepTags !== undefined) {
-    if (typeof r.keepTags !== 'string' || r.keepTags === '' || r.keepTags.length > 256)
-      throw new PolicyError('keepTags must be a regular expression of 1 to 256 characters');
-    const problem = regexProblem(r.keepTags);
-    if (problem) throw new PolicyError(`keepTags ${JSON.stringify(r.keepTags)} ${problem}`);
-    rule.keepTags = r.keepTags;
-  }
+  if (r.keepTags !== undefined) rule.keepTags = ruleExpression('keepTags', r.keepTags);
   if (Object.keys(rule).length === 1)
     throw new PolicyError(`the retention rule for ${rule.repositories} says nothing to keep or delete`);
   return rule;
 }
 
 export function checkRetentionRules(values: unknown[]): RetentionRule[] {
-  const rules = values.map(checkRetentionRule);
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (seen.has(r.repositories)) throw new PolicyError(`two retention rules for ${r.repositories}`);
-    seen.add(r.repositories);
-  }
-  return rules;
+  return checkEach(values, checkRetentionRule, (repositories) => `two retention rules for ${repositories}`);
 }
 
 export async function retentionRules(state: StateStore): Promise<RetentionRule[]> {

@@ -70,8 +70,7 @@ export const accountApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
       // Every session ended with the old password; this browser gets a new one.
       if (!cookie(req.headers.cookie, SESSION_COOKIE)) return reply.code(204).send();
       const s = await ctx.sessions.create(p.name);
-      const maxAge = Math.floor((s.expiresAt.getTime() - Date.now()) / 1000);
-      reply.header('set-cookie', sessionCookie(s.id, maxAge, req.protocol === 'https'));
+      reply.header('set-cookie', sessionCookie(s.id, s.expiresAt, req.protocol === 'https'));
       return { csrfToken: s.csrf, expiresAt: s.expiresAt.toISOString() };
     },
   );

@@ -11,8 +11,8 @@ import { HttpError } from './envelope.js';
 import type { AuthContext } from './registry-auth.js';
 import { ANYONE } from '../http/access.js';
 
-function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
-  reply.header('set-cookie', sessionCookie(value, maxAgeS, req.protocol === 'https'));
+function setCookie(req: FastifyRequest, reply: FastifyReply, value: string, expiresAt?: Date): void {
+  reply.header('set-cookie', sessionCookie(value, expiresAt, req.protocol === 'https'));
 }
 
 export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, { ctx }) => {
@@ -45,7 +45,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
         throw new HttpError(401, 'UNAUTHORIZED', 'the user name or password is not valid');
       }
       const s = await ctx.sessions.create(principal.name);
-      setCookie(req, reply, s.id, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      setCookie(req, reply, s.id, s.expiresAt);
       return {
         user: principal.name,
         admin: principal.admin,
@@ -78,7 +78,7 @@ export const sessionApi: FastifyPluginAsync<{ ctx: AuthContext }> = async (app, 
   app.delete('/api/v1/session', ANYONE, async (req, reply) => {
     const id = cookie(req.headers.cookie, SESSION_COOKIE);
     if (id) await ctx.sessions.end(id);
-    setCookie(req, reply, '', 0);
+    setCookie(req, reply, '');
     return reply.code(204).send();
   });
 };

@@ -9,6 +9,7 @@ import { useLoad } from '../api/use-api';
 import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
 import { LoadNote } from '../components/load-note';
+import { RulePreview, type Preview } from '../components/rule-preview';
 import { QuotaRules } from './quota-rules';
 import { RetentionRules, type RetentionRule } from './retention-rules';
 
@@ -19,10 +20,6 @@ interface Rule {
 interface Policies {
   immutableTags: Rule[];
   retention: RetentionRule[];
-}
-interface Preview {
-  total: number;
-  tags: string[];
 }
 
 const save = (rules: Rule[]) => putJson<Policies>('/api/v1/policies/immutable-tags', { rules });
@@ -98,31 +95,15 @@ function AddRule({ rules, onSaved }: { rules: Rule[]; onSaved: () => void }) {
         />
       </label>
       <ErrorNote error={error} />
-      {preview && (
-        <div role="status" data-testid="rule-preview">
-          <p>
-            {preview.total === 0
-              ? 'No tag here matches it now; tags pushed later that match will be fixed.'
-              : `It fixes ${preview.total} tag${preview.total === 1 ? '' : 's'} now${preview.total > preview.tags.length ? ` (the first ${preview.tags.length} shown)` : ''}:`}
-            {replaces && ` It replaces the rule for ${rule.repositories}.`}
-          </p>
-          {preview.tags.length > 0 && (
-            <ul className="mono" data-testid="preview-tags">
-              {preview.tags.map((t) => (
-                <li key={t}>{t}</li>
-              ))}
-            </ul>
-          )}
-          <button type="button" disabled={busy} onClick={() => void apply()}>
-            Apply the rule
-          </button>
-        </div>
-      )}
-      {!preview && (
-        <button type="submit" disabled={busy}>
-          {busy ? 'Looking…' : 'Preview'}
-        </button>
-      )}
+      <RulePreview
+        preview={preview}
+        none="No tag here matches it now; tags pushed later that match will be fixed."
+        some={(n) => `It fixes ${n} tag${n === 1 ? '' : 's'}`}
+        note={replaces ? `It replaces the rule for ${rule.repositories}.` : undefined}
+        testIds={{ block: 'rule-preview', list: 'preview-tags' }}
+        busy={busy}
+        onApply={() => void apply()}
+      />
     </form>
   );
 }

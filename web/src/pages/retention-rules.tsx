@@ -5,6 +5,7 @@ import { useState, type FormEvent } from 'react';
 import { getJson, putJson } from '../api/client';
 import { ConfirmButton } from '../components/confirm-button';
 import { ErrorNote } from '../components/error-note';
+import { RulePreview, type Preview } from '../components/rule-preview';
 
 export interface RetentionRule {
   repositories: string;
@@ -34,7 +35,7 @@ function RuleForm({ rules, onSaved }: { rules: RetentionRule[]; onSaved: () => v
     pulled: '',
     untagged: '',
   });
-  const [preview, setPreview] = useState<{ total: number; tags: string[] }>();
+  const [preview, setPreview] = useState<Preview>();
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);
   const field = (name: keyof typeof fields) => ({
@@ -102,30 +103,14 @@ function RuleForm({ rules, onSaved }: { rules: RetentionRule[]; onSaved: () => v
         <input {...field('untagged')} inputMode="numeric" placeholder="e.g. 7" />
       </label>
       <ErrorNote error={error} />
-      {preview && (
-        <div role="status" data-testid="retention-preview">
-          <p>
-            {preview.total === 0
-              ? 'Garbage collection would delete no tag now.'
-              : `Garbage collection would delete ${preview.total} tag${preview.total === 1 ? '' : 's'} now${preview.total > preview.tags.length ? ` (the first ${preview.tags.length} shown)` : ''}:`}
-          </p>
-          {preview.tags.length > 0 && (
-            <ul className="mono" data-testid="retention-preview-tags">
-              {preview.tags.map((t) => (
-                <li key={t}>{t}</li>
-              ))}
-            </ul>
-          )}
-          <button type="button" disabled={busy} onClick={() => void apply()}>
-            Apply the rule
-          </button>
-        </div>
-      )}
-      {!preview && (
-        <button type="submit" disabled={busy}>
-          {busy ? 'Looking…' : 'Preview'}
-        </button>
-      )}
+      <RulePreview
+        preview={preview}
+        none="Garbage collection would delete no tag now."
+        some={(n) => `Garbage collection would delete ${n} tag${n === 1 ? '' : 's'}`}
+        testIds={{ block: 'retention-preview', list: 'retention-preview-tags' }}
+        busy={busy}
+        onApply={() => void apply()}
+      />
     </form>
   );
 }
